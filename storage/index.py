@@ -1,0 +1,74 @@
+"""The per-dataset index: one CSV row per source file, so failures are listed, not lost."""
+
+from __future__ import annotations
+
+import csv
+import io
+from collections.abc import Iterable, Mapping
+from typing import Any
+
+import numpy as np
+
+from zspace.storage.store import Store, StoreError
+
+SPLITS = ("train", "val", "test")
+BASE_COLUMNS = ("file", "split", "status", "row")
+
+
+def write_index(store: Store, name: str, records: Iterable[Mapping[str, Any]]) -> int:
+    """Write index.csv: file, split, status ('ok' or 'failed: why'), row in images (-1 if none),
+    then any factor columns (synthetic faces)."""
+    records = list(records)
+    extra: list[str] = []
+    for r in records:
+        extra.extend(k for k in r if k not in BASE_COLUMNS and k not in extra)
+    buf = io.StringIO()
+    writer = csv.DictWriter(buf, fieldnames=[*BASE_COLUMNS, *extra], lineterminator="\n")
+    writer.writeheader()
+    for r in records:
+        writer.writerow({k: _fmt(v) for k, v in r.items()})
+    store.write_text(Store.index_rel(name), buf.getvalue())
+    return len(records)
+
+
+def _fmt(v: Any) -> Any:
+    if isinstance(v, float | np.floating):
+        return repr(float(v))
+    return v
+
+
+def read_index(store: Store, name: str) -> dict[str, np.ndarray]:
+    """The index as columns: 'row' as int64, factor columns as float64, the rest as str."""
+    rel = Store.index_rel(name)
+    if not store.exists(rel):
+        raise StoreError(f"{store.join(rel)} does not exist: ingest dataset {name!r} first")
+    rows = list(csv.DictReader(io.StringIO(store.read_text(rel))))
+    if not rows:
+        return {c: np.array([], dtype=object) for c in BASE_COLUMNS}
+    cols: dict[str, np.ndarray] = {}
+    for key in rows[0]:
+        values = [r[key] for r in rows]
+        if key == "row":
+            cols[key] = np.array(values, dtype=np.int64)
+        elif key in BASE_COLUMNS:
+            cols[key] = np.array(values, dtype=str)
+        else:
+            cols[key] = np.array([float(v) if v != "" else np.nan for v in values], dtype=np.float64)
+    return cols
+
+
+def split_rows(store: Store, name: str, split: str) -> np.ndarray:
+    """Rows of datasets/<name>/images that belong to a split, in image order."""
+    if split not in SPLITS:
+        raise ValueError(f"split must be one of {SPLITS}, not {split!r}")
+    idx = read_index(store, name)
+    keep = (idx["split"] == split) & (idx["row"] >= 0)
+    return np.sort(idx["row"][keep])
+
+
+def factor_table(store: Store, name: str) -> dict[str, np.ndarray]:
+    """Generating factors per image row (synthetic data), aligned with datasets/<name>/images."""
+    idx = read_index(store, name)
+    ok = idx["row"] >= 0
+    order = np.argsort(idx["row"][ok])
+    return {k: v[ok][order] for k, v in idx.items() if k not in BASE_COLUMNS}

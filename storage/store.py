@@ -1,0 +1,301 @@
+"""Store layout, resumable chunk writes, completion marks and content fingerprints."""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+import re
+import uuid
+from collections.abc import Mapping
+from pathlib import Path
+from typing import Any
+
+import fsspec
+import numpy as np
+import zarr
+import zarr.codecs
+
+MARKS_DIR = ".zspace-marks"
+_NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]*$")
+
+
+class StoreError(RuntimeError):
+    """A store problem a user can act on: the message says which path and what is wrong."""
+
+
+def check_name(kind: str, name: str) -> str:
+    """Dataset and run names become path segments, so they must be plain."""
+    if not isinstance(name, str) or not _NAME.match(name):
+        raise StoreError(
+            f"{kind} name {name!r} is not valid: use letters, digits, '.', '_' or '-', "
+            "starting with a letter or digit"
+        )
+    return name
+
+
+class Store:
+    """A store root (local path or fsspec URL) and the layout of everything under it."""
+
+    def __init__(self, url: str | os.PathLike[str]):
+        url = os.fspath(url)
+        if "://" not in url:
+            url = os.path.abspath(os.path.expanduser(url))
+        self.url = url.rstrip("/") or "/"
+        self.fs, self.root = fsspec.core.url_to_fs(self.url)
+        self.is_local = "file" in (
+            self.fs.protocol if isinstance(self.fs.protocol, tuple) else (self.fs.protocol,)
+        )
+
+    def __repr__(self) -> str:
+        return f"Store({self.url!r})"
+
+    # -- layout -------------------------------------------------------------------------
+    def join(self, *parts: str) -> str:
+        """URL of a path under the store root."""
+        return "/".join([self.url, *[p.strip("/") for p in parts if p]])
+
+    def _fspath(self, rel: str) -> str:
+        return "/".join([self.root.rstrip("/"), rel.strip("/")])
+
+    @staticmethod
+    def dataset_rel(name: str) -> str:
+        return f"datasets/{check_name('dataset', name)}"
+
+    @classmethod
+    def images_rel(cls, name: str) -> str:
+        return f"{cls.dataset_rel(name)}/images"
+
+    @classmethod
+    def index_rel(cls, name: str) -> str:
+        return f"{cls.dataset_rel(name)}/index.csv"
+
+    @staticmethod
+    def run_rel(run: str) -> str:
+        return f"runs/{check_name('run', run)}"
+
+    @classmethod
+    def latents_rel(cls, run: str, name: str = "z_mean") -> str:
+        return f"{cls.run_rel(run)}/latents/{name}"
+
+    @classmethod
+    def stats_rel(cls, run: str) -> str:
+        return f"{cls.run_rel(run)}/stats"
+
+    def local_path(self, rel: str = "") -> Path:
+        """A local filesystem path, for libraries (Keras, matplotlib) that cannot write URLs."""
+        if not self.is_local:
+            raise StoreError(
+                f"{self.join(rel)}: this step writes files with libraries that need a local "
+                "store path; use a local --store"
+            )
+        return Path(self._fspath(rel)) if rel else Path(self.root)
+
+    # -- files --------------------------------------------------------------------------
+    def exists(self, rel: str) -> bool:
+        return bool(self.fs.exists(self._fspath(rel)))
+
+    def makedirs(self, rel: str) -> None:
+        self.fs.makedirs(self._fspath(rel), exist_ok=True)
+
+    def read_bytes(self, rel: str) -> bytes:
+        if not self.exists(rel):
+            raise StoreError(f"{self.join(rel)} does not exist")
+        return self.fs.cat_file(self._fspath(rel))
+
+    def write_bytes(self, rel: str, data: bytes) -> None:
+        """Write whole or not at all: a reader never sees half a file, even after kill -9."""
+        path = self._fspath(rel)
+        parent = path.rsplit("/", 1)[0]
+        self.fs.makedirs(parent, exist_ok=True)
+        if self.is_local:
+            tmp = f"{path}.tmp-{uuid.uuid4().hex}"
+            with open(tmp, "wb") as f:
+                f.write(data)
+            os.replace(tmp, path)
+        else:  # object stores replace objects atomically
+            self.fs.pipe_file(path, data)
+
+    def read_text(self, rel: str) -> str:
+        return self.read_bytes(rel).decode("utf-8")
+
+    def write_text(self, rel: str, text: str) -> None:
+        self.write_bytes(rel, text.encode("utf-8"))
+
+    def read_json(self, rel: str) -> Any:
+        return json.loads(self.read_text(rel))
+
+    def write_json(self, rel: str, obj: Any) -> None:
+        self.write_text(rel, json.dumps(obj, indent=2, sort_keys=False, default=_json_default))
+
+    def listdir(self, rel: str) -> list[str]:
+        """Names (not paths) directly under rel; empty if rel does not exist."""
+        if not self.exists(rel):
+            return []
+        return sorted(p.rstrip("/").rsplit("/", 1)[-1] for p in self.fs.ls(self._fspath(rel), detail=False))
+
+    def remove(self, rel: str) -> None:
+        if self.exists(rel):
+            self.fs.rm(self._fspath(rel), recursive=True)
+
+    # -- arrays -------------------------------------------------------------------------
+    def open_array(self, rel: str, mode: str = "r") -> zarr.Array:
+        return open_array(self.join(rel), mode=mode)
+
+
+def _json_default(o: Any) -> Any:
+    if isinstance(o, np.integer):
+        return int(o)
+    if isinstance(o, np.floating):
+        return float(o)
+    if isinstance(o, np.ndarray):
+        return o.tolist()
+    if isinstance(o, Path):
+        return str(o)
+    raise TypeError(f"cannot write {type(o).__name__} as JSON")
+
+
+def open_array(url: str, mode: str = "r") -> zarr.Array:
+    """Open a zarr array, or say clearly that there is none."""
+    try:
+        node = zarr.open(url, mode=mode) if mode == "r" else zarr.open_array(url, mode=mode)
+    except (FileNotFoundError, KeyError) as e:
+        raise StoreError(f"no zarr array at {url}") from e
+    except Exception as e:  # zarr raises several types for a missing or broken node
+        if type(e).__name__ in {"GroupNotFoundError", "ArrayNotFoundError", "NodeNotFoundError"}:
+            raise StoreError(f"no zarr array at {url}") from e
+        raise
+    if not isinstance(node, zarr.Array):
+        raise StoreError(f"{url} is a zarr group, not an array")
+    return node
+
+
+def is_complete(arr: zarr.Array) -> bool:
+    return arr.attrs.get("complete") is True
+
+
+def array_fingerprint(url: str) -> str:
+    """Content fingerprint of a complete array; upstream fingerprints key downstream caches."""
+    arr = open_array(url)
+    if not is_complete(arr):
+        raise StoreError(f"{url} is not complete (an interrupted stage? rerun it to resume)")
+    return str(arr.attrs["fingerprint"])
+
+
+def default_compressors(dtype: np.dtype) -> list[Any]:
+    """zstd through blosc; byte shuffle helps floats, does nothing for uint8 pixels."""
+    shuffle = "shuffle" if np.dtype(dtype).itemsize > 1 else "noshuffle"
+    return [zarr.codecs.BloscCodec(cname="zstd", clevel=3, shuffle=shuffle)]
+
+
+def chunk_rows_for(row_shape: tuple[int, ...], dtype: Any, target_bytes: int = 2 << 20) -> int:
+    """Rows per chunk so that a chunk holds about target_bytes (at least 1 MB as asked)."""
+    row_bytes = int(np.prod(row_shape, dtype=np.int64)) * np.dtype(dtype).itemsize
+    return max(1, -(-target_bytes // max(row_bytes, 1)))
+
+
+class ChunkedWriter:
+    """Write a zarr array chunk by chunk along axis 0, resumably.
+
+    Each finished chunk gets a small JSON mark (its sha256 and caller metadata) inside the
+    array folder; a rerun skips marked chunks. ``plan`` holds whatever determines the
+    content: an existing array made under another plan is never overwritten.
+    """
+
+    def __init__(
+        self,
+        store: Store,
+        rel: str,
+        shape: tuple[int, ...],
+        chunk_rows: int,
+        dtype: Any,
+        plan: Mapping[str, Any],
+        dimension_names: tuple[str, ...] | None = None,
+    ):
+        self.store = store
+        self.rel = rel
+        self.url = store.join(rel)
+        self.chunk_rows = int(chunk_rows)
+        self.plan = json.loads(json.dumps(dict(plan), default=_json_default))
+        dtype = np.dtype(dtype)
+        if store.exists(f"{rel}/zarr.json"):
+            arr = open_array(self.url, mode="r+")
+            old = arr.attrs.get("zspace_plan")
+            if old != self.plan or arr.dtype != dtype or arr.chunks[0] != self.chunk_rows:
+                diff = _plan_diff(old or {}, self.plan)
+                raise StoreError(
+                    f"{self.url} already exists and was made with other parameters ({diff}); "
+                    "nothing was changed: choose another name or remove it first"
+                )
+            self.array = arr
+        else:
+            store.makedirs(rel.rsplit("/", 1)[0] if "/" in rel else "")
+            self.array = zarr.create_array(
+                store=self.url,
+                shape=tuple(int(s) for s in shape),
+                chunks=(self.chunk_rows, *[int(s) for s in shape[1:]]),
+                dtype=dtype,
+                compressors=default_compressors(dtype),
+                fill_value=0,
+                attributes={"zspace_plan": self.plan, "complete": False},
+                dimension_names=dimension_names,
+                overwrite=False,
+            )
+
+    @property
+    def complete(self) -> bool:
+        return is_complete(self.array)
+
+    @property
+    def n_chunks(self) -> int:
+        return -(-self.array.shape[0] // self.chunk_rows)
+
+    def _mark_rel(self, i: int) -> str:
+        return f"{self.rel}/{MARKS_DIR}/{i:08d}.json"
+
+    def done_chunks(self) -> dict[int, dict[str, Any]]:
+        """The chunks already written, with their marks."""
+        out: dict[int, dict[str, Any]] = {}
+        for fname in self.store.listdir(f"{self.rel}/{MARKS_DIR}"):
+            if fname.endswith(".json") and fname[:-5].isdigit():
+                out[int(fname[:-5])] = self.store.read_json(f"{self.rel}/{MARKS_DIR}/{fname}")
+        return out
+
+    def write_chunk(self, i: int, data: np.ndarray, meta: Mapping[str, Any] | None = None) -> None:
+        """Write chunk i whole, then mark it; a kill between the two just rewrites it."""
+        start = i * self.chunk_rows
+        if len(data) > self.chunk_rows or start + len(data) > self.array.shape[0]:
+            raise ValueError(f"chunk {i} of {self.url}: {len(data)} rows do not fit")
+        data = np.ascontiguousarray(data, dtype=self.array.dtype)
+        self.array[start : start + len(data)] = data
+        mark = {
+            "chunk": i,
+            "rows": len(data),
+            "sha256": hashlib.sha256(data.tobytes()).hexdigest(),
+            "meta": dict(meta or {}),
+        }
+        self.store.write_json(self._mark_rel(i), mark)
+
+    def finalize(self, n_rows: int | None = None, attrs: Mapping[str, Any] | None = None) -> str:
+        """Shrink to n_rows if given, check every chunk is marked, record the fingerprint."""
+        if n_rows is not None and n_rows != self.array.shape[0]:
+            self.array.resize((n_rows, *self.array.shape[1:]))
+        marks = self.done_chunks()
+        missing = [i for i in range(self.n_chunks) if i not in marks]
+        if missing:
+            raise StoreError(f"{self.url}: chunks {missing[:10]} were never written")
+        h = hashlib.sha256()
+        h.update(json.dumps([list(self.array.shape), str(self.array.dtype)]).encode())
+        for i in range(self.n_chunks):
+            h.update(marks[i]["sha256"].encode())
+        fingerprint = h.hexdigest()
+        new_attrs = dict(attrs or {})
+        new_attrs.update(complete=True, fingerprint=fingerprint)
+        self.array.update_attributes(json.loads(json.dumps(new_attrs, default=_json_default)))
+        return fingerprint
+
+
+def _plan_diff(old: Mapping[str, Any], new: Mapping[str, Any]) -> str:
+    keys = sorted(set(old) | set(new))
+    diffs = [f"{k}: {old.get(k)!r} -> {new.get(k)!r}" for k in keys if old.get(k) != new.get(k)]
+    return "; ".join(diffs[:5]) or "array shape, dtype or chunking differs"

@@ -183,9 +183,11 @@ def array_fingerprint(url: str) -> str:
 
 
 def default_compressors(dtype: np.dtype) -> list[Any]:
-    """zstd through blosc; byte shuffle helps floats, does nothing for uint8 pixels."""
-    shuffle = "shuffle" if np.dtype(dtype).itemsize > 1 else "noshuffle"
-    return [zarr.codecs.BloscCodec(cname="zstd", clevel=3, shuffle=shuffle)]
+    """Pixels: zstd level 1 (4x faster to write than level 3, ~5% larger: ingest is write-bound
+    in its main process). Floats: zstd through blosc with byte shuffle, which they need."""
+    if np.dtype(dtype).itemsize == 1:
+        return [zarr.codecs.ZstdCodec(level=1)]
+    return [zarr.codecs.BloscCodec(cname="zstd", clevel=3, shuffle="shuffle")]
 
 
 def chunk_rows_for(row_shape: tuple[int, ...], dtype: Any, target_bytes: int = 2 << 20) -> int:
@@ -268,12 +270,13 @@ class ChunkedWriter:
             raise ValueError(f"chunk {i} of {self.url}: {len(data)} rows do not fit")
         data = np.ascontiguousarray(data, dtype=self.array.dtype)
         self.array[start : start + len(data)] = data
-        mark = {
-            "chunk": i,
-            "rows": len(data),
-            "sha256": hashlib.sha256(data.tobytes()).hexdigest(),
-            "meta": dict(meta or {}),
-        }
+        self.record_chunk(i, len(data), chunk_sha256(data), meta)
+
+    def record_chunk(
+        self, i: int, rows: int, sha256: str, meta: Mapping[str, Any] | None = None
+    ) -> None:
+        """Mark chunk i as written, when a worker process wrote it (see write_rows)."""
+        mark = {"chunk": i, "rows": int(rows), "sha256": sha256, "meta": dict(meta or {})}
         self.store.write_json(self._mark_rel(i), mark)
 
     def finalize(self, n_rows: int | None = None, attrs: Mapping[str, Any] | None = None) -> str:
@@ -293,6 +296,19 @@ class ChunkedWriter:
         new_attrs.update(complete=True, fingerprint=fingerprint)
         self.array.update_attributes(json.loads(json.dumps(new_attrs, default=_json_default)))
         return fingerprint
+
+
+def chunk_sha256(data: np.ndarray) -> str:
+    return hashlib.sha256(np.ascontiguousarray(data).tobytes()).hexdigest()
+
+
+def write_rows(url: str, start: int, data: np.ndarray) -> str:
+    """Write rows into an existing array from any process (disjoint chunks only); returns the
+    sha256 that ChunkedWriter.record_chunk expects."""
+    arr = zarr.open_array(url, mode="r+")
+    data = np.ascontiguousarray(data, dtype=arr.dtype)
+    arr[start : start + len(data)] = data
+    return chunk_sha256(data)
 
 
 def _plan_diff(old: Mapping[str, Any], new: Mapping[str, Any]) -> str:

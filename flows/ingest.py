@@ -51,11 +51,12 @@ def ingest_flow(
     partition: str | None = None,
     crop: tuple[int, int, int, int] | None = None,
     dask_address: str | None = None,
+    workers: int | None = None,
 ) -> dict[str, Any]:
     """Decode every image once into datasets/<name>/images; resumes, and is a no-op when done."""
     cfg = IngestConfig(
         source=source, store=store, name=name, size=size, count=count, seed=seed,
-        partition=partition, crop=crop, dask_address=dask_address,
+        partition=partition, crop=crop, dask_address=dask_address, workers=workers,
     )
     summary = ingest_images(cfg.model_dump())
     from zspace.storage import Store
@@ -95,6 +96,8 @@ def register_cli(sub: argparse._SubParsersAction) -> None:
                    metavar=("LEFT", "TOP", "RIGHT", "BOTTOM"),
                    help="crop box in source pixels (default: centred square)")
     p.add_argument("--dask-address", default=None, help="existing dask scheduler, tcp://host:port")
+    p.add_argument("--workers", type=int, default=None,
+                   help="local decoding processes (default: one per core)")
     p.set_defaults(func=_main)
 
 
@@ -103,6 +106,7 @@ def _main(args: argparse.Namespace) -> int:
         source=args.source, store=args.store, name=args.name, size=args.size, count=args.count,
         seed=args.seed, partition=args.partition,
         crop=tuple(args.crop) if args.crop else None, dask_address=args.dask_address,
+        workers=args.workers,
     )
     IngestConfig(**params)  # bad parameters fail here, with one message, before any flow run
     summary = ingest_flow(**params)

@@ -1,0 +1,321 @@
+"""Latent statistics against numpy / scikit-learn on a small latent array with known structure."""
+
+from __future__ import annotations
+
+import json
+import math
+
+import numpy as np
+import pytest
+import zarr
+from scipy.stats import wasserstein_distance
+from sklearn.decomposition import PCA
+
+from zspace.storage import ChunkedWriter, Store, StoreError
+from zspace.tasks import stats_core
+from zspace.tasks.stats import (
+    StatsParams,
+    analyze_latents,
+    artificial_vectors,
+    correlation_matrix,
+    latent_moments,
+)
+
+N, Z = 3001, 12
+DEAD = 10  # a zero-variance component
+SHIFTED = 7  # large |mean|
+WIDE = 9  # large half-width
+SMALL = {"n_artificial": 400, "artificial_b": (0.5, 1.0, 1.5, 2.0, 4.0, 8.0), "slice_threshold": 7.0}
+
+
+def make_latents(seed: int = 0) -> np.ndarray:
+    """Gaussian components with chosen correlations, one shifted, one wide, one constant."""
+    rng = np.random.default_rng(seed)
+    x = rng.standard_normal((N, Z))
+    x[:, 1] = 0.8 * x[:, 0] + 0.6 * x[:, 1]  # r = 0.8
+    x[:, 3] = -0.6 * x[:, 2] + 0.8 * x[:, 3]  # r = -0.6
+    x[:, 5] = 0.35 * x[:, 4] + np.sqrt(1 - 0.35**2) * x[:, 5]  # r = 0.35
+    x[:, SHIFTED] += 6.0
+    x[:, WIDE] *= 5.0
+    x[:, DEAD] = 2.5
+    return x.astype(np.float32)
+
+
+def write_latents(store: Store, rel: str, x: np.ndarray, chunk_rows: int) -> str:
+    w = ChunkedWriter(store, rel, x.shape, chunk_rows, "float32", {"test": rel})
+    for i in range(w.n_chunks):
+        w.write_chunk(i, x[i * chunk_rows : (i + 1) * chunk_rows])
+    w.finalize()
+    return store.join(rel)
+
+
+def read(url: str, name: str) -> np.ndarray:
+    return zarr.open_array(f"{url}/{name}", mode="r")[...]
+
+
+def no_nan_json(path) -> dict:
+    def bad(token: str):
+        raise AssertionError(f"{path} contains {token}")
+
+    with open(path) as f:
+        return json.load(f, parse_constant=bad)
+
+
+@pytest.fixture(scope="module")
+def latents(tmp_path_factory):
+    root = tmp_path_factory.mktemp("stats")
+    store = Store(root / "store")
+    x = make_latents()
+    url = write_latents(store, "lat", x, 250)
+    result = analyze_latents(url, store, "stats", StatsParams(**SMALL), workers=2,
+                             show_progress=False)
+    return x.astype(np.float64), store, url, result
+
+
+def np_corr(x: np.ndarray) -> np.ndarray:
+    with np.errstate(invalid="ignore", divide="ignore"):
+        c = np.corrcoef(x, rowvar=False)
+    return np.nan_to_num(c, nan=0.0)
+
+
+def test_moments_match_numpy(latents):
+    x, store, url, result = latents
+    out = result["stats_url"]
+    s = no_nan_json(f"{out}/summary.json")
+    assert s["n"] == N and s["z_dim"] == Z
+    np.testing.assert_allclose(s["mean"], x.mean(axis=0), rtol=1e-13, atol=1e-12)
+    np.testing.assert_allclose(s["std"], x.std(axis=0, ddof=1), rtol=1e-11, atol=1e-12)
+    np.testing.assert_array_equal(read(out, "min"), x.min(axis=0))
+    np.testing.assert_array_equal(read(out, "max"), x.max(axis=0))
+    np.testing.assert_allclose(read(out, "covariance"), np.cov(x, rowvar=False), rtol=1e-10, atol=1e-11)
+    corr = read(out, "correlation")
+    np.testing.assert_allclose(corr, np_corr(x), atol=1e-12)
+    assert corr[0, 1] == pytest.approx(0.8, abs=0.03) and corr[2, 3] == pytest.approx(-0.6, abs=0.03)
+
+
+def test_zero_variance_component_is_flagged_not_nan(latents):
+    x, store, url, result = latents
+    s = no_nan_json(f"{result['stats_url']}/summary.json")
+    corr = read(result["stats_url"], "correlation")
+    assert s["zero_variance_components"] == [DEAD]
+    assert not np.isnan(corr).any()
+    assert (corr[DEAD] == 0).all() and (corr[:, DEAD] == 0).all()
+    assert s["std"][DEAD] == 0.0
+    assert all(DEAD not in pair[:2] for pair in s["correlated_pairs"])
+
+
+def test_histograms_and_half_width(latents):
+    x, store, url, result = latents
+    out = result["stats_url"]
+    edges = read(out, "histogram_edges")
+    counts = read(out, "histogram_counts")
+    assert np.allclose(np.diff(edges), 0.25) and edges[0] % 0.25 == 0
+    assert edges[0] <= x.min() and edges[-1] > x.max()
+    for k in range(Z):
+        np.testing.assert_array_equal(counts[k], np.histogram(x[:, k], bins=edges)[0])
+    hw = read(out, "half_width")
+    # a Gaussian's FWHM is 2.3548 sigma; the 0.25 bins and N = 3,000 allow ~15 %
+    live = [k for k in range(Z) if k != DEAD]
+    np.testing.assert_allclose(hw[live], 2.3548 * x[:, live].std(axis=0), rtol=0.15)
+    assert hw[DEAD] == pytest.approx(0.25)  # one occupied bin: the histogram's resolution
+    s = no_nan_json(f"{out}/summary.json")
+    assert s["half_width"] == pytest.approx(hw.tolist())
+    assert s["dominant_components"] == [SHIFTED, WIDE]  # the constant one is not "dominant"
+    assert "median" in s["dominant_rule"] and "3.5" in s["dominant_rule"]
+
+
+def test_half_width_interpolation():
+    edges = np.arange(8) * 0.5
+    # counts 0 2 4 8 4 2 0: half max 4 is crossed exactly at the centres of bins 2 and 4
+    assert stats_core.half_width(np.array([0, 2, 4, 8, 4, 2, 0]), edges) == pytest.approx(1.0)
+    # asymmetric: left crossing between centres 1.25 and 1.75 (counts 2 -> 6) at 1.5,
+    # right crossing between centres 2.75 and 3.25 (counts 8 -> 0) at 3.0
+    assert stats_core.half_width(np.array([0, 0, 2, 6, 8, 8, 0]), edges) == pytest.approx(1.5)
+    # a single occupied bin: one bin width
+    assert stats_core.half_width(np.array([0, 0, 0, 5, 0, 0, 0]), edges) == pytest.approx(0.5)
+
+
+def test_radius(latents):
+    x, store, url, result = latents
+    out = result["stats_url"]
+    s = no_nan_json(f"{out}/summary.json")
+    r = np.linalg.norm(x, axis=1)
+    assert s["radius"]["mean"] == pytest.approx(r.mean(), rel=1e-12)
+    assert s["radius"]["std"] == pytest.approx(r.std(ddof=1), rel=1e-9)
+    assert s["radius"]["sqrt_z_dim"] == pytest.approx(np.sqrt(Z))
+    for name, width in (("coarse", 0.5), ("fine", 0.05)):
+        edges = read(out, f"radius_edges_{name}")
+        assert np.allclose(np.diff(edges), width) and edges[0] == 0 and edges[-1] > r.max()
+        np.testing.assert_array_equal(read(out, f"radius_hist_{name}"), np.histogram(r, bins=edges)[0])
+    assert abs(s["radius"]["peak"] - np.median(r)) < 3 * r.std()
+
+
+def test_pair_counts_and_pairs_match_numpy(latents):
+    x, store, url, result = latents
+    s = no_nan_json(f"{result['stats_url']}/summary.json")
+    c = np_corr(x)
+    i, j = np.triu_indices(Z, 1)
+    a = np.abs(c[i, j])
+    expected = {f"{t:g}": int((a > t).sum()) for t in (0.1, 0.2, 0.3, 0.4, 0.5, 0.6, 0.7, 0.8, 0.9)}
+    assert s["correlation_counts"] == expected
+    assert list(expected) == ["0.1", "0.2", "0.3", "0.4", "0.5", "0.6", "0.7", "0.8", "0.9"]
+    want = sorted(([int(p), int(q), float(c[p, q])] for p, q in zip(i, j, strict=True)
+                   if abs(c[p, q]) > 0.5), key=lambda t: -abs(t[2]))
+    got = s["correlated_pairs"]
+    assert [g[:2] for g in got] == [w[:2] for w in want] == [[0, 1], [2, 3]]
+    np.testing.assert_allclose([g[2] for g in got], [w[2] for w in want], atol=1e-12)
+
+
+def test_pca_matches_sklearn(latents):
+    x, store, url, result = latents
+    out = result["stats_url"]
+    pca = PCA(svd_solver="full").fit(x)
+    evals = read(out, "pca_eigenvalues")
+    np.testing.assert_allclose(evals, pca.explained_variance_, rtol=1e-9, atol=1e-10)
+    np.testing.assert_allclose(read(out, "pca_explained_variance_ratio"),
+                               pca.explained_variance_ratio_, rtol=1e-9, atol=1e-12)
+    comps = read(out, "pca_components")
+    live = evals > 1e-9  # the zero-variance direction has no defined orientation
+    dots = np.abs(np.sum(comps[live] * pca.components_[live], axis=1))
+    np.testing.assert_allclose(dots, 1.0, atol=1e-8)  # equal up to sign
+    coords = read(out, "pca_coordinates")
+    assert coords.shape == (N, Z) and coords.dtype == np.float32
+    ref = pca.transform(x)
+    sign = np.sign(np.sum(comps * pca.components_, axis=1))
+    np.testing.assert_allclose(coords[:, live], (ref * sign)[:, live], atol=2e-5 * np.abs(ref).max())
+    s = no_nan_json(f"{out}/summary.json")
+    assert s["pca_explained_variance_ratio"] == pytest.approx(pca.explained_variance_ratio_.tolist())
+
+
+def test_mahalanobis_slice_and_artificial(latents):
+    x, store, url, result = latents
+    out = result["stats_url"]
+    s = no_nan_json(f"{out}/summary.json")
+    mean = x.mean(axis=0)
+    prec = np.linalg.pinv(np.cov(x, rowvar=False), rcond=1e-10, hermitian=True)
+
+    def dist(v: np.ndarray) -> np.ndarray:
+        d = v - mean
+        return np.sqrt(np.einsum("ij,jk,ik->i", d, prec, d))
+
+    d = dist(x)
+    np.testing.assert_allclose(read(out, "mahalanobis"), d, rtol=1e-8)
+    assert s["mahalanobis"]["value"] == pytest.approx(np.percentile(d, 99), rel=1e-8)
+
+    ax = s["slice"]["axes"]
+    assert ax == [0, 1]  # default: the most correlated pair
+    others = [k for k in range(Z) if k not in ax]
+    want = np.flatnonzero((np.abs(x[:, others]) < 7.0).all(axis=1))
+    assert 0.5 * N < len(want) < 0.9 * N
+    np.testing.assert_array_equal(read(out, "slice_indices"), want)
+    assert s["slice"]["count"] == len(want)
+
+    r_data = np.linalg.norm(x, axis=1)
+    w1 = {}
+    for b in SMALL["artificial_b"]:
+        u = artificial_vectors(Z, b, SMALL["n_artificial"], seed=0)
+        assert u.shape == (SMALL["n_artificial"], Z) and np.abs(u).max() <= b
+        row = s["artificial"][f"{b:g}"]
+        assert row["fraction_inside"] == pytest.approx(np.mean(dist(u) < np.percentile(d, 99)))
+        r_u = np.linalg.norm(u, axis=1)
+        assert row["radius_mean"] == pytest.approx(r_u.mean())
+        w1[b] = wasserstein_distance(r_data, r_u)
+        assert row["wasserstein"] == pytest.approx(w1[b], abs=0.06)  # binned at 0.05
+    assert s["artificial_best_b"] == min(w1, key=w1.get)
+    hist = read(out, "artificial_radius_hist")
+    assert hist.shape[0] == len(SMALL["artificial_b"]) and (hist.sum(axis=1) == SMALL["n_artificial"]).all()
+    assert read(out, "artificial_radius_data_hist").sum() == N
+
+
+def test_block_and_chunk_size_do_not_change_results(latents, tmp_path):
+    x, store, url, result = latents
+    ref = result["stats_url"]
+    other = Store(tmp_path / "s2")
+    url2 = write_latents(other, "lat", x.astype(np.float32), 777)  # another zarr chunking
+    runs = [
+        analyze_latents(url, other, "a", StatsParams(**SMALL, block_rows=750), workers=3,
+                        show_progress=False),
+        analyze_latents(url2, other, "b", StatsParams(**SMALL), workers=1, show_progress=False),
+    ]
+    s_ref = no_nan_json(f"{ref}/summary.json")
+    for res in runs:
+        out = res["stats_url"]
+        for name in ("mean", "std", "covariance", "correlation", "pca_eigenvalues",
+                     "pca_explained_variance_ratio", "half_width", "mahalanobis"):
+            np.testing.assert_allclose(read(out, name), read(ref, name), rtol=1e-12, atol=1e-12)
+        for name in ("histogram_counts", "radius_hist_fine", "slice_indices", "artificial_radius_hist"):
+            np.testing.assert_array_equal(read(out, name), read(ref, name))
+        s = no_nan_json(f"{out}/summary.json")
+        assert s["correlation_counts"] == s_ref["correlation_counts"]
+        assert [p[:2] for p in s["correlated_pairs"]] == [p[:2] for p in s_ref["correlated_pairs"]]
+        assert s["dominant_components"] == s_ref["dominant_components"]
+
+
+def test_rerun_is_cached_and_new_parameters_recompute(latents, tmp_path):
+    x, store, url, _ = latents
+    out = Store(tmp_path / "o")
+    first = analyze_latents(url, out, "", SMALL, show_progress=False)
+    again = analyze_latents(url, out, "", SMALL, show_progress=False)
+    assert not first["cached"] and again["cached"]
+    assert again["fingerprint"] == first["fingerprint"]
+    changed = analyze_latents(url, out, "", {**SMALL, "corr_threshold": 0.3, "slice_axes": (2, 3),
+                                             "slice_threshold": 8.0}, show_progress=False)
+    assert not changed["cached"] and changed["fingerprint"] != first["fingerprint"]
+    s = no_nan_json(out.local_path("summary.json"))
+    assert [p[:2] for p in s["correlated_pairs"]] == [[0, 1], [2, 3], [4, 5]]
+    others = [k for k in range(Z) if k not in (2, 3)]
+    want = np.flatnonzero((np.abs(x[:, others]) < 8.0).all(axis=1))
+    np.testing.assert_array_equal(read(out.url, "slice_indices"), want)
+
+
+def test_correlation_matrix_and_distributed_scheduler(latents):
+    x, store, url, _ = latents
+    from distributed import LocalCluster
+
+    local = correlation_matrix(url, block_rows=500, workers=2)
+    np.testing.assert_allclose(local, np_corr(x), atol=1e-12)
+    with LocalCluster(n_workers=1, threads_per_worker=2, processes=False, dashboard_address=None) as cluster:
+        m = latent_moments(url, block_rows=500, dask_address=cluster.scheduler_address)
+    np.testing.assert_allclose(m.mean, x.mean(axis=0), rtol=1e-13, atol=1e-12)
+    np.testing.assert_allclose(m.covariance, np.cov(x, rowvar=False), rtol=1e-10, atol=1e-11)
+
+
+def test_shifted_sums_stay_exact_far_from_the_origin(tmp_path):
+    """float64 latents offset by 1e6: a Gram of unshifted data would lose ~1e-4 of the variance."""
+    x = make_latents().astype(np.float64) + 1e6
+    x[:, DEAD] = 1e6
+    store = Store(tmp_path)
+    w = ChunkedWriter(store, "far", x.shape, 400, "float64", {})
+    for i in range(w.n_chunks):
+        w.write_chunk(i, x[i * 400 : (i + 1) * 400])
+    w.finalize()
+    m = latent_moments(store.join("far"), workers=2)
+    np.testing.assert_allclose(m.covariance, np.cov(x, rowvar=False), rtol=1e-9, atol=1e-9)
+    exact = np.array([math.fsum(col) / len(col) for col in x.T])
+    np.testing.assert_allclose(m.mean, exact, rtol=3e-16)
+
+
+def test_bad_inputs_say_what_is_wrong(tmp_path):
+    store = Store(tmp_path)
+    x = make_latents()[:100]
+    x[5, 3] = np.nan
+    url = write_latents(store, "nan", x, 50)
+    with pytest.raises(StoreError, match="NaN"):
+        analyze_latents(url, store, "o", SMALL, show_progress=False)
+    with pytest.raises(StoreError, match="no zarr array"):
+        analyze_latents(store.join("missing"), store, "o", SMALL, show_progress=False)
+    zarr.create_array(store=store.join("cube"), shape=(4, 4, 4), dtype="f4")
+    with pytest.raises(StoreError, match="2-D"):
+        analyze_latents(store.join("cube"), store, "o", SMALL, show_progress=False)
+    with pytest.raises(ValueError, match="slice_axes"):
+        StatsParams(slice_axes=(3, 3))
+
+
+def test_exact_quantile_with_ties_and_small_memory():
+    rng = np.random.default_rng(3)
+    v = np.concatenate([rng.standard_normal(20_000), np.full(5_000, 1.25), rng.exponential(size=3)])
+    rng.shuffle(v)
+    blocks = [v[i : i + 999] for i in range(0, len(v), 999)]
+    for q in (0.0, 0.01, 0.5, 0.9, 0.99, 1.0):
+        got = stats_core.exact_quantile(lambda: blocks, len(v), q, max_gather=300)
+        assert got == pytest.approx(np.quantile(v, q), rel=1e-15, abs=1e-15)

@@ -1,0 +1,159 @@
+"""Analyze stage: exact latent statistics on all N vectors (SPEC.md §3, §5).
+
+`zspace analyze --store S --run R` reads runs/<run>/latents/z_mean and writes runs/<run>/stats/;
+`zspace analyze --latents URL --out DIR` does the same for any (N, z_dim) zarr array.
+The work is in :mod:`zspace.tasks.stats`; this flow wraps it, publishes a markdown summary,
+and returns a small dict (paths, the stats fingerprint, headline numbers).
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import re
+from typing import Any
+
+from prefect import flow, task
+from prefect.artifacts import create_markdown_artifact
+
+from zspace.storage import Store, StoreError
+from zspace.tasks.stats import StatsParams, analyze_latents
+
+
+def resolve_io(store: str | None, run: str | None, latents: str | None, out: str | None,
+               latents_name: str = "z_mean") -> tuple[str, str, str, str]:
+    """(latents URL, output store URL, output folder under it, label) from either form."""
+    if store and run and not (latents or out):
+        st = Store(store)
+        latents_rel = Store.latents_rel(run, latents_name)
+        if not st.exists(f"{latents_rel}/zarr.json"):
+            raise StoreError(f"{st.join(latents_rel)} does not exist: run `zspace encode --store "
+                             f"{store} --run {run}` first")
+        return st.join(latents_rel), st.url, Store.stats_rel(run), run
+    if latents and out and not (store or run):
+        return latents, Store(out).url, "", latents.rstrip("/").rsplit("/", 1)[-1]
+    raise ValueError("give either --store and --run, or --latents and --out")
+
+
+@task(name="latent-statistics")
+def latent_statistics(latents_url: str, out_url: str, out_rel: str, params: dict[str, Any],
+                      dask_address: str | None = None) -> dict[str, Any]:
+    return analyze_latents(latents_url, Store(out_url), out_rel, StatsParams(**params),
+                           dask_address=dask_address)
+
+
+def summary_markdown(summary: dict[str, Any], label: str) -> str:
+    """The headline figures, beside the study's reference where SPEC.md gives one."""
+    r = summary["radius"]
+    lines = [
+        f"# Latent statistics: {label}",
+        "",
+        f"**{summary['n']:,} vectors x {summary['z_dim']} components**, exact on all of them. "
+        f"Fingerprint `{summary['fingerprint'][:16]}`.",
+        "",
+        "## Radius ||z||",
+        f"mean {r['mean']:.3f}, std {r['std']:.3f}, peak {r['peak']:.2f} "
+        f"(sqrt(z_dim) = {r['sqrt_z_dim']:.2f}), max {r['max']:.2f}. Study: peak ~16.5 for z_dim 256.",
+        "",
+        "## Correlations",
+        "| abs(r) above | pairs i<j | study (5,000-vector subsample) |",
+        "| --- | --- | --- |",
+    ]
+    ref = {"0.1": 1456, "0.2": 158, "0.3": 44, "0.4": 25, "0.5": 16, "0.6": 8}
+    for t, c in summary["correlation_counts"].items():
+        lines.append(f"| {t} | {c:,} | {ref.get(t, '')} |")
+    pairs = summary["correlated_pairs"]
+    lines += ["", f"{len(pairs)} pairs with abs(r) > {summary['corr_threshold']:g}"
+              + (" (strongest 16):" if len(pairs) > 16 else ":"), ""]
+    if pairs:
+        lines += ["| i | j | r |", "| --- | --- | --- |"]
+        lines += [f"| {i} | {j} | {v:+.3f} |" for i, j, v in pairs[:16]]
+    dom = summary["dominant_components"]
+    lines += ["", "## Components", f"Dominant components ({summary['dominant_rule']}): "
+              + (", ".join(f"{k} (mean {summary['mean'][k]:+.2f}, half-width "
+                           f"{summary['half_width'][k]:.2f})" for k in dom) or "none")]
+    if summary["zero_variance_components"]:
+        lines.append(f"Zero-variance components (correlations reported as 0): "
+                     f"{summary['zero_variance_components']}")
+    ratio = summary["pca_explained_variance_ratio"]
+    lines += ["", "## PCA", "Explained variance, first 10 components: "
+              + ", ".join(f"{v:.3f}" for v in ratio[:10])]
+    s = summary["slice"]
+    lines += ["", "## Slice", f"{s['count']:,} vectors ({s['fraction']:.2%}) with every component "
+              f"except {s['axes'][0]} and {s['axes'][1]} below {s['threshold']:g} in absolute value."]
+    lines += ["", "## Artificial uniform vectors in [-b, b]",
+              f"Best radius match: b = {summary['artificial_best_b']:g}; mean radius within one std "
+              f"of the data's: b in {summary['artificial_matching_b']}. Study: 1.0 <= b <= 2.0.",
+              "", "| b | mean radius | W1 to data radii | inside the data cloud |",
+              "| --- | --- | --- | --- |"]
+    for b, row in summary["artificial"].items():
+        lines.append(f"| {b} | {row['radius_mean']:.2f} | {row['wasserstein']:.2f} | "
+                     f"{row['fraction_inside']:.2%} |")
+    lines += ["", summary["mahalanobis"]["rule"] + ".", summary["artificial_rule"] + "."]
+    return "\n".join(lines)
+
+
+def _artifact_key(label: str) -> str:
+    key = re.sub(r"[^a-z0-9-]+", "-", label.lower()).strip("-") or "latents"
+    return f"analyze-{key}"[:100]
+
+
+@flow(name="analyze", log_prints=True)
+def analyze_flow(
+    store: str | None = None,
+    run: str | None = None,
+    latents: str | None = None,
+    out: str | None = None,
+    params: dict[str, Any] | None = None,
+    dask_address: str | None = None,
+) -> dict[str, Any]:
+    """Statistics of runs/<run>/latents/z_mean (store + run) or of any zarr array (latents + out)."""
+    latents_url, out_url, out_rel, label = resolve_io(store, run, latents, out)
+    params_json = json.loads(StatsParams(**(params or {})).model_dump_json())
+    result = latent_statistics(latents_url, out_url, out_rel, params_json, dask_address)
+    summary = Store(out_url).read_json(f"{out_rel}/summary.json" if out_rel else "summary.json")
+    create_markdown_artifact(markdown=summary_markdown(summary, label), key=_artifact_key(label),
+                             description=f"Latent statistics of {latents_url}")
+    return result
+
+
+def register_cli(subparsers: argparse._SubParsersAction) -> None:
+    p = subparsers.add_parser(
+        "analyze",
+        help="exact statistics of a latent array (all N vectors, out of core)",
+        description="Per-component distributions, radius, covariance/correlation, PCA, slice and "
+        "artificial vectors, exactly on all N vectors with dask. Either --store/--run "
+        "(runs/<run>/latents/z_mean -> runs/<run>/stats/) or --latents URL --out DIR.",
+    )
+    p.add_argument("--store", help="store root (local path or fsspec URL)")
+    p.add_argument("--run", help="run name under the store")
+    p.add_argument("--latents", help="any (N, z_dim) zarr array URL")
+    p.add_argument("--out", help="output folder for --latents")
+    p.add_argument("--corr-threshold", type=float, default=0.5, help="list pairs with |r| above (0.5)")
+    p.add_argument("--slice-axes", type=int, nargs=2, metavar=("I", "J"),
+                   help="the two free components of the slice (default: the most correlated pair)")
+    p.add_argument("--slice-threshold", type=float, default=2.0, help="slice: |z_k| below (2.0)")
+    p.add_argument("--n-artificial", type=int, default=10_000, help="artificial vectors per b (10000)")
+    p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--block-rows", type=int, default=None, help="rows per block (default ~8 MB)")
+    p.add_argument("--dask-address", help="an existing dask scheduler, e.g. tcp://host:8786")
+    p.set_defaults(func=_cli)
+
+
+def _cli(args: argparse.Namespace) -> int:
+    params = {"corr_threshold": args.corr_threshold, "slice_threshold": args.slice_threshold,
+              "seed": args.seed, "n_artificial": args.n_artificial, "block_rows": args.block_rows}
+    if args.slice_axes:
+        params["slice_axes"] = tuple(args.slice_axes)
+    StatsParams(**params)  # fail before starting a flow run
+    resolve_io(args.store, args.run, args.latents, args.out)
+    res = analyze_flow(store=args.store, run=args.run, latents=args.latents, out=args.out,
+                       params=params, dask_address=args.dask_address)
+    counts = ", ".join(f">{t}: {c}" for t, c in res["correlation_counts"].items())
+    print(f"statistics of {res['n']:,} x {res['z_dim']} -> {res['stats_url']}"
+          f"{' (already complete)' if res['cached'] else ''}")
+    print(f"radius mean {res['radius_mean']:.3f}, peak {res['radius_peak']:.2f} "
+          f"(sqrt(z_dim) {res['sqrt_z_dim']:.2f}); pairs |r| {counts}")
+    print(f"dominant components {res['dominant_components']}; best artificial b "
+          f"{res['artificial_best_b']:g}; fingerprint {res['fingerprint'][:16]}")
+    return 0

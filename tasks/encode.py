@@ -1,0 +1,236 @@
+"""Encode every image of a run's dataset into zarr latent arrays, resumably.
+
+Reads runs/<run>/train.json (dataset, fingerprints, kind, z_dim) and runs/<run>/model.keras,
+and writes, row for row with datasets/<dataset>/images (all splits, image order)::
+
+    runs/<run>/latents/z_mean      float32 (N, z_dim), chunked along N
+    runs/<run>/latents/z_log_var   float32 (N, z_dim), VAE only
+
+One latent chunk covers a whole number of image chunks and is written whole, then marked
+(ChunkedWriter), so a killed encode resumes at the first unmarked chunk; the plan holds the
+model and dataset fingerprints, so latents of an older model are never mixed with new ones.
+A finished encode is recognised from the array attributes alone, without loading TensorFlow.
+"""
+
+from __future__ import annotations
+
+import tempfile
+import time
+from concurrent.futures import ThreadPoolExecutor
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from zspace.storage import ChunkedWriter, Store, StoreError, is_complete, open_array
+from zspace.storage.store import chunk_rows_for
+from zspace.tasks.progress import Progress, artifact_key
+
+PRODUCER = "zspace.encode"
+LATENT_CHUNK_BYTES = 2 << 20
+
+
+def read_train_record(store: Store, run: str) -> dict[str, Any]:
+    rel = f"{Store.run_rel(run)}/train.json"
+    if not store.exists(rel):
+        raise StoreError(f"{store.join(rel)} does not exist: train run {run!r} first "
+                         f"(zspace train --store {store.url} ...)")
+    rec = store.read_json(rel)
+    missing = [k for k in ("dataset", "model_fingerprint", "kind", "z_dim") if k not in rec]
+    if missing:
+        raise StoreError(f"{store.join(rel)} lacks {missing}: was the run trained by this version?")
+    return rec
+
+
+def latent_names(kind: str) -> list[str]:
+    return ["z_mean"] if kind == "ae" else ["z_mean", "z_log_var"]
+
+
+def plan_encode(store: Store, run: str, chunk_images: int | None = None) -> dict[str, Any]:
+    """What determines the latents, and how they are laid out; no TensorFlow needed.
+
+    chunk_images: images per latent chunk (rounded up to whole image chunks); default about
+    2 MB of latents per chunk."""
+    rec = read_train_record(store, run)
+    images_rel = Store.images_rel(rec["dataset"])
+    if not store.exists(f"{images_rel}/zarr.json"):
+        raise StoreError(f"{store.join(images_rel)} does not exist: ingest dataset "
+                         f"{rec['dataset']!r} first")
+    images = store.open_array(images_rel)
+    if not is_complete(images):
+        raise StoreError(f"{store.join(images_rel)} is not complete: rerun its ingest to finish it")
+    n = int(images.shape[0])
+    z_dim = int(rec["z_dim"])
+    image_chunk = int(images.chunks[0])
+    target = chunk_images or chunk_rows_for((z_dim,), np.float32, LATENT_CHUNK_BYTES)
+    per = max(1, -(-target // image_chunk) if chunk_images else round(target / image_chunk))
+    plan = {
+        "producer": PRODUCER,
+        "run": run,
+        "kind": rec["kind"],
+        "model_fingerprint": rec["model_fingerprint"],
+        "dataset": rec["dataset"],
+        "dataset_fingerprint": str(images.attrs.get("fingerprint")),
+        "trained_on_fingerprint": rec.get("dataset_fingerprint"),
+        "z_dim": z_dim,
+    }
+    return {
+        "record": rec,
+        "images_rel": images_rel,
+        "image_shape": tuple(int(s) for s in images.shape[1:]),
+        "n": n,
+        "z_dim": z_dim,
+        "chunk_rows": image_chunk * per,
+        "plan": plan,
+        "names": latent_names(rec["kind"]),
+    }
+
+
+def finished_encode(store: Store, run: str) -> dict[str, Any] | None:
+    """The result of a finished encode with the current model and dataset, else None."""
+    p = plan_encode(store, run)
+    out = {}
+    for name in p["names"]:
+        rel = Store.latents_rel(run, name)
+        if not store.exists(f"{rel}/zarr.json"):
+            return None
+        arr = store.open_array(rel)
+        if not is_complete(arr) or arr.attrs.get("zspace_plan") != {**p["plan"], "output": name}:
+            return None
+        out[name] = {"url": store.join(rel), "fingerprint": str(arr.attrs["fingerprint"])}
+    return _result(run, p, out, cached=True, encoded_chunks=0, seconds=0.0)
+
+
+def _writer(store: Store, rel: str, shape: tuple[int, int], chunk_rows: int,
+            plan: dict[str, Any]) -> ChunkedWriter:
+    """Latents of an earlier model or dataset (our own, by their plan) are replaced; anything
+    else at that path is left alone and reported."""
+    try:
+        return ChunkedWriter(store, rel, shape, chunk_rows, "float32", plan,
+                             dimension_names=("image", "z"))
+    except StoreError:
+        old = open_array(store.join(rel)).attrs.get("zspace_plan") or {}
+        if old.get("producer") != PRODUCER:
+            raise
+        store.remove(rel)
+        return ChunkedWriter(store, rel, shape, chunk_rows, "float32", plan,
+                             dimension_names=("image", "z"))
+
+
+def load_run_model(store: Store, run: str) -> Any:
+    from zspace.models import load_model
+
+    rel = f"{Store.run_rel(run)}/model.keras"
+    if not store.exists(rel):
+        raise StoreError(f"{store.join(rel)} does not exist: train run {run!r} first")
+    if store.is_local:
+        return load_model(store.local_path(rel), compile=False)
+    with tempfile.TemporaryDirectory(prefix="zspace-encode-") as tmp:
+        path = Path(tmp) / "model.keras"
+        path.write_bytes(store.read_bytes(rel))
+        return load_model(path, compile=False)
+
+
+def encode_run(
+    store: Store | str,
+    run: str,
+    batch_size: int = 256,
+    stop_after_chunks: int | None = None,
+    chunk_images: int | None = None,
+) -> dict[str, Any]:
+    """Encode all images of the run's dataset (resuming a partial encode).
+
+    chunk_images: images per latent chunk (see plan_encode); a finished encode is kept
+    whatever its chunking.
+    stop_after_chunks: encode at most this many missing chunks in this call and return
+    (resumable; the result says complete=False). For time-boxed runs and for tests.
+    """
+    t0 = time.perf_counter()
+    store = store if isinstance(store, Store) else Store(store)
+    if batch_size < 1:
+        raise ValueError(f"batch_size must be positive, not {batch_size}")
+    done = finished_encode(store, run)
+    if done is not None:
+        done["seconds"] = round(time.perf_counter() - t0, 3)
+        return done
+    p = plan_encode(store, run, chunk_images)
+    n, z_dim, rows = p["n"], p["z_dim"], p["chunk_rows"]
+    writers = {name: _writer(store, Store.latents_rel(run, name), (n, z_dim), rows,
+                             {**p["plan"], "output": name}) for name in p["names"]}
+    n_chunks = next(iter(writers.values())).n_chunks
+    marked = [set(w.done_chunks()) for w in writers.values()]
+    todo = [i for i in range(n_chunks) if not all(i in m for m in marked)]
+    if stop_after_chunks is not None:
+        todo = todo[: max(0, stop_after_chunks)]
+
+    model = load_run_model(store, run) if todo else None
+    if model is not None:
+        s, c = model.config.input_size, model.config.channels
+        if p["image_shape"] != (s, s, c):
+            raise StoreError(f"{store.join(p['images_rel'])} holds images of shape "
+                             f"{p['image_shape']} but run {run!r} expects ({s}, {s}, {c})")
+        if model.z_dim != z_dim or model.kind != p["record"]["kind"]:
+            raise StoreError(f"runs/{run}/model.keras ({model.kind}, z_dim {model.z_dim}) does not "
+                             f"match its train.json ({p['record']['kind']}, z_dim {z_dim})")
+    images = store.open_array(p["images_rel"])
+    done_rows = sum(min(rows, n - i * rows) for i in range(n_chunks) if all(i in m for m in marked))
+    step = max(batch_size, 4 * batch_size)  # images converted to float32 at a time
+
+    def read(i: int) -> np.ndarray:
+        return np.asarray(images[i * rows : min((i + 1) * rows, n)])
+
+    encoded = 0
+    with Progress(n, f"encode {run}", key=artifact_key(f"encode-{run}"), unit="img",
+                  initial=done_rows) as bar, ThreadPoolExecutor(1) as pool:
+        nxt = pool.submit(read, todo[0]) if todo else None
+        for k, i in enumerate(todo):
+            x = nxt.result()
+            nxt = pool.submit(read, todo[k + 1]) if k + 1 < len(todo) else None
+            parts: dict[str, list[np.ndarray]] = {name: [] for name in p["names"]}
+            for s0 in range(0, len(x), step):
+                out = model.encode(x[s0 : s0 + step], batch_size=batch_size)
+                for name in p["names"]:
+                    parts[name].append(out[name])
+                bar.update(min(step, len(x) - s0))
+            for name, w in writers.items():
+                z = np.concatenate(parts[name])
+                if not np.isfinite(z).all():
+                    raise StoreError(f"runs/{run}: the model produced non-finite {name} for images "
+                                     f"{i * rows}..{i * rows + len(x) - 1}; nothing of it was kept")
+                w.write_chunk(i, z, {"rows": [i * rows, i * rows + len(x)]})
+            encoded += 1
+    complete = all(len(w.done_chunks()) == n_chunks for w in writers.values())
+    out: dict[str, dict[str, str]] = {}
+    for name, w in writers.items():
+        fp = w.finalize(attrs={"producer": PRODUCER, "run": run, "kind": p["record"]["kind"],
+                               "model_fingerprint": p["plan"]["model_fingerprint"],
+                               "dataset": p["plan"]["dataset"],
+                               "dataset_fingerprint": p["plan"]["dataset_fingerprint"]}) \
+            if complete else ""
+        out[name] = {"url": store.join(Store.latents_rel(run, name)), "fingerprint": fp}
+    seconds = time.perf_counter() - t0
+    res = _result(run, p, out, cached=False, encoded_chunks=encoded, seconds=seconds)
+    res["complete"] = complete
+    encoded_rows = sum(min(rows, n - i * rows) for i in todo)
+    res["images_per_s"] = round(encoded_rows / seconds, 1) if seconds > 0 else None
+    return res
+
+
+def _result(run: str, p: dict[str, Any], latents: dict[str, dict[str, str]], cached: bool,
+            encoded_chunks: int, seconds: float) -> dict[str, Any]:
+    return {
+        "run": run,
+        "kind": p["record"]["kind"],
+        "dataset": p["plan"]["dataset"],
+        "dataset_fingerprint": p["plan"]["dataset_fingerprint"],
+        "model_fingerprint": p["plan"]["model_fingerprint"],
+        "n": p["n"],
+        "z_dim": p["z_dim"],
+        "chunk_rows": p["chunk_rows"],
+        "latents": latents,
+        "fingerprint": latents["z_mean"]["fingerprint"],
+        "cached": cached,
+        "complete": True if cached else None,
+        "encoded_chunks": encoded_chunks,
+        "seconds": round(seconds, 3),
+    }

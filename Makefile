@@ -22,7 +22,7 @@ $(STAMP): pyproject.toml
 install: $(STAMP)
 
 run: $(STAMP)
-	$(BIN)/zspace ingest --source synthetic --count 2000 --store $(STORE) --name synth
+	$(BIN)/zspace run --preset demo --store $(STORE)
 
 lint: $(STAMP)
 	$(BIN)/ruff check .

@@ -172,8 +172,21 @@ def outputs_present(store: Store, stage: str, params: dict[str, Any]) -> bool:
     return store.exists(marker)
 
 
+# Fields of stage results that say how a run went, not what it produced.
+VOLATILE = frozenset({"cached", "seconds", "images_per_s", "elapsed_s", "wall_s", "time_s"})
+
+
+def _stable(obj: Any) -> Any:
+    if isinstance(obj, dict):
+        return {k: _stable(v) for k, v in obj.items() if k not in VOLATILE}
+    if isinstance(obj, list):
+        return [_stable(v) for v in obj]
+    return obj
+
+
 def _digest(obj: Any) -> str:
-    return hashlib.sha256(json.dumps(obj, sort_keys=True, default=str).encode()).hexdigest()
+    """What a downstream key needs of an upstream result: its content, not its timing."""
+    return hashlib.sha256(json.dumps(_stable(obj), sort_keys=True, default=str).encode()).hexdigest()
 
 
 def _gpu_count() -> int:
@@ -228,6 +241,7 @@ def pipeline_flow(
     store_url = st.url
     storage = result_storage_for(st)
     ensure_training_limit()
+    states: dict[str, str] = {}
 
     with ExitStack() as stack:
         address = p.dask_address
@@ -246,7 +260,9 @@ def pipeline_flow(
             if runtime:  # runtime-only values (a scheduler address) stay out of the cache key
                 t = t.with_options(cache_key_fn=_without(tuple(runtime)))
                 params = {**params, **runtime}
-            return t(name, label, params, upstream)
+            state = t(name, label, params, upstream, return_state=True)
+            states[f"{name}-{label}"] = state.name
+            return state.result()
 
         ingest = stage("ingest", r["dataset"], {
             "source": p.source, "store": store_url, "name": r["dataset"], "size": r["size"],
@@ -287,10 +303,12 @@ def pipeline_flow(
             }, upstream)
             reports[info["run"]] = rep.get("report")
 
+    for key, state in states.items():
+        print(f"  {key:<48} {state}")
     for run, path in reports.items():
         print(f"report for run {run}: {path}")
     return {"dataset": r["dataset"], "runs": {k: v["run"] for k, v in runs.items()},
-            "reports": reports}
+            "reports": reports, "stages": states}
 
 
 def _without(keys: tuple[str, ...]) -> Any:

@@ -11,7 +11,15 @@ from pathlib import Path
 from typing import Any, Literal
 
 import yaml
-from pydantic import AliasChoices, BaseModel, ConfigDict, Field, ValidationInfo, field_validator
+from pydantic import (
+    AliasChoices,
+    BaseModel,
+    ConfigDict,
+    Field,
+    ValidationError,
+    ValidationInfo,
+    field_validator,
+)
 
 ACTIVATIONS = ("leaky_relu", "relu", "elu", "gelu", "silu", "swish", "tanh")
 
@@ -181,9 +189,20 @@ def load_preset(name_or_path: str | Path) -> tuple[ModelConfig, TrainConfig]:
     data = yaml.safe_load(path.read_text()) or {}
     if not isinstance(data, dict) or "model" not in data:
         raise ValueError(f"preset {path} has no 'model:' section")
-    try:
-        model = ModelConfig.model_validate(data["model"] or {})
-        train = TrainConfig.model_validate(data.get("train") or {})
-    except ValueError as e:  # pydantic's ValidationError is a ValueError
-        raise ValueError(f"preset {path}: {e}") from e
+    problems = []
+    model = train = None
+    for section, cls in (("model", ModelConfig), ("train", TrainConfig)):
+        try:
+            value = cls.model_validate(data.get(section) or {})
+        except ValidationError as e:
+            problems += [
+                f"{section}.{'.'.join(str(p) for p in err['loc'])}: "
+                f"{err['msg'].removeprefix('Value error, ')}"
+                for err in e.errors()
+            ]
+            continue
+        model, train = (value, train) if section == "model" else (model, value)
+    if problems:
+        raise ValueError(f"preset {path}: " + "; ".join(problems))
+    assert model is not None and train is not None
     return model, train

@@ -1,0 +1,142 @@
+"""Generation and reconstruction on tiny real runs: real Keras decoders, a real Prefect flow."""
+
+from __future__ import annotations
+
+import io
+
+import numpy as np
+import pytest
+from latent_runs import DATASET, latent_store
+from PIL import Image
+
+from zspace.flows.cli import main
+from zspace.flows.generate import generate_flow
+from zspace.storage import Store, split_rows
+from zspace.tasks.encode import load_run_model
+from zspace.tasks.generate import (
+    R_LIMITS,
+    laplacian_variance,
+    nearest_distances,
+    sample_fitted_gaussian,
+    sharpen,
+)
+from zspace.tasks.reconstruct import compare_reconstructions
+
+RUN, OTHER = "tiny-vae", "tiny-ae"
+PARAMS = {"n_reference": 150}
+
+
+@pytest.fixture(scope="module")
+def store(tmp_path_factory) -> Store:
+    return latent_store(tmp_path_factory.getbasetemp() / "latent-runs")
+
+
+@pytest.fixture(scope="module")
+def generated(store):
+    return generate_flow(store=store.url, run=RUN, params=PARAMS, compare=[OTHER])
+
+
+def valid_png(path) -> tuple[int, int]:
+    with Image.open(path) as im:
+        im.verify()
+        assert im.format == "PNG"
+        return im.size
+
+
+def test_every_sampler_decodes_28_images_in_0_1_with_figures(store, generated):
+    assert not generated["cached"]
+    names = ["normal", *[f"uniform-r{r:g}" for r in R_LIMITS], "gaussian-fit"]
+    assert generated["samplers"] == names
+    for name in names:
+        with np.load(io.BytesIO(store.read_bytes(f"runs/{RUN}/samples/{name}.npz"))) as f:
+            z, images, sharp = f["z"], f["images"], f["sharpened"]
+        assert z.shape == (28, 8) and images.shape == (28, 32, 32, 3) and sharp.dtype == np.uint8
+        assert images.dtype == np.float32 and images.min() >= 0 and images.max() <= 1
+        assert np.array_equal(sharp, sharpen(images, 7.0))
+    with np.load(io.BytesIO(store.read_bytes(f"runs/{RUN}/samples/uniform-r2.npz"))) as f:
+        assert np.abs(f["z"]).max() <= 2.0
+    rec = store.read_json(generated["scores_rel"])
+    scores = rec["scores"]
+    for s in scores.values():
+        assert all(np.isfinite(s[k]) for k in ("pixel_nn", "pixel_nn_sharpened", "latent_nn",
+                                                "sharpness", "sharpness_sharpened"))
+    assert scores["uniform-r8"]["latent_nn"] > scores["uniform-r0.5"]["latent_nn"]
+    assert scores["uniform-r8"]["radius_mean"] > scores["uniform-r0.5"]["radius_mean"]
+    assert scores["normal"]["sharpness_sharpened"] > scores["normal"]["sharpness"]
+
+    manifest = store.read_json(f"runs/{RUN}/figures/generate.json")
+    files = [e["file"] for e in manifest]
+    assert {f"gen_{n}.png" for n in names} | {"gen_uniform_overview.png", "gen_sharpen_compare.png",
+                                              "gen_scores.png"} == set(files)
+    for e in manifest:
+        assert e["section"] == "Generation" and e["title"] and e["caption"]
+        w, h = valid_png(store.local_path(f"runs/{RUN}/figures/{e['file']}"))
+        assert w >= 400 and h >= 200
+
+    again = generate_flow(store=store.url, run=RUN, params=PARAMS)
+    assert again["cached"] and again["fingerprint"] == generated["fingerprint"]
+
+
+def test_fitted_gaussian_reproduces_the_data_covariance(store):
+    stats = f"runs/{RUN}/stats"
+    mean = store.open_array(f"{stats}/mean")[...]
+    cov = store.open_array(f"{stats}/covariance")[...]
+    n = 40_000
+    z = sample_fitted_gaussian(mean, cov, n, seed=3)
+    assert z.shape == (n, 8)
+    sample_cov = np.cov(z, rowvar=False)
+    d = np.sqrt(np.diag(cov))
+    se = np.sqrt((np.outer(d, d) ** 2 + cov**2) / n)  # std error of a Gaussian sample covariance
+    assert np.all(np.abs(sample_cov - cov) < 5 * se + 1e-12)
+    assert np.all(np.abs(z.mean(0) - mean) < 5 * d / np.sqrt(n) + 1e-12)
+    # a dead component (zero variance) still samples, with a tiny jitter
+    cov0 = cov.copy()
+    cov0[0, :] = cov0[:, 0] = 0
+    z0 = sample_fitted_gaussian(mean, cov0, 1000, seed=0)
+    assert np.isfinite(z0).all() and np.std(z0[:, 0]) < 1e-3 * d[1:].min()
+
+
+def test_reconstruction_metrics_match_numpy_on_the_test_split(store, generated):
+    rec = generated["reconstruction"]
+    rows = split_rows(store, DATASET, "test")
+    images = store.open_array(Store.images_rel(DATASET))[...][rows]
+    x = images.astype(np.float64) / 255.0
+    for run in (RUN, OTHER):
+        model = load_run_model(store, run)
+        y = model.decode(model.encode(images)["z_mean"]).astype(np.float64)
+        mse = float(np.mean((y - x) ** 2))
+        got = rec["runs"][run]
+        assert got["n"] == len(rows) and got["kind"] == run.rsplit("-", 1)[1]
+        assert got["mse"] == pytest.approx(mse, rel=1e-4)
+        assert got["psnr"] == pytest.approx(10 * np.log10(1 / mse), rel=1e-4)
+    assert store.read_json(f"runs/{RUN}/reconstruction.json") == rec["runs"]
+    valid_png(store.local_path(f"runs/{RUN}/figures/reconstruction.png"))
+    (entry,) = store.read_json(f"runs/{RUN}/figures/reconstruction.json")
+    assert entry["file"] == "reconstruction.png" and "PSNR" in entry["caption"]
+
+
+def test_runs_on_different_datasets_are_refused(store, capsys):
+    store.write_json("runs/elsewhere/train.json", {"dataset": "other", "dataset_fingerprint": "x",
+                                                   "kind": "ae"})
+    with pytest.raises(ValueError, match="different datasets"):
+        compare_reconstructions(store.url, [RUN, "elsewhere"])
+    assert main(["generate", "--store", store.url, "--run", RUN, "--n-reference", "150",
+                 "--compare", "elsewhere"]) == 2
+    assert "different datasets" in capsys.readouterr().err
+
+
+def test_helpers_against_brute_force():
+    rng = np.random.default_rng(0)
+    ref = rng.integers(0, 256, (50, 4, 4, 3), dtype=np.uint8)
+    q = rng.random((7, 4, 4, 3)).astype(np.float32)
+
+    class Chunked(np.ndarray):
+        chunks = (8,)
+
+    arr = ref.view(Chunked)
+    rows = np.array([1, 5, 9, 17, 33, 49])
+    d = nearest_distances(q, arr, rows)
+    brute = np.sqrt(((q.reshape(7, 1, -1) - ref[rows].reshape(1, 6, -1) / 255.0) ** 2).sum(-1)).min(1)
+    assert np.allclose(d, brute)
+    flat = np.full((2, 8, 8, 3), 0.5, np.float32)
+    assert np.allclose(laplacian_variance(flat), 0)

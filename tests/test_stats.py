@@ -276,8 +276,14 @@ def test_correlation_matrix_and_distributed_scheduler(latents):
     np.testing.assert_allclose(local, np_corr(x), atol=1e-12)
     with LocalCluster(n_workers=1, threads_per_worker=2, processes=False, dashboard_address=None) as cluster:
         m = latent_moments(url, block_rows=500, dask_address=cluster.scheduler_address)
+        res = analyze_latents(url, store, "on-cluster", SMALL, dask_address=cluster.scheduler_address)
     np.testing.assert_allclose(m.mean, x.mean(axis=0), rtol=1e-13, atol=1e-12)
     np.testing.assert_allclose(m.covariance, np.cov(x, rowvar=False), rtol=1e-10, atol=1e-11)
+    ref = latents[3]["stats_url"]
+    for name in ("correlation", "pca_eigenvalues", "mahalanobis"):
+        np.testing.assert_allclose(read(res["stats_url"], name), read(ref, name), rtol=1e-12, atol=1e-12)
+    for name in ("histogram_counts", "slice_indices", "radius_hist_fine"):
+        np.testing.assert_array_equal(read(res["stats_url"], name), read(ref, name))
 
 
 def test_shifted_sums_stay_exact_far_from_the_origin(tmp_path):
@@ -319,3 +325,22 @@ def test_exact_quantile_with_ties_and_small_memory():
     for q in (0.0, 0.01, 0.5, 0.9, 0.99, 1.0):
         got = stats_core.exact_quantile(lambda: blocks, len(v), q, max_gather=300)
         assert got == pytest.approx(np.quantile(v, q), rel=1e-15, abs=1e-15)
+
+
+def test_interrupted_pass_two_resumes(latents, tmp_path):
+    """State after a kill in pass 2: no completion record, coordinates partly written."""
+    x, store, url, _ = latents
+    out = Store(tmp_path / "o")
+    params = {**SMALL, "block_rows": 500}
+    first = analyze_latents(url, out, "", params, show_progress=False)
+    coords = read(out.url, "pca_coordinates")
+    out.remove("complete.json")
+    arr = zarr.open_array(out.join("pca_coordinates"), mode="r+")
+    rows = arr.chunks[0]
+    assert rows == 500
+    arr[2 * rows : 3 * rows] = 0.0
+    arr.update_attributes({"complete": False, "fingerprint": None})
+    out.remove(f"pca_coordinates/.zspace-marks/{2:08d}.json")
+    again = analyze_latents(url, out, "", params, show_progress=False)
+    assert not again["cached"] and again["fingerprint"] == first["fingerprint"]
+    np.testing.assert_array_equal(read(out.url, "pca_coordinates"), coords)

@@ -1,0 +1,122 @@
+"""The HTML report and the report flow, on real statistics and real figures of a small latent array."""
+
+from __future__ import annotations
+
+import base64
+import json
+import re
+import shutil
+from pathlib import Path
+
+import pytest
+from prefect import get_client
+from test_figures import PARAMS, make_latents, write_latents
+
+from zspace.flows.cli import main
+from zspace.flows.report import report_flow, stats_figures_current
+from zspace.storage import Store
+from zspace.tasks.report import SECTIONS, write_report
+from zspace.tasks.stats import analyze_latents
+
+TRAIN = {"run": "r1", "dataset": "faces", "preset": "demo", "kind": "vae", "epochs": 2, "z_dim": 12,
+         "input_size": 32, "n_train": 64, "n_val": 16, "loss": 1200.5, "val_loss": 1250.25,
+         "model_fingerprint": "0123456789abcdef0123"}
+HISTORY = [{"epoch": 1, "loss": 1500.0, "val_loss": 1400.0, "kl": 40.0, "kl_share": 0.03},
+           {"epoch": 2, "loss": 1200.5, "val_loss": 1250.25, "kl": 35.0, "kl_share": 0.029}]
+
+
+@pytest.fixture(scope="module")
+def store(tmp_path_factory):
+    """A run with latents and statistics; training records written by hand (no model here)."""
+    st = Store(tmp_path_factory.mktemp("report") / "store")
+    url = write_latents(st, Store.latents_rel("r1"), make_latents(2)[:1500])
+    analyze_latents(url, st, Store.stats_rel("r1"), PARAMS, show_progress=False)
+    st.write_json("runs/r1/train.json", TRAIN)
+    st.write_json("runs/r1/history.json", HISTORY)
+    return st
+
+
+def embedded(doc: str, png: bytes) -> bool:
+    return f"data:image/png;base64,{base64.b64encode(png).decode()}" in doc
+
+
+def test_flow_draws_figures_and_writes_a_self_contained_report(store):
+    assert not stats_figures_current(store.url, "r1")
+    state = report_flow(store=store.url, run="r1", sample=1200, return_state=True)
+    assert state.is_completed()
+    res = state.result()
+    assert res["figures_drawn"] and stats_figures_current(store.url, "r1")
+    doc = Path(res["report"]).read_text(encoding="utf-8")
+    assert res["report"] == str(store.local_path("runs/r1/report.html"))
+
+    # every section heading, every figure of every manifest, nothing external
+    for heading in (h for k, h in SECTIONS.items() if k != "other"):
+        assert f"<h2>{heading}</h2>" in doc
+    manifest = store.read_json("runs/r1/figures/stats.json")
+    assert len(manifest) == 14 == res["n_figures"]
+    for e in manifest:
+        assert embedded(doc, store.read_bytes(f"runs/r1/figures/{e['file']}")), e["file"]
+        assert e["title"] in doc
+    assert not re.search(r"""(src|href)=["'](https?:|//|file:)""", doc)
+    assert "<link" not in doc and "<script" not in doc
+
+    # our numbers beside the study's
+    sm = store.read_json("runs/r1/stats/summary.json")
+    assert f"<td>{sm['correlation_counts']['0.1']:,}</td><td>1,456</td>" in doc
+    assert "<td>&gt; 0.6</td>" in doc and "<td>16.5</td>" in doc and "<td>5,015</td>" in doc
+    for i, j, _ in sm["correlated_pairs"]:
+        assert f"<tr><td>{i}</td><td>{j}</td>" in doc
+    assert "<td>1,200</td>" in doc or "1,200.5" in doc  # final loss from history.json
+
+    # what has not run is listed
+    assert any("zspace project" in m for m in res["missing"])
+    assert any("zspace generate" in m for m in res["missing"])
+
+    with get_client(sync_client=True) as client:
+        arts = {a.key: a for a in client.read_artifacts() if a.key}
+    assert "Report: r1" in arts["report-r1"].data
+    rows = json.loads(arts["correlated-pairs-r1"].data)
+    assert [[r["i"], r["j"]] for r in rows] == [p[:2] for p in sm["correlated_pairs"]]
+    assert Path(res["report"]).as_uri() in arts["report-link-r1"].data == f"[report.html of r1]({res['link']})"
+
+    again = report_flow(store=store.url, run="r1", sample=1200)
+    assert not again["figures_drawn"]  # figures are current: not redrawn
+
+
+def test_report_embeds_every_manifest_of_every_stage(store, tmp_path):
+    """Other stages' manifests (figures/<stage>.json) land in their sections; absent files are listed."""
+    if not stats_figures_current(store.url, "r1"):
+        report_flow(store=store.url, run="r1", sample=1200)
+    st = Store(tmp_path / "copy")
+    shutil.copytree(store.local_path("runs/r1"), st.local_path("runs/r1"))
+    stats = st.read_json("runs/r1/figures/stats.json")
+    # a second stage's manifest over real figures (copies of two statistics figures)
+    for e in stats[:2]:
+        shutil.copy(st.local_path(f"runs/r1/figures/{e['file']}"), st.local_path(f"runs/r1/figures/p_{e['file']}"))
+    st.write_json("runs/r1/figures/project.json", [
+        {"file": f"p_{e['file']}", "title": f"Projection test {k}", "caption": "c", "section": "x"}
+        for k, e in enumerate(stats[:2])] + [{"file": "gone.png", "title": "Gone", "caption": "",
+                                               "section": "x"}])
+    st.write_json("runs/r1/samples/scores.json", {"normal": {"nn_pixel": 0.1, "sharpness": 2.0}})
+    res = write_report(st.url, "r1")
+    doc = Path(res["report"]).read_text(encoding="utf-8")
+    assert res["n_figures"] == len(stats) + 2 and res["manifests"] == ["project", "stats"]
+    proj = doc.index("<h2>Projections (t-SNE)</h2>")
+    gen = doc.index("<h2>Generation</h2>")
+    for k in range(2):
+        assert proj < doc.index(f"Projection test {k}") < gen
+    assert any("gone.png" in m for m in res["missing"])
+    assert not any("zspace project" in m for m in res["missing"])
+    assert "<td>nn_pixel</td>" not in doc and "<th>nn_pixel</th>" in doc  # scores as a table
+
+
+def test_cli_and_missing_stages(tmp_path, capsys):
+    st = Store(tmp_path / "store")
+    st.write_json("runs/empty/train.json", TRAIN)
+    assert main(["report", "--store", st.url, "--run", "empty"]) == 0
+    out = capsys.readouterr().out
+    assert "report:" in out and "zspace analyze" in out and "zspace encode" in out
+    doc = st.read_text("runs/empty/report.html")
+    assert "<h2>Missing</h2>" in doc and "No statistics yet" in doc
+    assert main(["report", "--store", st.url, "--run", "nope"]) == 2
+    assert "no run 'nope'" in capsys.readouterr().err

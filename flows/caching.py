@@ -17,7 +17,7 @@ from pathlib import Path
 from typing import Any
 
 from prefect.context import TaskRunContext
-from prefect.filesystems import LocalFileSystem, RemoteFileSystem
+from prefect.filesystems import RemoteFileSystem
 
 from zspace.storage import Store
 
@@ -61,9 +61,14 @@ def stage_cache_key(context: TaskRunContext, parameters: dict[str, Any]) -> str:
 
 
 def result_storage_for(store: Store) -> Any:
-    """Prefect result storage inside the store: a local folder or the store's fsspec URL."""
+    """Prefect result storage inside the store: a local folder, or for a remote store a
+    RemoteFileSystem block (saved under a name derived from the URL, as Prefect requires)."""
     if store.is_local:
         path = store.local_path(".prefect-results")
         path.mkdir(parents=True, exist_ok=True)
-        return LocalFileSystem(basepath=str(path))
-    return RemoteFileSystem(basepath=store.join(".prefect-results"))
+        return path
+    url = store.join(".prefect-results")
+    block = RemoteFileSystem(basepath=url)
+    name = "zspace-results-" + hashlib.sha256(url.encode()).hexdigest()[:12]
+    block.save(name, overwrite=True)
+    return f"remote-file-system/{name}"

@@ -271,10 +271,10 @@ def pipeline_flow(
 
         runs: dict[str, dict[str, Any]] = {}
         for kind in p.kinds:
-            train = stage("train", kind, {
+            run = f"{r['dataset']}-{preset_name(p.preset)}-{kind}"
+            train = stage("train", run, {
                 "store": store_url, "dataset": r["dataset"], "preset": p.preset, "kind": kind,
-                "epochs": p.epochs, "limit": p.limit,
-                "run": f"{r['dataset']}-{preset_name(p.preset)}-{kind}",
+                "epochs": p.epochs, "limit": p.limit, "run": run,
             }, {"dataset_fingerprint": ingest["fingerprint"]})
             runs[kind] = {"train": train, "run": train["run"]}
 
@@ -285,9 +285,10 @@ def pipeline_flow(
                         {"model_fingerprint": model_fp})
             ana = stage("analyze", run, {"store": store_url, "run": run, "params": r["analysis"]},
                         {"latents": _digest(enc)}, {"dask_address": address})
-            prj = stage("project", run, {"store": store_url, "run": run, **r["projection"]},
+            prj = stage("project", run, {"store": store_url, "run": run, "params": r["projection"]},
                         {"latents": _digest(enc), "stats": _digest(ana)})
-            gen = stage("generate", run, {"store": store_url, "run": run, **r["generation"]},
+            gen = stage("generate", run, {"store": store_url, "run": run,
+                                          "params": r["generation"]},
                         {"model_fingerprint": model_fp, "stats": _digest(ana)})
             info.update(encode=enc, analyze=ana, project=prj, generate=gen)
 

@@ -52,14 +52,27 @@ class _LatentModel(keras.Model):
 
     kind: str = ""
 
-    def __init__(self, config: ModelConfig | dict[str, Any], **kwargs: Any):
-        super().__init__(**kwargs)
+    def __init__(
+        self,
+        config: ModelConfig | dict[str, Any],
+        compute_policy: str | None = None,
+        **kwargs: Any,
+    ):
         cfg = config if isinstance(config, ModelConfig) else ModelConfig.model_validate(config)
         if cfg.kind != self.kind:
             raise ValueError(f"kind is {cfg.kind!r} but {type(self).__name__} needs {self.kind!r}")
-        self.config = cfg
-        self.encoder = build_encoder(cfg)
-        self.decoder = build_decoder(cfg)
+        # a mixed-precision model reloads as one (and its loss-scaled optimizer state with it),
+        # whatever the global policy of the process that loads it
+        previous = keras.mixed_precision.global_policy()
+        if compute_policy is not None:
+            keras.mixed_precision.set_global_policy(compute_policy)
+        try:
+            super().__init__(**kwargs)
+            self.config = cfg
+            self.encoder = build_encoder(cfg)
+            self.decoder = build_decoder(cfg)
+        finally:
+            keras.mixed_precision.set_global_policy(previous)
         self.loss_tracker = keras.metrics.Mean(name="loss")
         self.reconstruction_tracker = keras.metrics.Mean(name="reconstruction")
         self.kl_tracker = keras.metrics.Mean(name="kl")
@@ -68,7 +81,11 @@ class _LatentModel(keras.Model):
 
     # -- serialisation ----------------------------------------------------------------
     def get_config(self) -> dict[str, Any]:
-        return {"name": self.name, "config": self.config.model_dump()}
+        return {
+            "name": self.name,
+            "config": self.config.model_dump(),
+            "compute_policy": self.dtype_policy.name,
+        }
 
     @classmethod
     def from_config(cls, config: dict[str, Any]) -> _LatentModel:

@@ -176,3 +176,21 @@ def test_load_model_says_what_is_wrong(tmp_path) -> None:
     plain.save(tmp_path / "plain.keras")
     with pytest.raises(ValueError, match="not a zspace"):
         load_model(tmp_path / "plain.keras")
+
+
+def test_mixed_precision_model_reloads_as_one(tmp_path) -> None:
+    model = build_model(ModelConfig(kind="vae", **TINY))
+    mixed = type(model)(model.config, compute_policy="mixed_float16")
+    assert keras.mixed_precision.global_policy().name == "float32"  # left as it was
+    mixed.compile(optimizer=keras.optimizers.Adam(1e-3))
+    assert type(mixed.optimizer).__name__ == "LossScaleOptimizer"
+    x = _images(32)
+    mixed.fit(x, batch_size=16, epochs=1, verbose=0)
+    mixed.save(tmp_path / "mixed.keras")
+    loaded = load_model(tmp_path / "mixed.keras")
+    assert loaded.dtype_policy.name == "mixed_float16"
+    assert type(loaded.optimizer).__name__ == "LossScaleOptimizer"
+    assert int(loaded.optimizer.iterations) == int(mixed.optimizer.iterations)
+    codes = loaded.encode(x)
+    assert codes["z_mean"].dtype == np.float32  # latents stay float32 for the statistics
+    np.testing.assert_array_equal(codes["z_mean"], mixed.encode(x)["z_mean"])

@@ -1,0 +1,147 @@
+"""The whole pipeline on a tiny preset: end to end, fully cached, partial reruns, a real server."""
+
+from __future__ import annotations
+
+import os
+import signal
+import socket
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import httpx
+import pytest
+
+from zspace.flows.pipeline import pipeline_flow
+
+TINY = str(Path(__file__).parent / "presets" / "tiny.yaml")
+UPSTREAM = ("ingest", "train", "encode")
+DOWNSTREAM_OF_ANALYSIS = ("analyze", "project", "generate", "report")
+
+
+def stage_states(result: dict) -> dict[str, list[str]]:
+    out: dict[str, list[str]] = {}
+    for key, state in result["stages"].items():
+        out.setdefault(key.split("-", 1)[0], []).append(state)
+    return out
+
+
+@pytest.fixture(scope="module")
+def first_run(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, dict]:
+    store = tmp_path_factory.mktemp("pipeline") / "store"
+    return store, pipeline_flow(preset=TINY, store=str(store))
+
+
+def test_end_to_end(first_run: tuple[Path, dict]) -> None:
+    store, result = first_run
+    assert set(stage_states(result)) == {
+        "ingest", "train", "encode", "analyze", "project", "generate", "report"}
+    assert all(s == "Completed" for s in result["stages"].values())
+    assert sorted(result["runs"]) == ["ae", "vae"]
+    for run, report in result["reports"].items():
+        html = Path(report).read_text()
+        assert Path(report) == store / "runs" / run / "report.html"
+        assert "<img" in html and "Reconstruction" in html
+    # Prefect results are small JSON files kept in the store, not pickles in the home directory
+    results = list((store / ".prefect-results").iterdir())
+    assert results and all(p.stat().st_size < 200_000 for p in results)
+    assert all(p.read_bytes().lstrip().startswith(b"{") for p in results)
+
+
+def test_second_run_is_fully_cached(first_run: tuple[Path, dict]) -> None:
+    store, _ = first_run
+    t = time.perf_counter()
+    again = pipeline_flow(preset=TINY, store=str(store))
+    assert all(s == "Cached" for s in again["stages"].values()), again["stages"]
+    assert time.perf_counter() - t < 60
+
+
+def test_analysis_change_reruns_only_downstream(first_run: tuple[Path, dict]) -> None:
+    store, _ = first_run
+    changed = pipeline_flow(preset=TINY, store=str(store), analysis={"corr_threshold": 0.3})
+    states = stage_states(changed)
+    for stage in UPSTREAM:
+        assert set(states[stage]) == {"Cached"}, (stage, states[stage])
+    for stage in DOWNSTREAM_OF_ANALYSIS:
+        assert set(states[stage]) == {"Completed"}, (stage, states[stage])
+    refreshed = pipeline_flow(preset=TINY, store=str(store), analysis={"corr_threshold": 0.3},
+                              refresh=["report"])
+    states = stage_states(refreshed)
+    assert set(states["report"]) == {"Completed"} and set(states["analyze"]) == {"Cached"}
+
+
+def test_missing_outputs_are_recomputed_not_trusted(first_run: tuple[Path, dict]) -> None:
+    store, result = first_run
+    run = result["runs"]["ae"]
+    (store / "runs" / run / "report.html").unlink()
+    again = pipeline_flow(preset=TINY, store=str(store))
+    assert again["stages"][f"report-{run}"] == "Completed"
+    assert (store / "runs" / run / "report.html").exists()
+
+
+def test_bad_parameters_are_refused(tmp_path: Path) -> None:
+    from zspace.flows.cli import main
+
+    assert main(["run", "--preset", "no-such-preset", "--store", str(tmp_path)]) == 2
+    assert main(["run", "--preset", TINY, "--store", str(tmp_path), "--analysis", "oops"]) == 2
+
+
+def _free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def test_against_a_real_prefect_server(tmp_path: Path) -> None:
+    """`prefect server start` as its own process; the pipeline reports to it over HTTP."""
+    port = _free_port()
+    api = f"http://127.0.0.1:{port}/api"
+    env = {**os.environ, "PREFECT_HOME": str(tmp_path / "home"), "PREFECT_API_URL": api,
+           "PREFECT_SERVER_ANALYTICS_ENABLED": "false", "PREFECT_UI_ENABLED": "false"}
+    prefect = Path(sys.executable).parent / "prefect"
+    server = subprocess.Popen(
+        [str(prefect), "server", "start", "--host", "127.0.0.1", "--port", str(port)],
+        env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, start_new_session=True)
+    try:
+        deadline = time.monotonic() + 120
+        while True:
+            try:
+                if httpx.get(f"{api}/health", timeout=2).status_code == 200:
+                    break
+            except httpx.HTTPError:
+                pass
+            assert server.poll() is None, "prefect server exited"
+            assert time.monotonic() < deadline, "prefect server did not start"
+            time.sleep(0.5)
+        zspace = Path(sys.executable).parent / "zspace"
+        run = subprocess.run(
+            [str(zspace), "run", "--preset", TINY, "--store", str(tmp_path / "store"),
+             "--kinds", "ae"], env=env, capture_output=True, text=True, timeout=600)
+        assert run.returncode == 0, run.stdout[-3000:] + run.stderr[-3000:]
+
+        flows = httpx.post(f"{api}/flow_runs/filter", json={}).json()
+        by_name = {}
+        for fr in flows:
+            flow = httpx.get(f"{api}/flows/{fr['flow_id']}").json()
+            by_name.setdefault(flow["name"], []).append(fr)
+        assert {"pipeline", "ingest", "train", "encode", "analyze", "project", "generate",
+                "report"} <= set(by_name)
+        pipeline_run = by_name["pipeline"][0]
+        assert pipeline_run["state_type"] == "COMPLETED"
+        tasks = httpx.post(f"{api}/task_runs/filter", json={
+            "flow_runs": {"id": {"any_": [pipeline_run["id"]]}}}).json()
+        stage_runs = [t for t in tasks if t["task_key"].startswith("run_stage")]
+        assert sorted(t["name"].split("-", 1)[0] for t in stage_runs) == sorted(
+            ["ingest", "train", "encode", "analyze", "project", "generate", "report"])
+        assert all(t["state_type"] == "COMPLETED" for t in stage_runs)
+        artifacts = httpx.post(f"{api}/artifacts/filter", json={}).json()
+        kinds = {a["type"] for a in artifacts}
+        assert {"markdown", "table", "progress"} <= kinds
+        assert any((a.get("key") or "").startswith("report-link") for a in artifacts)
+    finally:
+        os.killpg(server.pid, signal.SIGTERM)
+        try:
+            server.wait(timeout=20)
+        except subprocess.TimeoutExpired:
+            os.killpg(server.pid, signal.SIGKILL)

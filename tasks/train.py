@@ -452,7 +452,15 @@ def train_run(
 
     store.write_text(f"{run_rel}/config.yaml", yaml.safe_dump(record, sort_keys=False))
     checkpoints = list_checkpoints(store, run_rel)
-    done_epochs = max((e for e in checkpoints if e <= train_cfg.epochs), default=0)
+    done_epochs = max(checkpoints, default=0)
+    if done_epochs > train_cfg.epochs:
+        raise ValueError(
+            f"run {run!r} already has {done_epochs} epochs; ask for --epochs >= {done_epochs} "
+            "or choose another --run"
+        )
+    if done_epochs < train_cfg.epochs:
+        # model.keras will change: no completion mark may vouch for it in the meantime
+        store.remove(f"{run_rel}/train.json")
     history = store.read_json(f"{run_rel}/history.json") if store.exists(f"{run_rel}/history.json") else []
     history = [h for h in history if h["epoch"] <= done_epochs]
 

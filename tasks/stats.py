@@ -7,10 +7,10 @@ scheduler via ``dask_address``); a part loops over its blocks with plain numpy, 
 is one block plus the accumulators per worker thread, whatever N is.
 
 - pass 1: count, per-component sum, min, max, float64 Gram of the data shifted by the first
-  block's mean, radius moments. From these, in float64: mean, std, covariance, Pearson
-  correlation, PCA (eigen-decomposition of the covariance).
-- pass 2, on grids now known: per-component histograms, radius histograms, PCA coordinates,
-  Mahalanobis distances, the slice mask. Then the exact 99th percentile of the Mahalanobis
+  block's mean; nothing else, so it costs about what one Gram matrix costs. From these, in
+  float64: mean, std, covariance, Pearson correlation, PCA (eigen-decomposition).
+- pass 2, on grids now known: per-component histograms, radius moments and histograms,
+  PCA coordinates, Mahalanobis distances, the slice mask. Then the exact 99th percentile of the Mahalanobis
   distances (a few reads of that 1-D array), the slice indices, the artificial vectors.
 
 Layout of the output folder (``runs/<run>/stats/`` or ``--out DIR``); every array is zarr,
@@ -63,6 +63,7 @@ from zspace.tasks.stats_core import (
     CORRELATION_THRESHOLDS,
     DOMINANT_RULE,
     Moments,
+    RadiusMoments,
     artificial_batches,
     component_histograms,
     correlated_pairs,
@@ -219,10 +220,10 @@ def default_workers(dask_address: str | None = None) -> int:
 
 
 # -- pass 1 --------------------------------------------------------------------------------
-def _pass1_part(url: str, blocks: list[tuple[int, int]], shift: np.ndarray, r_shift: float,
+def _pass1_part(url: str, blocks: list[tuple[int, int]], shift: np.ndarray,
                 progress: Callable[[int], None] | None) -> Moments:
     arr = open_array(url)
-    m = Moments.empty(shift, r_shift)
+    m = Moments.empty(shift)
     for start, stop in blocks:
         m.update(_read(arr, start, stop))
         if progress:
@@ -240,14 +241,11 @@ def latent_moments(
     """Pass 1 over all rows: the merged :class:`Moments` (mean, covariance, radius moments)."""
     arr = open_latents(url)
     blocks = plan_blocks(arr, block_rows)
-    first = _read(arr, *blocks[0]).astype(np.float64)
-    shift = first.mean(axis=0)
-    r_shift = float(np.sqrt(np.einsum("ij,ij->i", first, first)).mean())
-    del first
+    shift = _read(arr, *blocks[0]).astype(np.float64).mean(axis=0)
     workers = workers or default_workers(dask_address)
     parts = _split(blocks, workers)
     prog = None if dask_address else progress
-    moments = merge_all(run_parts(_pass1_part, [(url, p, shift, r_shift, prog) for p in parts],
+    moments = merge_all(run_parts(_pass1_part, [(url, p, shift, prog) for p in parts],
                                   dask_address, workers))
     if not (np.isfinite(moments.s).all() and np.isfinite(moments.gram).all()
             and np.isfinite(moments.min).all() and np.isfinite(moments.max).all()):
@@ -275,6 +273,7 @@ class Pass2Context:
     hist_edges: np.ndarray
     r_edges_coarse: np.ndarray
     r_edges_fine: np.ndarray
+    r_shift: float
     slice_free: np.ndarray  # boolean (z,): True for the two free axes
     slice_threshold: float
     plans: dict[str, dict[str, Any]]
@@ -286,11 +285,13 @@ class Pass2Partial:
     hist: np.ndarray
     r_coarse: np.ndarray
     r_fine: np.ndarray
+    radius: RadiusMoments
     n_slice: int
 
     def merge(self, other: Pass2Partial) -> Pass2Partial:
         return Pass2Partial(self.hist + other.hist, self.r_coarse + other.r_coarse,
-                            self.r_fine + other.r_fine, self.n_slice + other.n_slice)
+                            self.r_fine + other.r_fine, self.radius.merge(other.radius),
+                            self.n_slice + other.n_slice)
 
 
 PASS2_ARRAYS = {  # name: (dtype, per-row shape is (z,) or ())
@@ -326,13 +327,15 @@ def _pass2_part(ctx: Pass2Context, blocks: list[tuple[int, int, int]],
     z = arr.shape[1]
     acc = Pass2Partial(np.zeros((z, len(ctx.hist_edges) - 1), dtype=np.int64),
                        np.zeros(len(ctx.r_edges_coarse) - 1, dtype=np.int64),
-                       np.zeros(len(ctx.r_edges_fine) - 1, dtype=np.int64), 0)
+                       np.zeros(len(ctx.r_edges_fine) - 1, dtype=np.int64),
+                       RadiusMoments(ctx.r_shift), 0)
     fixed = ~ctx.slice_free
     for i, start, stop in blocks:
         x = _read(arr, start, stop)
         acc.hist += component_histograms(x, ctx.hist_edges)
         xf = x.astype(np.float64)
         r = np.sqrt(np.einsum("ij,ij->i", xf, xf))
+        acc.radius.update(r)
         acc.r_coarse += histogram(r, ctx.r_edges_coarse)
         acc.r_fine += histogram(r, ctx.r_edges_fine)
         mask = (np.abs(x[:, fixed]) < ctx.slice_threshold).all(axis=1)
@@ -471,8 +474,9 @@ def analyze_latents(
     if n_bins > params.max_hist_bins:
         width *= math.ceil(n_bins / params.max_hist_bins)
     hist_edges = uniform_edges(math.floor(lo_all / width) * width, width, hi_all)
-    r_edges_coarse = uniform_edges(0.0, 0.5, m.r_max)
-    r_edges_fine = uniform_edges(0.0, 0.05, m.r_max)
+    # radius grids up to a bound; trimmed to the true maximum after pass 2 (same edges)
+    r_edges_coarse = uniform_edges(0.0, 0.5, m.radius_bound)
+    r_edges_fine = uniform_edges(0.0, 0.05, m.radius_bound)
     if params.slice_axes is not None:
         slice_axes = tuple(int(a) for a in params.slice_axes)
     else:
@@ -496,7 +500,8 @@ def analyze_latents(
         w = _writer(store, _join(out_rel, name), (n, z) if wide else (n,), block_rows, dtype, plans[name])
         done[name] = set(w.done_chunks()) if not w.complete else set(range(w.n_chunks))
     ctx = Pass2Context(latents_url, store.url, out_rel, block_rows, mean, comps, scale, hist_edges,
-                       r_edges_coarse, r_edges_fine, slice_free, params.slice_threshold, plans, done)
+                       r_edges_coarse, r_edges_fine, m.rms_radius, slice_free,
+                       params.slice_threshold, plans, done)
     indexed = [(i, a, b) for i, (a, b) in enumerate(blocks)]
     parts = _split(indexed, workers)
     prog = None if dask_address else bar.update
@@ -509,6 +514,13 @@ def analyze_latents(
             attrs={"producer": PRODUCER})
 
     # after pass 2: per-component shape, radius, thresholds, artificial vectors ------------
+    rad = p2.radius
+    r_edges_coarse = uniform_edges(0.0, 0.5, rad.max)
+    r_edges_fine = uniform_edges(0.0, 0.05, rad.max)
+    r_coarse = p2.r_coarse[: len(r_edges_coarse) - 1]
+    r_fine = p2.r_fine[: len(r_edges_fine) - 1]
+    if r_coarse.sum() != n or r_fine.sum() != n:  # the bound held, so this cannot happen
+        raise RuntimeError("radius histogram lost counts when trimmed to the maximum radius")
     hw = np.array([half_width(h, hist_edges) for h in p2.hist])
     mode = modes(p2.hist, hist_edges)
     dominant, z_mu, z_hw = dominant_components(mean, hw, zero_var)
@@ -517,7 +529,7 @@ def analyze_latents(
     fps["slice_indices"] = _write_slice_indices(
         store, _join(out_rel, "slice_indices"), _join(out_rel, "slice_mask"), p2.n_slice,
         {**plans["slice_mask"], "array": "slice_indices"})
-    art = _artificial(params, z, mean, comps, scale, maha_q, p2.r_fine, m)
+    art = _artificial(params, z, mean, comps, scale, maha_q, r_fine, rad)
 
     # write -------------------------------------------------------------------------------
     small: dict[str, tuple[np.ndarray, dict[str, Any]]] = {
@@ -526,9 +538,9 @@ def analyze_latents(
         "half_width": (hw, {"rule": HALF_WIDTH_RULE}),
         "histogram_counts": (p2.hist, {"bin_width": width}),
         "histogram_edges": (hist_edges, {"bin_width": width}),
-        "radius_hist_coarse": (p2.r_coarse, {"bin_width": 0.5}),
+        "radius_hist_coarse": (r_coarse, {"bin_width": 0.5}),
         "radius_edges_coarse": (r_edges_coarse, {"bin_width": 0.5}),
-        "radius_hist_fine": (p2.r_fine, {"bin_width": 0.05}),
+        "radius_hist_fine": (r_fine, {"bin_width": 0.05}),
         "radius_edges_fine": (r_edges_fine, {"bin_width": 0.05}),
         "covariance": (cov, {"ddof": 1}),
         "correlation": (corr, {"zero_variance_components": np.flatnonzero(zero_var).tolist()}),
@@ -568,9 +580,9 @@ def analyze_latents(
                             for i in dominant},
         "zero_variance_components": np.flatnonzero(zero_var).tolist(),
         "radius": {
-            "mean": m.radius_mean, "std": m.radius_std, "min": m.r_min, "max": m.r_max,
-            "peak": radius_peak(p2.r_fine, r_edges_fine, 0.5),
-            "peak_coarse": radius_peak(p2.r_coarse, r_edges_coarse, 0.5),
+            "mean": rad.mean, "std": rad.std, "min": rad.min, "max": rad.max,
+            "peak": radius_peak(r_fine, r_edges_fine, 0.5),
+            "peak_coarse": radius_peak(r_coarse, r_edges_coarse, 0.5),
             "peak_rule": "peak: centre of the highest 0.05 bin after a 0.55-wide box smoothing; "
                          "peak_coarse: centre of the highest 0.5 bin",
             "sqrt_z_dim": sqrt_z, "bin_widths": [0.5, 0.05],
@@ -615,7 +627,7 @@ def merge_all_p2(parts: list[Pass2Partial]) -> Pass2Partial:
 
 
 def _artificial(params: StatsParams, z: int, mean: np.ndarray, comps: np.ndarray, scale: np.ndarray,
-                maha_q: float, data_fine: np.ndarray, m: Moments) -> dict[str, Any]:
+                maha_q: float, data_fine: np.ndarray, rad: RadiusMoments) -> dict[str, Any]:
     """Uniform vectors per b: radius histograms, W1 to the data's radii, share inside the cloud."""
     radii, inside, rows = [], [], []
     for b in params.artificial_b:
@@ -627,7 +639,7 @@ def _artificial(params: StatsParams, z: int, mean: np.ndarray, comps: np.ndarray
             d_b.append(np.sqrt(np.einsum("ij,ij->i", pc, pc)))
         radii.append(np.concatenate(r_b))
         inside.append(float(np.mean(np.concatenate(d_b) < maha_q)))
-    top = max(m.r_max, max(float(r.max()) for r in radii))
+    top = max(rad.max, max(float(r.max()) for r in radii))
     edges = uniform_edges(0.0, 0.5, top)
     fine = uniform_edges(0.0, 0.05, top)
     hist = np.stack([histogram(r, edges) for r in radii])
@@ -638,7 +650,7 @@ def _artificial(params: StatsParams, z: int, mean: np.ndarray, comps: np.ndarray
     centres_fine = (fine[:-1] + fine[1:]) / 2
     data_hist = np.bincount(np.minimum((centres_fine / 0.5).astype(int), len(edges) - 2),
                             weights=data_fine_full, minlength=len(edges) - 1).astype(np.int64)
-    data_mean, data_std = m.radius_mean, m.radius_std
+    data_mean, data_std = rad.mean, rad.std
     for b, r, f, w in zip(params.artificial_b, radii, inside, w1, strict=True):
         rows.append({"radius_mean": float(r.mean()), "radius_std": float(r.std(ddof=1)),
                      "radius_expected": b * math.sqrt(z / 3), "wasserstein": float(w),

@@ -23,8 +23,9 @@ ROBUST_Z_LIMIT = 3.5  # the usual cut for a median/MAD ("modified") z-score outl
 class Moments:
     """Mergeable pass-1 accumulators over rows of an (N, z) array.
 
-    ``s`` and ``gram`` are sums of ``x - shift`` and ``(x - shift)^T (x - shift)``; radius
-    moments are likewise taken about ``r_shift``. Partial results with the same shifts add.
+    ``s`` and ``gram`` are sums of ``x - shift`` and ``(x - shift)^T (x - shift)``; partial
+    results with the same shift add. Kept to what the covariance needs plus min/max (cheap on
+    the stored dtype), so that the pass costs little more than the Gram matrix itself.
     """
 
     n: int
@@ -33,14 +34,9 @@ class Moments:
     gram: np.ndarray
     min: np.ndarray
     max: np.ndarray
-    r_shift: float
-    r_s: float
-    r_ss: float
-    r_min: float
-    r_max: float
 
     @classmethod
-    def empty(cls, shift: np.ndarray, r_shift: float) -> Moments:
+    def empty(cls, shift: np.ndarray) -> Moments:
         z = len(shift)
         return cls(
             n=0,
@@ -49,11 +45,6 @@ class Moments:
             gram=np.zeros((z, z)),
             min=np.full(z, np.inf),
             max=np.full(z, -np.inf),
-            r_shift=float(r_shift),
-            r_s=0.0,
-            r_ss=0.0,
-            r_min=np.inf,
-            r_max=-np.inf,
         )
 
     def update(self, x: np.ndarray) -> None:
@@ -63,19 +54,13 @@ class Moments:
         np.minimum(self.min, x.min(axis=0), out=self.min)
         np.maximum(self.max, x.max(axis=0), out=self.max)
         d = x.astype(np.float64)  # always a fresh copy, safe to shift in place
-        r = np.sqrt(np.einsum("ij,ij->i", d, d))
         d -= self.shift
         self.s += d.sum(axis=0)
         self.gram += d.T @ d  # numpy sends X^T X to BLAS syrk
-        rd = r - self.r_shift
-        self.r_s += float(rd.sum())
-        self.r_ss += float(rd @ rd)
-        self.r_min = min(self.r_min, float(r.min()))
-        self.r_max = max(self.r_max, float(r.max()))
         self.n += len(x)
 
     def merge(self, other: Moments) -> Moments:
-        if self.r_shift != other.r_shift or not np.array_equal(self.shift, other.shift):
+        if not np.array_equal(self.shift, other.shift):
             raise ValueError("cannot merge moments taken about different shifts")
         return Moments(
             n=self.n + other.n,
@@ -84,11 +69,6 @@ class Moments:
             gram=self.gram + other.gram,
             min=np.minimum(self.min, other.min),
             max=np.maximum(self.max, other.max),
-            r_shift=self.r_shift,
-            r_s=self.r_s + other.r_s,
-            r_ss=self.r_ss + other.r_ss,
-            r_min=min(self.r_min, other.r_min),
-            r_max=max(self.r_max, other.r_max),
         )
 
     # -- derived -------------------------------------------------------------------------
@@ -115,12 +95,49 @@ class Moments:
         return cov
 
     @property
-    def radius_mean(self) -> float:
-        return self.r_shift + self.r_s / self.n
+    def radius_bound(self) -> float:
+        """No vector is longer than this (from the per-component extremes)."""
+        return float(np.sqrt(np.sum(np.maximum(self.min**2, self.max**2))))
 
     @property
-    def radius_std(self) -> float:
-        var = (self.r_ss - self.r_s**2 / self.n) / (self.n - 1)
+    def rms_radius(self) -> float:
+        """sqrt(E ||z||^2): a shift for the radius moments close to their mean."""
+        return float(np.sqrt(np.sum(self.mean**2) + np.trace(self.covariance) * (self.n - 1) / self.n))
+
+
+@dataclass
+class RadiusMoments:
+    """Mergeable moments of the radius ||z||, taken about a fixed shift (pass 2)."""
+
+    shift: float
+    n: int = 0
+    s: float = 0.0
+    ss: float = 0.0
+    min: float = np.inf
+    max: float = -np.inf
+
+    def update(self, r: np.ndarray) -> None:
+        if len(r) == 0:
+            return
+        d = r - self.shift
+        self.n += len(r)
+        self.s += float(d.sum())
+        self.ss += float(d @ d)
+        self.min = min(self.min, float(r.min()))
+        self.max = max(self.max, float(r.max()))
+
+    def merge(self, other: RadiusMoments) -> RadiusMoments:
+        return RadiusMoments(self.shift, self.n + other.n, self.s + other.s, self.ss + other.ss,
+                             min(self.min, other.min), max(self.max, other.max))
+
+    @property
+    def mean(self) -> float:
+        return self.shift + self.s / self.n
+
+    @property
+    def std(self) -> float:
+        """ddof=1."""
+        var = (self.ss - self.s**2 / self.n) / (self.n - 1)
         return float(np.sqrt(max(var, 0.0)))
 
 

@@ -450,7 +450,6 @@ def train_run(
     if len(train_rows) == 0:
         raise StoreError(f"dataset {dataset!r} has no images in its train split")
 
-    store.write_text(f"{run_rel}/config.yaml", yaml.safe_dump(record, sort_keys=False))
     checkpoints = list_checkpoints(store, run_rel)
     done_epochs = max(checkpoints, default=0)
     if done_epochs > train_cfg.epochs:
@@ -461,6 +460,7 @@ def train_run(
     if done_epochs < train_cfg.epochs:
         # model.keras will change: no completion mark may vouch for it in the meantime
         store.remove(f"{run_rel}/train.json")
+    store.write_text(f"{run_rel}/config.yaml", yaml.safe_dump(record, sort_keys=False))
     history = store.read_json(f"{run_rel}/history.json") if store.exists(f"{run_rel}/history.json") else []
     history = [h for h in history if h["epoch"] <= done_epochs]
 

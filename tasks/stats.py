@@ -10,8 +10,15 @@ is one block plus the accumulators per worker thread, whatever N is.
   block's mean; nothing else, so it costs about what one Gram matrix costs. From these, in
   float64: mean, std, covariance, Pearson correlation, PCA (eigen-decomposition).
 - pass 2, on grids now known: per-component histograms, radius moments and histograms,
-  PCA coordinates, Mahalanobis distances, the slice mask. Then the exact 99th percentile of the Mahalanobis
-  distances (a few reads of that 1-D array), the slice indices, the artificial vectors.
+  PCA coordinates, Mahalanobis distances, the slice mask. Then the exact 99th percentile of
+  the Mahalanobis distances (a few reads of that 1-D array), the slice indices, and the
+  artificial vectors.
+
+Why not da.from_zarr: the Gram matrix is the whole cost, and a per-chunk task graph with a
+tree of z x z partial sums cost more than the matmuls at z = 256; a few tasks that each run a
+plain numpy loop (one BLAS thread each) match a chunked numpy Gram loop and bound memory.
+The fingerprint is a hash of the summary and every array: the same for the same input,
+parameters and number of dask workers (the float64 sums are added in the order of the parts).
 
 Layout of the output folder (``runs/<run>/stats/`` or ``--out DIR``); every array is zarr,
 ``z`` = z_dim, ``N`` = number of vectors, ``nb`` = bins of that histogram:

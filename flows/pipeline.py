@@ -15,6 +15,7 @@ import hashlib
 import json
 import shutil
 import subprocess
+import time
 from contextlib import ExitStack
 from pathlib import Path
 from typing import Any, Literal
@@ -242,6 +243,7 @@ def pipeline_flow(
     storage = result_storage_for(st)
     ensure_training_limit()
     states: dict[str, str] = {}
+    seconds: dict[str, float] = {}
 
     with ExitStack() as stack:
         address = p.dask_address
@@ -260,8 +262,10 @@ def pipeline_flow(
             if runtime:  # runtime-only values (a scheduler address) stay out of the cache key
                 t = t.with_options(cache_key_fn=_without(tuple(runtime)))
                 params = {**params, **runtime}
+            t0 = time.perf_counter()
             state = t(name, label, params, upstream, return_state=True)
             states[f"{name}-{label}"] = state.name
+            seconds[f"{name}-{label}"] = round(time.perf_counter() - t0, 2)
             return state.result()
 
         ingest = stage("ingest", r["dataset"], {
@@ -305,11 +309,11 @@ def pipeline_flow(
             reports[info["run"]] = rep.get("report")
 
     for key, state in states.items():
-        print(f"  {key:<48} {state}")
+        print(f"  {key:<48} {state:<10} {seconds[key]:8.1f} s")
     for run, path in reports.items():
         print(f"report for run {run}: {path}")
     return {"dataset": r["dataset"], "runs": {k: v["run"] for k, v in runs.items()},
-            "reports": reports, "stages": states}
+            "reports": reports, "stages": states, "stage_seconds": seconds}
 
 
 def _without(keys: tuple[str, ...]) -> Any:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import functools
 import hashlib
 import json
 import os
@@ -302,10 +303,17 @@ def chunk_sha256(data: np.ndarray) -> str:
     return hashlib.sha256(np.ascontiguousarray(data).tobytes()).hexdigest()
 
 
+@functools.lru_cache(maxsize=8)
+def _open_for_writing(url: str, metadata: bytes) -> zarr.Array:
+    return zarr.open_array(url, mode="r+")
+
+
 def write_rows(url: str, start: int, data: np.ndarray) -> str:
     """Write rows into an existing array from any process (disjoint chunks only); returns the
-    sha256 that ChunkedWriter.record_chunk expects."""
-    arr = zarr.open_array(url, mode="r+")
+    sha256 that ChunkedWriter.record_chunk expects. Worker processes keep the array open,
+    keyed by its metadata bytes, so an array recreated under the same URL is reopened."""
+    fs, path = fsspec.core.url_to_fs(url)
+    arr = _open_for_writing(url, fs.cat_file(f"{path.rstrip('/')}/zarr.json"))
     data = np.ascontiguousarray(data, dtype=arr.dtype)
     arr[start : start + len(data)] = data
     return chunk_sha256(data)

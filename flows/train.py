@@ -33,6 +33,7 @@ from prefect.artifacts import (
 from pydantic import BaseModel, ConfigDict, Field
 
 from zspace.storage import Store, StoreError
+from zspace.tasks.progress import artifact_key as progress_artifact_key
 from zspace.tasks.train import (
     NonFiniteLossError,
     add_arguments,
@@ -74,8 +75,7 @@ class TrainParams(BaseModel):
 
 
 def artifact_key(prefix: str, name: str) -> str:
-    """Prefect artifact keys: lowercase letters, digits and dashes only."""
-    return re.sub(r"-+", "-", re.sub(r"[^a-z0-9-]", "-", f"{prefix}-{name}".lower())).strip("-")
+    return progress_artifact_key(f"{prefix}-{name}")
 
 
 def run_training_process(

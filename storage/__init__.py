@@ -21,7 +21,9 @@ from zspace.storage.store import (
     StoreError,
     array_fingerprint,
     is_complete,
+    iter_row_blocks,
     open_array,
+    read_rows,
 )
 
 __all__ = [
@@ -30,7 +32,9 @@ __all__ = [
     "StoreError",
     "array_fingerprint",
     "is_complete",
+    "iter_row_blocks",
     "open_array",
+    "read_rows",
 ]
 
 from zspace.storage.index import SPLITS, factor_table, read_index, split_rows, write_index  # noqa: E402

@@ -8,7 +8,7 @@ import json
 import os
 import re
 import uuid
-from collections.abc import Mapping
+from collections.abc import Iterator, Mapping
 from pathlib import Path
 from typing import Any
 
@@ -297,6 +297,30 @@ class ChunkedWriter:
         new_attrs.update(complete=True, fingerprint=fingerprint)
         self.array.update_attributes(json.loads(json.dumps(new_attrs, default=_json_default)))
         return fingerprint
+
+
+def iter_row_blocks(arr: zarr.Array, rows: np.ndarray,
+                    columns: int | None = None) -> Iterator[tuple[int, int, np.ndarray]]:
+    """(lo, hi, arr[rows[lo:hi]]) for sorted rows, reading one zarr chunk at a time and only
+    the chunks that hold chosen rows: a sample of a huge array costs a few chunks of memory."""
+    step = int(arr.chunks[0])
+    n = int(arr.shape[0])
+    for start in range(0, n, step):
+        stop = min(start + step, n)
+        lo, hi = (int(v) for v in np.searchsorted(rows, [start, stop]))
+        if hi > lo:
+            block = np.asarray(arr[start:stop] if columns is None else arr[start:stop, :columns])
+            yield lo, hi, block[rows[lo:hi] - start]
+
+
+def read_rows(arr: zarr.Array, rows: np.ndarray, columns: int | None = None) -> np.ndarray:
+    """arr[rows] (first `columns` columns) as float64, for sorted rows, chunk by chunk."""
+    rows = np.asarray(rows, dtype=np.int64)
+    tail = arr.shape[1:] if columns is None else (columns, *arr.shape[2:])
+    out = np.empty((len(rows), *tail), dtype=np.float64)
+    for lo, hi, block in iter_row_blocks(arr, rows, columns):
+        out[lo:hi] = block
+    return out
 
 
 def chunk_sha256(data: np.ndarray) -> str:

@@ -14,10 +14,8 @@ A finished encode is recognised from the array attributes alone, without loading
 
 from __future__ import annotations
 
-import tempfile
 import time
 from concurrent.futures import ThreadPoolExecutor
-from pathlib import Path
 from typing import Any
 
 import numpy as np
@@ -118,17 +116,12 @@ def _writer(store: Store, rel: str, shape: tuple[int, int], chunk_rows: int,
 
 
 def load_run_model(store: Store, run: str) -> Any:
-    from zspace.models import load_model
+    from zspace.tasks.train import load_model_from_store
 
     rel = f"{Store.run_rel(run)}/model.keras"
     if not store.exists(rel):
         raise StoreError(f"{store.join(rel)} does not exist: train run {run!r} first")
-    if store.is_local:
-        return load_model(store.local_path(rel), compile=False)
-    with tempfile.TemporaryDirectory(prefix="zspace-encode-") as tmp:
-        path = Path(tmp) / "model.keras"
-        path.write_bytes(store.read_bytes(rel))
-        return load_model(path, compile=False)
+    return load_model_from_store(store, rel, compile=False)
 
 
 def encode_run(

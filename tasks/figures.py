@@ -30,7 +30,7 @@ from matplotlib.figure import Figure  # noqa: E402
 from matplotlib.lines import Line2D  # noqa: E402
 from matplotlib.patches import Rectangle  # noqa: E402
 
-from zspace.storage import Store, StoreError, open_array  # noqa: E402
+from zspace.storage import Store, StoreError, open_array, read_rows  # noqa: E402
 from zspace.tasks.stats import artificial_vectors  # noqa: E402
 
 DPI = 100
@@ -60,20 +60,6 @@ def _blocks(arr: Any) -> list[tuple[int, int]]:
     row_bytes = max(1, int(np.prod(arr.shape[1:])) * arr.dtype.itemsize)
     step = int(arr.chunks[0]) * max(1, (8 << 20) // (int(arr.chunks[0]) * row_bytes))
     return [(a, min(n, a + step)) for a in range(0, n, step)]
-
-
-def read_rows(arr: Any, rows: np.ndarray) -> np.ndarray:
-    """arr[rows] for sorted rows, reading only the chunks that hold them."""
-    out = np.empty((len(rows), *arr.shape[1:]), dtype=np.float64)
-    if not len(rows):
-        return out
-    c = int(arr.chunks[0])
-    chunk_of = rows // c
-    for k in np.unique(chunk_of):
-        sel = np.flatnonzero(chunk_of == k)
-        block = np.asarray(arr[int(k) * c : min(int(arr.shape[0]), (int(k) + 1) * c)])
-        out[sel] = block[rows[sel] - int(k) * c]
-    return out
 
 
 class _Window:

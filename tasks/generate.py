@@ -30,7 +30,7 @@ from typing import Any
 import numpy as np
 from pydantic import BaseModel, ConfigDict, Field, field_validator
 
-from zspace.storage import Store, StoreError, is_complete, split_rows
+from zspace.storage import Store, StoreError, is_complete, iter_row_blocks, split_rows
 from zspace.tasks.project import sample_rows, write_manifest
 
 GENERATE_VERSION = 1
@@ -199,13 +199,7 @@ def nearest_distances(queries: np.ndarray, arr: Any, rows: np.ndarray, flatten: 
     q = queries.reshape(len(queries), -1).astype(np.float64)
     q2 = np.einsum("ij,ij->i", q, q)
     best = np.full(len(q), np.inf)
-    step = arr.chunks[0]
-    for start in range(0, arr.shape[0], step):
-        stop = min(start + step, arr.shape[0])
-        lo, hi = np.searchsorted(rows, [start, stop])
-        if hi == lo:
-            continue
-        block = np.asarray(arr[start:stop])[rows[lo:hi] - start]
+    for _, _, block in iter_row_blocks(arr, rows):
         ref = block.reshape(len(block), -1).astype(np.float64)
         if block.dtype == np.uint8:
             ref /= 255.0

@@ -34,7 +34,7 @@ import numpy as np
 import zarr
 from pydantic import BaseModel, ConfigDict, Field, field_validator
 
-from zspace.storage import Store, StoreError, factor_table, is_complete
+from zspace.storage import Store, StoreError, factor_table, is_complete, read_rows
 
 PROJECT_VERSION = 1
 
@@ -94,22 +94,6 @@ def sample_rows(n_total: int, n: int, seed: int) -> np.ndarray:
         return np.arange(n_total, dtype=np.int64)
     rng = np.random.default_rng([seed, n_total, n])
     return np.sort(rng.choice(n_total, size=n, replace=False)).astype(np.int64)
-
-
-def read_rows(arr: zarr.Array, rows: np.ndarray, columns: int | None = None) -> np.ndarray:
-    """Chosen rows (sorted) of a 2-D array, one zarr chunk at a time."""
-    ncol = arr.shape[1] if columns is None else columns
-    out = np.empty((len(rows), ncol), dtype=np.float64)
-    step = arr.chunks[0]
-    pos = 0
-    for start in range(0, arr.shape[0], step):
-        stop = min(start + step, arr.shape[0])
-        lo, hi = np.searchsorted(rows, [start, stop])
-        if hi > lo:
-            block = np.asarray(arr[start:stop, :ncol])
-            out[pos:pos + hi - lo] = block[rows[lo:hi] - start]
-            pos += hi - lo
-    return out
 
 
 def _fingerprint(arr: zarr.Array, url: str) -> str:

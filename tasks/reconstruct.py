@@ -16,7 +16,7 @@ from typing import Any
 
 import numpy as np
 
-from zspace.storage import Store, StoreError, split_rows
+from zspace.storage import Store, StoreError, iter_row_blocks, split_rows
 from zspace.tasks.generate import rows_figure
 from zspace.tasks.project import write_manifest
 
@@ -57,13 +57,7 @@ def compare_reconstructions(store_url: str, runs: list[str], n_show: int = 8,
     sq = {r: 0.0 for r in runs}
     count = 0
     shown: dict[str, list[np.ndarray]] = {"original": [], **{r: [] for r in runs}}
-    step = arr.chunks[0]
-    for start in range(0, arr.shape[0], step):
-        stop = min(start + step, arr.shape[0])
-        lo, hi = np.searchsorted(rows, [start, stop])
-        if hi == lo:
-            continue
-        x = np.asarray(arr[start:stop])[rows[lo:hi] - start]
+    for _, _, x in iter_row_blocks(arr, rows):
         x01 = x.astype(np.float32) / 255.0
         count += x.size
         take = max(0, n_show - sum(len(a) for a in shown["original"]))

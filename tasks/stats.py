@@ -55,7 +55,6 @@ from __future__ import annotations
 import hashlib
 import json
 import math
-import os
 import time
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
@@ -221,10 +220,9 @@ def default_workers(dask_address: str | None = None) -> int:
 
         with Client(dask_address, set_as_default=False) as client:
             return max(1, sum(client.nthreads().values()))
-    try:
-        return max(1, len(os.sched_getaffinity(0)))
-    except AttributeError:  # not on Linux
-        return max(1, os.cpu_count() or 1)
+    from zspace.tasks.parallel import default_workers as local_workers
+
+    return local_workers()
 
 
 # -- pass 1 --------------------------------------------------------------------------------

@@ -44,7 +44,7 @@ def register_cli(subparsers: argparse._SubParsersAction) -> None:
 
     p = subparsers.add_parser(
         "project",
-        help="t-SNE projections of a run's latent vectors (openTSNE, FFT)",
+        help="t-SNE projections of a run's latent vectors (openTSNE)",
         description="t-SNE of runs/<run>/latents/z_mean: the study's settings (study-20k), "
         "80k and 165k points with defaults, and t-SNE after PCA on 2, 4, 10 components. "
         "Coordinates go to runs/<run>/projections/, figures to runs/<run>/figures/.",

@@ -1,5 +1,5 @@
 """t-SNE projections of a latent cloud (SPEC.md §4), with openTSNE's FFT gradients so that
-165,000 points are practical on a CPU.
+165,000 points are practical on a CPU (Barnes-Hut below 10,000 points, where it is faster).
 
 Configurations (named by the size they ask for; a smaller cloud gives all its points and the
 record says the actual n):
@@ -188,7 +188,7 @@ def _caption(config: str, n: int, k: int | None, z_dim: int, settings: dict[str,
              colour_factor: str | None) -> str:
     inputs = f"the first {k} PCA coordinates" if k is not None else f"all {z_dim} components of z_mean"
     return (
-        f"openTSNE (FFT gradients) of {n:,} latent points ({CONFIGS[config]['n_points']:,} asked "
+        f"openTSNE ({gradient_method(n).upper()} gradients) of {n:,} latent points ({CONFIGS[config]['n_points']:,} asked "
         f"for, sampled with seed {seed}) on {inputs}; perplexity {settings['perplexity']:g}, "
         f"early_exaggeration {settings['early_exaggeration']:g} for "
         f"{settings['early_exaggeration_iter']} iterations, then {settings['n_iter']} "

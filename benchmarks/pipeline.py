@@ -11,6 +11,7 @@ import json
 import os
 import platform
 import shutil
+import sys
 import tempfile
 import time
 
@@ -25,6 +26,8 @@ def main() -> None:
     os.environ.setdefault("PREFECT_LOGGING_LEVEL", "WARNING")
     from zspace.flows.pipeline import pipeline_flow
 
+    stdout = os.dup(1)
+    os.dup2(2, 1)  # the stages' own output (training's child process too) goes to stderr
     try:
         store = os.path.join(tmp, "store")
         t = time.perf_counter()
@@ -33,6 +36,8 @@ def main() -> None:
         t = time.perf_counter()
         cached = pipeline_flow(preset=args.preset, store=store)
         cached_s = time.perf_counter() - t
+        sys.stdout.flush()
+        os.dup2(stdout, 1)
         print(json.dumps({
             "benchmark": "pipeline",
             "preset": args.preset,

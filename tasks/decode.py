@@ -149,8 +149,11 @@ def decode_to_chunk(
     from zspace.storage.store import write_rows
 
     images, status, factors = decode_batch(kind, root, keys, size, crop, max_pixels, seed)
-    rows = np.zeros((len(keys), size, size, 3), np.uint8)
-    rows[[i for i, st in enumerate(status) if st == "ok"]] = images
+    if len(images) == len(keys):
+        rows = images
+    else:
+        rows = np.zeros((len(keys), size, size, 3), np.uint8)
+        rows[[i for i, st in enumerate(status) if st == "ok"]] = images
     return chunk, status, factors, write_rows(url, chunk * chunk_rows, rows)
 
 

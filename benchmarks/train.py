@@ -22,21 +22,6 @@ os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 import numpy as np  # noqa: E402
 
 
-def blob_images(n: int, size: int, seed: int = 0) -> np.ndarray:
-    rng = np.random.default_rng(seed)
-    yy, xx = np.mgrid[0:size, 0:size] / size
-    out = np.empty((n, size, size, 3), np.uint8)
-    for i in range(n):
-        img = np.ones((size, size, 3)) * rng.uniform(0, 1, 3)
-        for _ in range(3):
-            cy, cx = rng.uniform(0.2, 0.8, 2)
-            s = rng.uniform(0.08, 0.25)
-            w = np.exp(-((yy - cy) ** 2 + (xx - cx) ** 2) / (2 * s * s))[..., None]
-            img = img * (1 - w) + w * rng.uniform(0, 1, 3)
-        out[i] = np.clip(img * 255, 0, 255).astype(np.uint8)
-    return out
-
-
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument("--images", type=int, default=768)
@@ -52,6 +37,7 @@ def main() -> None:
     from zspace.models import build_model, load_preset
     from zspace.storage import ChunkedWriter, Store
     from zspace.storage.store import chunk_rows_for
+    from zspace.tasks.samples import blob_images
     from zspace.tasks.train import ImageStream
 
     model_cfg, train_cfg = load_preset(args.preset)

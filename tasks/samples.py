@@ -46,3 +46,20 @@ def write_sample_jpegs(folder: str | Path, n: int, seed: int = 0, quality: int =
         photo_like(rng, width, height).save(p, quality=quality)
         paths.append(p)
     return paths
+
+
+def blob_images(n: int, size: int, seed: int = 0) -> np.ndarray:
+    """Structured random images: a coloured background with three soft Gaussian blobs; cheap to
+    make in memory for training tests and benchmarks."""
+    rng = np.random.default_rng(seed)
+    yy, xx = np.mgrid[0:size, 0:size] / size
+    out = np.empty((n, size, size, 3), np.uint8)
+    for i in range(n):
+        img = np.ones((size, size, 3)) * rng.uniform(0, 1, 3)
+        for _ in range(3):
+            cy, cx = rng.uniform(0.2, 0.8, 2)
+            s = rng.uniform(0.1, 0.25)
+            w = np.exp(-((yy - cy) ** 2 + (xx - cx) ** 2) / (2 * s * s))[..., None]
+            img = img * (1 - w) + w * rng.uniform(0, 1, 3)
+        out[i] = np.clip(img * 255, 0, 255).astype(np.uint8)
+    return out

@@ -18,6 +18,7 @@ import zarr
 
 from zspace.flows.train import artifact_key, train_flow
 from zspace.storage import ChunkedWriter, Store, StoreError, write_index
+from zspace.tasks.samples import blob_images
 from zspace.tasks.train import (
     ImageStream,
     NonFiniteLossError,
@@ -32,22 +33,6 @@ TRAIN_JSON_KEYS = {
     "run", "dataset", "dataset_fingerprint", "preset", "kind", "epochs",
     "model_fingerprint", "z_dim", "input_size",
 }
-
-
-def blob_images(n: int, size: int, seed: int) -> np.ndarray:
-    """Structured random images: a coloured background with three soft Gaussian blobs."""
-    rng = np.random.default_rng(seed)
-    yy, xx = np.mgrid[0:size, 0:size] / size
-    out = np.empty((n, size, size, 3), np.uint8)
-    for i in range(n):
-        img = np.ones((size, size, 3)) * rng.uniform(0, 1, 3)
-        for _ in range(3):
-            cy, cx = rng.uniform(0.2, 0.8, 2)
-            s = rng.uniform(0.1, 0.25)
-            w = np.exp(-((yy - cy) ** 2 + (xx - cx) ** 2) / (2 * s * s))[..., None]
-            img = img * (1 - w) + w * rng.uniform(0, 1, 3)
-        out[i] = np.clip(img * 255, 0, 255).astype(np.uint8)
-    return out
 
 
 def make_dataset(store: Store, name: str, n: int, size: int, chunk_rows: int) -> None:

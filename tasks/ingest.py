@@ -19,7 +19,7 @@ from typing import Any
 import numpy as np
 from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
-from zspace.storage import ChunkedWriter, Store, StoreError, write_index
+from zspace.storage import ChunkedWriter, Store, StoreError, iter_row_blocks, write_index
 from zspace.storage.store import chunk_rows_for
 from zspace.tasks.decode import IMAGE_EXTENSIONS, decode_to_chunk
 from zspace.tasks.parallel import ordered_map
@@ -181,12 +181,18 @@ def ingest(cfg: IngestConfig) -> dict[str, Any]:
     chunk_rows = cfg.chunk_rows or chunk_rows_for(row_shape, np.uint8)
     final_rel = Store.images_rel(cfg.name)
     staging_rel = f"{Store.dataset_rel(cfg.name)}/staging-images"
-    if store.exists(f"{final_rel}/zarr.json"):
+    has_final = store.exists(f"{final_rel}/zarr.json")
+    if has_final:
         final = ChunkedWriter(store, final_rel, (1, *row_shape), chunk_rows, np.uint8, plan)
-        if final.complete:
+        if final.complete and store.exists(Store.index_rel(cfg.name)):
+            store.remove(staging_rel)  # left behind if killed right after finishing
             return _summary(store, cfg.name, final.array.attrs.asdict(), cached=True)
 
-    records = _decode_all(cfg, store, staging_rel, kind, keys, splits, chunk_rows, plan)
+    # Phase 1 resumes from the staging array, or, when it was already renamed (nothing had
+    # failed), from the final array, which carries the same chunk marks.
+    has_staging = store.exists(f"{staging_rel}/zarr.json")
+    phase1_rel = staging_rel if has_staging or not has_final else final_rel
+    records = _decode_all(cfg, store, phase1_rel, kind, keys, splits, chunk_rows, plan)
     ok = np.array([r["status"] == "ok" for r in records])
     n_images, n_failed = int(ok.sum()), int((~ok).sum())
     if n_images == 0:
@@ -196,7 +202,7 @@ def ingest(cfg: IngestConfig) -> dict[str, Any]:
     for r, good, row in zip(records, ok, rows, strict=True):
         r["row"] = int(row) if good else -1
 
-    if n_failed == 0 and not store.exists(final_rel):
+    if n_failed == 0 and phase1_rel == staging_rel:
         store.fs.mv(store._fspath(staging_rel), store._fspath(final_rel), recursive=True)
     final = ChunkedWriter(store, final_rel, (n_images, *row_shape), chunk_rows, np.uint8, plan)
     if n_failed:
@@ -228,8 +234,8 @@ def _decode_all(cfg: IngestConfig, store: Store, staging_rel: str, kind: str, ke
     staging = ChunkedWriter(store, staging_rel, (len(keys), *row_shape), chunk_rows, np.uint8,
                             plan, dimension_names=("source", "y", "x", "channel"))
     marks = staging.done_chunks()
-    if not staging.complete:
-        todo = [c for c in range(staging.n_chunks) if c not in marks]
+    todo = [c for c in range(staging.n_chunks) if c not in marks]
+    if todo:
         root = str(Path(cfg.source).resolve()) if kind != "synthetic" else ""
         jobs = (
             (staging.url, c, chunk_rows, kind, root, keys[c * chunk_rows : (c + 1) * chunk_rows],
@@ -256,7 +262,7 @@ def _decode_all(cfg: IngestConfig, store: Store, staging_rel: str, kind: str, ke
                 staging.record_chunk(c, len(status), sha, {"records": recs})
                 marks[c] = {"meta": {"records": recs}}
                 bar.update(len(status))
-        staging.finalize()
+    # Never marked complete itself: only the final array is, after the index is written.
     return [rec for c in range(staging.n_chunks) for rec in marks[c]["meta"]["records"]]
 
 
@@ -267,8 +273,7 @@ def _compact(staging: Any, final: ChunkedWriter, ok_rows: np.ndarray) -> None:
         if k in done:
             continue
         src = ok_rows[k * final.chunk_rows : (k + 1) * final.chunk_rows]
-        block = staging[int(src[0]) : int(src[-1]) + 1]
-        final.write_chunk(k, block[src - src[0]])
+        final.write_chunk(k, np.concatenate([b for _, _, b in iter_row_blocks(staging, src)]))
 
 
 def _summary(store: Store, name: str, attrs: dict[str, Any], cached: bool) -> dict[str, Any]:

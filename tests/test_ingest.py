@@ -231,3 +231,20 @@ def test_flow_run_and_cli(messy_folder: Path, tmp_path: Path, capsys: pytest.Cap
     rc = cli_main(["ingest", "--source", "synthetic", "--count", "50", "--store",
                    str(tmp_path / "st"), "--name", "synth", "--size", str(SIZE)])
     assert rc == 0 and '"n_images": 50' in capsys.readouterr().out
+
+
+def test_kill_between_rename_and_index_resumes(tmp_path: Path) -> None:
+    """The window after staging is renamed to images and before index.csv is written."""
+    cfg = IngestConfig(source="synthetic", count=50, store=str(tmp_path), name="w", size=SIZE,
+                       chunk_rows=16)
+    clean = ingest(cfg)
+    index = (tmp_path / "datasets/w/index.csv").read_text()
+    arr = zarr.open_array(str(tmp_path / "datasets/w/images"), mode="r+")
+    arr.update_attributes({"complete": False})  # the state a kill leaves in that window
+    (tmp_path / "datasets/w/index.csv").unlink()
+    resumed = ingest(cfg)
+    assert not resumed["cached"] and resumed["fingerprint"] == clean["fingerprint"]
+    assert (tmp_path / "datasets/w/index.csv").read_text() == index
+    # a staging array left behind by a kill after finishing is cleaned up by the next call
+    (tmp_path / "datasets/w/staging-images").mkdir()
+    assert ingest(cfg)["cached"] and not (tmp_path / "datasets/w/staging-images").exists()

@@ -11,6 +11,7 @@ from the store is rerun rather than trusted from the cache.
 from __future__ import annotations
 
 import argparse
+import errno
 import hashlib
 import json
 import shutil
@@ -28,7 +29,9 @@ from pydantic import BaseModel, ConfigDict, Field, field_validator
 
 from zspace.flows.caching import result_storage_for, stage_cache_key
 from zspace.models.config import load_preset, preset_name, preset_path
-from zspace.storage import Store, StoreError
+from zspace.storage import Store, is_complete
+from zspace.tasks.ingest import IngestConfig, plan_ingest
+from zspace.tasks.train import resolve
 
 STAGES = ("ingest", "train", "encode", "analyze", "project", "generate", "report")
 TRAINING_LIMIT = "zspace-training"
@@ -99,10 +102,11 @@ def _transient_io_error(task: Task, task_run: TaskRun, state: State) -> bool:
     """Retry only what may pass on its own: network and remote-store hiccups."""
     try:
         state.result(raise_on_failure=True)
-    except (TimeoutError, ConnectionError) as e:
-        return not isinstance(e, StoreError)
+    except (TimeoutError, ConnectionError):
+        return True
     except OSError as e:
-        return not isinstance(e, FileNotFoundError | PermissionError | IsADirectoryError)
+        permanent = (FileNotFoundError, PermissionError, IsADirectoryError, NotADirectoryError)
+        return not isinstance(e, permanent) and e.errno not in (errno.ENOSPC, errno.EDQUOT)
     except BaseException:
         return False
     return False
@@ -160,12 +164,16 @@ def run_stage(stage: str, label: str, params: dict[str, Any], upstream: dict[str
 def outputs_present(store: Store, stage: str, params: dict[str, Any]) -> bool:
     """Whether the store still holds what a cached result of this stage points to."""
     if stage == "ingest":
-        return store.exists(f"{Store.images_rel(params['name'])}/zarr.json")
+        rel = Store.images_rel(params["name"])
+        return (store.exists(f"{rel}/zarr.json") and is_complete(store.open_array(rel))
+                and store.exists(Store.index_rel(params["name"])))
     run_rel = Store.run_rel(params["run"])
+    if stage == "encode":
+        rel = Store.latents_rel(params["run"])
+        return store.exists(f"{rel}/zarr.json") and is_complete(store.open_array(rel))
     marker = {
         "train": f"{run_rel}/train.json",
-        "encode": f"{Store.latents_rel(params['run'])}/zarr.json",
-        "analyze": f"{Store.stats_rel(params['run'])}/summary.json",
+        "analyze": f"{Store.stats_rel(params['run'])}/complete.json",
         "project": f"{run_rel}/figures/project.json",
         "generate": f"{run_rel}/figures/generate.json",
         "report": f"{run_rel}/report.html",
@@ -268,10 +276,12 @@ def pipeline_flow(
             seconds[f"{name}-{label}"] = round(time.perf_counter() - t0, 2)
             return state.result()
 
-        ingest = stage("ingest", r["dataset"], {
-            "source": p.source, "store": store_url, "name": r["dataset"], "size": r["size"],
-            "count": r["count"], "seed": p.seed,
-        }, {}, {"dask_address": address})
+        ingest_params = {"source": p.source, "store": store_url, "name": r["dataset"],
+                         "size": r["size"], "count": r["count"], "seed": p.seed}
+        # the plan hashes the source listing (names, sizes, split): new files mean a new key
+        ingest_plan = plan_ingest(IngestConfig(**ingest_params))[-1]
+        ingest = stage("ingest", r["dataset"], ingest_params, {"plan": _digest(ingest_plan)},
+                       {"dask_address": address})
 
         runs: dict[str, dict[str, Any]] = {}
         for kind in p.kinds:
@@ -279,7 +289,10 @@ def pipeline_flow(
             train = stage("train", run, {
                 "store": store_url, "dataset": r["dataset"], "preset": p.preset, "kind": kind,
                 "epochs": p.epochs, "limit": p.limit, "run": run,
-            }, {"dataset_fingerprint": ingest["fingerprint"]})
+            }, {"dataset_fingerprint": ingest["fingerprint"],
+                # what the preset file says now, so editing it retrains
+                "config": [c.model_dump(mode="json")
+                           for c in resolve(p.preset, p.epochs, p.limit, kind)]})
             runs[kind] = {"train": train, "run": train["run"]}
 
         for info in runs.values():

@@ -472,8 +472,8 @@ def draw_stats_figures(store_url: str, run: str, *, sample: int = 5000, seed: in
     """Figures of runs/<run>/stats into runs/<run>/figures (manifest figures/stats.json)."""
     store = Store(store_url)
     stats_rel = Store.stats_rel(run)
-    if not store.exists(f"{stats_rel}/summary.json"):
-        raise StoreError(f"{store.join(stats_rel)}/summary.json does not exist: run "
+    if not store.exists(f"{stats_rel}/complete.json"):  # summary.json alone may be stale
+        raise StoreError(f"{store.join(stats_rel)} holds no complete statistics: run "
                          f"`zspace analyze --store {store_url} --run {run}` first")
     latents_rel = Store.latents_rel(run)
     latents = store.join(latents_rel) if store.exists(f"{latents_rel}/zarr.json") else None

@@ -237,6 +237,10 @@ def generate_samples(store_url: str, run: str, params: GenerateParams | dict[str
     lat = store.open_array(lat_rel)
     if not is_complete(lat):
         raise StoreError(f"{store.join(lat_rel)} is not complete: rerun `zspace encode` to resume")
+    if stats_record.get("input_fingerprint") != f"content:{lat.attrs.get('fingerprint')}":
+        raise StoreError(f"{store.join(stats_rel)} holds statistics of older latents than "
+                         f"{store.join(lat_rel)}: rerun `zspace analyze --store {store_url} "
+                         f"--run {run}` first")
     plan = {"version": GENERATE_VERSION, "params": json.loads(params.model_dump_json()),
             "model_fingerprint": train.get("model_fingerprint"),
             "dataset_fingerprint": train.get("dataset_fingerprint"),

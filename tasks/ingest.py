@@ -164,6 +164,16 @@ def ingest_plan(cfg: IngestConfig, kind: str, keys: list[str], sizes: list[int],
     return plan
 
 
+def plan_ingest(cfg: IngestConfig) -> tuple[str, list[str], list[str], Path | None, dict[str, Any]]:
+    """What an ingest would read and produce, without decoding: (kind, keys, splits, partition
+    file, plan). The plan changes whenever the source listing, sizes, split or parameters do."""
+    kind, keys, sizes = list_sources(cfg)
+    partition_path = find_partition(cfg)
+    partition = read_partition(partition_path) if partition_path else None
+    splits = assign_splits(keys, partition, cfg.seed)
+    return kind, keys, splits, partition_path, ingest_plan(cfg, kind, keys, sizes, splits)
+
+
 def ingest(cfg: IngestConfig) -> dict[str, Any]:
     """Run (or resume, or skip) one ingest; returns a small summary.
 
@@ -172,11 +182,7 @@ def ingest(cfg: IngestConfig) -> dict[str, Any]:
     sequential copy that drops the failed rows. Both phases resume from their chunk marks.
     """
     store = Store(cfg.store)
-    kind, keys, sizes = list_sources(cfg)
-    partition_path = find_partition(cfg)
-    partition = read_partition(partition_path) if partition_path else None
-    splits = assign_splits(keys, partition, cfg.seed)
-    plan = ingest_plan(cfg, kind, keys, sizes, splits)
+    kind, keys, splits, partition_path, plan = plan_ingest(cfg)
     row_shape = (cfg.size, cfg.size, 3)
     chunk_rows = cfg.chunk_rows or chunk_rows_for(row_shape, np.uint8)
     final_rel = Store.images_rel(cfg.name)

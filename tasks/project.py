@@ -281,12 +281,20 @@ def project_latents(store_url: str, run: str, params: ProjectParams | dict[str, 
             bar.update(1)
     if bar is not None:
         bar.close()
-    # the manifest lists every finished projection, also those of earlier calls
+    # the manifest lists every finished projection of these latents, also those of earlier
+    # calls; projections of older latents (a retrained model) are left out
+    pca_rel = f"{Store.stats_rel(run)}/pca_coordinates"
+    pca_fp = (store.open_array(pca_rel).attrs.get("fingerprint")
+              if store.exists(f"{pca_rel}/zarr.json") else None)
     for config in CONFIGS:
         record_rel = f"{projection_rel(run, config)}/record.json"
         if store.exists(record_rel):
             rec = store.read_json(record_rel)
-            if store.exists(f"{run_rel}/figures/{rec['figure']}"):
+            plan = rec.get("plan", {})
+            current = plan.get("latents_fingerprint") == z_fp and (
+                plan.get("pca_components") is None
+                or plan.get("pca_coordinates_fingerprint") == pca_fp)
+            if current and store.exists(f"{run_rel}/figures/{rec['figure']}"):
                 entries.append({"file": rec["figure"], "title": rec["title"],
                                 "caption": rec["caption"], "section": "Projections"})
     manifest = write_manifest(store, run, "project", entries)

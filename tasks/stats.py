@@ -493,8 +493,12 @@ def analyze_latents(
     slice_free[list(slice_axes)] = True
 
     # pass 2 -------------------------------------------------------------------------------
+    # pass-2 chunks depend on pass 1's float results (whose last bits vary with the worker
+    # count): a resume under different ones must not mix chunks of both
+    pass1 = hashlib.sha256(b"".join(np.ascontiguousarray(a).tobytes()
+                                    for a in (mean, comps, scale))).hexdigest()
     base_plan = {"producer": PRODUCER, "stats_version": STATS_VERSION, "input": fp_in,
-                 "block_rows": block_rows}
+                 "block_rows": block_rows, "pass1": pass1}
     plans = {
         "pca_coordinates": {**base_plan, "array": "pca_coordinates"},
         "mahalanobis": {**base_plan, "array": "mahalanobis"},

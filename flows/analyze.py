@@ -10,13 +10,13 @@ from __future__ import annotations
 
 import argparse
 import json
-import re
 from typing import Any
 
 from prefect import flow, task
 from prefect.artifacts import create_markdown_artifact
 
 from zspace.storage import Store, StoreError
+from zspace.tasks.progress import artifact_key
 from zspace.tasks.stats import StatsParams, analyze_latents
 
 
@@ -94,8 +94,7 @@ def summary_markdown(summary: dict[str, Any], label: str) -> str:
 
 
 def _artifact_key(label: str) -> str:
-    key = re.sub(r"[^a-z0-9-]+", "-", label.lower()).strip("-") or "latents"
-    return f"analyze-{key}"[:100]
+    return artifact_key(f"analyze-{label}")
 
 
 @flow(name="analyze", log_prints=True)

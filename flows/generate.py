@@ -9,11 +9,12 @@ from __future__ import annotations
 
 import argparse
 import json
-import re
 from typing import Any
 
 from prefect import flow, task
 from prefect.artifacts import create_table_artifact
+
+from zspace.tasks.progress import artifact_key
 
 
 def _params(params: dict[str, Any] | None) -> dict[str, Any]:
@@ -23,7 +24,7 @@ def _params(params: dict[str, Any] | None) -> dict[str, Any]:
 
 
 def _key(prefix: str, run: str) -> str:
-    return (f"{prefix}-" + (re.sub(r"[^a-z0-9-]+", "-", run.lower()).strip("-") or "run"))[:100]
+    return artifact_key(f"{prefix}-{run}")
 
 
 @task(name="generate-samples")

@@ -8,11 +8,12 @@ from __future__ import annotations
 
 import argparse
 import json
-import re
 from typing import Any
 
 from prefect import flow, task
 from prefect.artifacts import create_table_artifact
+
+from zspace.tasks.progress import artifact_key
 
 
 def _params(params: dict[str, Any] | None) -> dict[str, Any]:
@@ -34,8 +35,8 @@ def project_flow(store: str, run: str, params: dict[str, Any] | None = None) -> 
     result = tsne_projections(store, run, _params(params))
     rows = [{"config": c, "n": r["n"], "seconds": r["seconds"], "cached": r["cached"],
              "fingerprint": r["fingerprint"][:16]} for c, r in result["projections"].items()]
-    key = "project-" + (re.sub(r"[^a-z0-9-]+", "-", run.lower()).strip("-") or "run")
-    create_table_artifact(table=rows, key=key[:100], description=f"t-SNE projections of {run}")
+    create_table_artifact(table=rows, key=artifact_key(f"project-{run}"),
+                          description=f"t-SNE projections of {run}")
     return result
 
 

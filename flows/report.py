@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import argparse
 import importlib
-import re
 from pathlib import Path
 from typing import Any
 
@@ -18,6 +17,7 @@ from prefect import flow, task
 from prefect.artifacts import create_link_artifact, create_markdown_artifact, create_table_artifact
 
 from zspace.storage import Store, StoreError
+from zspace.tasks.progress import artifact_key
 
 
 def stats_figures_current(store_url: str, run: str) -> bool:
@@ -68,7 +68,7 @@ def _has_reconstruct() -> bool:
 
 
 def _key(prefix: str, run: str) -> str:
-    return (prefix + "-" + (re.sub(r"[^a-z0-9-]+", "-", run.lower()).strip("-") or "run"))[:100]
+    return artifact_key(f"{prefix}-{run}")
 
 
 @flow(name="report", log_prints=True)

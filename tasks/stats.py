@@ -15,8 +15,8 @@ is one block plus the accumulators per worker thread, whatever N is.
   artificial vectors.
 
 Why not da.from_zarr and ``x.T @ x``: the Gram matrix is the whole cost, and that dask-array
-graph took 0.79 s at 170,000 x 256 against 0.45 s for a chunked numpy Gram loop (see
-REFERENCE.md); a few tasks that each run a plain numpy loop (one BLAS thread each) match or
+graph took 0.79 s at 170,000 x 256 against 0.45 s for a chunked numpy Gram loop on a
+2-core machine; a few tasks that each run a plain numpy loop (one BLAS thread each) match or
 beat that loop and bound memory.
 The fingerprint is a hash of the summary and every array: the same for the same input,
 parameters and number of dask workers (the float64 sums are added in the order of the parts).
@@ -515,7 +515,7 @@ def analyze_latents(
     indexed = [(i, a, b) for i, (a, b) in enumerate(blocks)]
     parts = _split(indexed, workers)
     prog = None if dask_address else bar.update
-    p2 = merge_all_p2(run_parts(_pass2_part, [(ctx, p, prog) for p in parts], dask_address, workers))
+    p2 = merge_all(run_parts(_pass2_part, [(ctx, p, prog) for p in parts], dask_address, workers))
     bar.close()
     fps = {}
     for name, (dtype, wide) in PASS2_ARRAYS.items():
@@ -627,13 +627,6 @@ def analyze_latents(
                                   "finished": time.strftime("%Y-%m-%dT%H:%M:%S%z")})
     return _result(store, out_rel, summary, fingerprint, cached=False,
                    seconds=time.perf_counter() - t0)
-
-
-def merge_all_p2(parts: list[Pass2Partial]) -> Pass2Partial:
-    out = parts[0]
-    for p in parts[1:]:
-        out = out.merge(p)
-    return out
 
 
 def _artificial(params: StatsParams, z: int, mean: np.ndarray, comps: np.ndarray, scale: np.ndarray,

@@ -7,14 +7,27 @@ them, runs them on demand or on their schedule, and reruns a single stage with n
 from __future__ import annotations
 
 import argparse
+import os
 from typing import Any
 
 PRESETS = ("demo", "celeba-ae", "celeba-ae-1600", "celeba-vae")
 DEFAULT_CRON = "0 3 * * *"  # nightly at 03:00, as an example schedule for the demo pipeline
 
 
+def pipeline_parameters(preset: str, store: str, celeba: str) -> dict[str, Any]:
+    """The demo runs on synthetic faces; the CelebA presets on the user's CelebA folder, one
+    model kind each (the preset's own)."""
+    if preset == "demo":
+        return {"preset": preset, "store": store}
+    from zspace.models.config import load_preset
+
+    kind = load_preset(preset)[0].kind
+    return {"preset": preset, "store": store, "source": celeba, "kinds": [kind]}
+
+
 def build_deployments(store: str, cron: str | None = DEFAULT_CRON,
-                      presets: tuple[str, ...] = PRESETS) -> list[Any]:
+                      presets: tuple[str, ...] = PRESETS,
+                      celeba: str = "img_align_celeba") -> list[Any]:
     from zspace.flows.analyze import analyze_flow
     from zspace.flows.encode import encode_flow
     from zspace.flows.generate import generate_flow
@@ -28,7 +41,7 @@ def build_deployments(store: str, cron: str | None = DEFAULT_CRON,
     deployments = [
         pipeline_flow.to_deployment(
             name=f"pipeline-{preset}",
-            parameters={"preset": preset, "store": store},
+            parameters=pipeline_parameters(preset, store, celeba),
             cron=cron if preset == "demo" else None,
             tags=[*tags, preset],
             description=f"The whole study for preset {preset!r} (cached stage by stage).",
@@ -64,21 +77,22 @@ def register_cli(sub: argparse._SubParsersAction) -> None:
         "start`, then PREFECT_API_URL=http://127.0.0.1:4200/api.",
     )
     p.add_argument("--store", default="zspace-store", help="store root the deployments use")
+    p.add_argument("--celeba", default=os.environ.get("CELEBA_DIR", "img_align_celeba"),
+                   help="CelebA image folder or zip for the celeba-* pipelines "
+                   "(default: $CELEBA_DIR; editable per run in the UI)")
     p.add_argument("--cron", default=DEFAULT_CRON,
                    help=f"schedule of pipeline-demo (default '{DEFAULT_CRON}'; 'none' for none)")
     p.set_defaults(func=_main)
 
 
 def _main(args: argparse.Namespace) -> int:
-    import os
-
     from prefect import serve
 
     from zspace.storage import Store
 
     store = Store(args.store).url  # absolute, so runs started from the UI find it
     cron = None if str(args.cron).lower() == "none" else args.cron
-    deployments = build_deployments(store, cron)
+    deployments = build_deployments(store, cron, celeba=os.path.abspath(args.celeba))
     print(f"serving {len(deployments)} deployments against "
           f"{os.environ.get('PREFECT_API_URL', 'the configured Prefect API')}")
     serve(*deployments)

@@ -9,13 +9,13 @@ summary, a table of correlated pairs and a link to the report.
 from __future__ import annotations
 
 import argparse
-import importlib
 from pathlib import Path
 from typing import Any
 
 from prefect import flow, task
 from prefect.artifacts import create_link_artifact, create_markdown_artifact, create_table_artifact
 
+from zspace.flows.generate import compare_reconstructions_task
 from zspace.storage import Store, StoreError
 from zspace.tasks.progress import artifact_key
 
@@ -42,29 +42,12 @@ def draw_stats_figures_task(store: str, run: str, sample: int, seed: int) -> dic
             "manifest": Store(store).join(f"{Store.run_rel(run)}/figures/stats.json")}
 
 
-@task(name="compare-reconstructions")
-def compare_reconstructions_task(store: str, runs: list[str]) -> dict[str, Any]:
-    module = importlib.import_module("zspace.tasks.reconstruct")
-    result = module.compare_reconstructions(store, runs)
-    return result if isinstance(result, dict) else {"result": result}
-
-
 @task(name="write-report")
 def write_report_task(store: str, run: str, compare: str | None, compare_result: dict[str, Any] | None,
                       compare_error: str | None) -> dict[str, Any]:
     from zspace.tasks.report import write_report
 
     return write_report(store, run, compare, compare_result, compare_error)
-
-
-def _has_reconstruct() -> bool:
-    try:
-        module = importlib.import_module("zspace.tasks.reconstruct")
-    except ModuleNotFoundError as e:
-        if e.name == "zspace.tasks.reconstruct":
-            return False
-        raise
-    return hasattr(module, "compare_reconstructions")
 
 
 def _key(prefix: str, run: str) -> str:
@@ -83,10 +66,10 @@ def report_flow(store: str, run: str, compare: str | None = None, redraw: bool =
     if compare and not st.exists(Store.run_rel(compare)):
         raise StoreError(f"{st.join(Store.run_rel(compare))} does not exist: no run {compare!r} to compare")
     drawn = None
-    if st.exists(f"{Store.stats_rel(run)}/summary.json") and (redraw or not stats_figures_current(store, run)):
+    if st.exists(f"{Store.stats_rel(run)}/complete.json") and (redraw or not stats_figures_current(store, run)):
         drawn = draw_stats_figures_task(store, run, sample, seed)
     compare_result, compare_error = None, None
-    if compare and _has_reconstruct():
+    if compare:
         try:
             compare_result = compare_reconstructions_task(store, [run, compare])
         except Exception as e:  # the report still shows everything else, and says what failed

@@ -167,7 +167,7 @@ def encode_run(
                              f"match its train.json ({p['record']['kind']}, z_dim {z_dim})")
     images = store.open_array(p["images_rel"])
     done_rows = sum(min(rows, n - i * rows) for i in range(n_chunks) if all(i in m for m in marked))
-    step = max(batch_size, 4 * batch_size)  # images converted to float32 at a time
+    step = 4 * batch_size  # images converted to float32 at a time
 
     def read(i: int) -> np.ndarray:
         return np.asarray(images[i * rows : min((i + 1) * rows, n)])

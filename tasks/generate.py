@@ -30,7 +30,7 @@ from typing import Any
 import numpy as np
 from pydantic import BaseModel, ConfigDict, Field, field_validator
 
-from zspace.storage import Store, StoreError, is_complete, iter_row_blocks, split_rows
+from zspace.storage import Store, StoreError, is_complete, iter_row_blocks, read_rows, split_rows
 from zspace.tasks.project import sample_rows, write_manifest
 
 GENERATE_VERSION = 1
@@ -294,7 +294,7 @@ def generate_samples(store_url: str, run: str, params: GenerateParams | dict[str
     d_pix = nearest_distances(queries, images, ref_rows) / np.sqrt(queries[0].size)
     d_lat = nearest_distances(np.concatenate([zs[k] for k in names]), lat, train_rows)
     ref_sample = sample_rows(len(ref_rows), min(len(ref_rows), 256), params.seed + 1)
-    ref_imgs = np.stack([np.asarray(images[int(r)]) for r in ref_rows[ref_sample]])
+    ref_imgs = read_rows(images, np.sort(ref_rows[ref_sample])).astype(np.uint8)
     ref_sharpness = float(laplacian_variance(ref_imgs).mean())
 
     scores: dict[str, dict[str, Any]] = {}

@@ -7,7 +7,7 @@ import importlib
 import os
 import sys
 
-# Stage modules register their own subcommand; a stage that is not built yet is simply absent.
+# Each stage module registers its own subcommand.
 STAGES = ["ingest", "train", "encode", "analyze", "project", "generate", "report", "pipeline", "serve"]
 
 
@@ -18,13 +18,7 @@ def build_parser() -> argparse.ArgumentParser:
     )
     sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
     for stage in STAGES:
-        try:
-            module = importlib.import_module(f"zspace.flows.{stage}")
-        except ModuleNotFoundError as e:
-            if e.name == f"zspace.flows.{stage}":
-                continue
-            raise
-        module.register_cli(sub)
+        importlib.import_module(f"zspace.flows.{stage}").register_cli(sub)
     return parser
 
 

@@ -65,13 +65,6 @@ class ModelConfig(BaseModel):
     reconstruction_loss: Literal["bce", "mse"] = "bce"
     kl_factor: float = Field(default=5.0, ge=0.0, validation_alias=AliasChoices("kl_factor", "fact"))
 
-    @field_validator("filters")
-    @classmethod
-    def _filters_positive(cls, v: list[int]) -> list[int]:
-        if any(f <= 0 for f in v):
-            raise ValueError(f"filters must all be positive, got {v}")
-        return v
-
     @field_validator("kernels", mode="before")
     @classmethod
     def _kernels_per_layer(cls, v: Any, info: ValidationInfo) -> Any:
@@ -82,7 +75,7 @@ class ModelConfig(BaseModel):
     def _strides_per_layer(cls, v: Any, info: ValidationInfo) -> Any:
         return _per_layer(v, info, "strides")
 
-    @field_validator("kernels", "strides")
+    @field_validator("filters", "kernels", "strides")
     @classmethod
     def _positive(cls, v: list[int], info: ValidationInfo) -> list[int]:
         if any(k <= 0 for k in v):

@@ -12,6 +12,7 @@ import json
 import os
 import platform
 import shutil
+import sys
 import tempfile
 import time
 from pathlib import Path
@@ -19,10 +20,12 @@ from pathlib import Path
 import numpy as np
 from PIL import Image
 
-from zspace.tasks.decode import centre_square
-from zspace.tasks.ingest import IngestConfig, ingest
-from zspace.tasks.parallel import default_workers
-from zspace.tasks.samples import write_sample_jpegs
+from zspace.tasks.common.parallel import default_workers
+from zspace.tasks.ingest.decode import centre_square
+from zspace.tasks.ingest.stage import IngestConfig, ingest
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1] / 'tests'))
+from samples import write_sample_jpegs
 
 CELEBA_N = 202_599
 

@@ -77,7 +77,7 @@ def child(method: str, url: str, out: str) -> dict:
         import dask.threaded  # noqa: F401  (imports are not timed, for any method)
         import threadpoolctl  # noqa: F401
 
-        from zspace.tasks.stats import correlation_matrix
+        from zspace.tasks.analyze.stats import correlation_matrix
 
         t0 = time.perf_counter()
         corr = correlation_matrix(url)

@@ -14,8 +14,10 @@ from __future__ import annotations
 import argparse
 import json
 import os
+import sys
 import tempfile
 import time
+from pathlib import Path
 
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 
@@ -37,8 +39,10 @@ def main() -> None:
     from zspace.models import build_model, load_preset
     from zspace.storage import ChunkedWriter, Store
     from zspace.storage.store import chunk_rows_for
-    from zspace.tasks.samples import blob_images
-    from zspace.tasks.train import ImageStream
+    sys.path.insert(0, str(Path(__file__).resolve().parents[1] / 'tests'))
+    from samples import blob_images
+
+    from zspace.tasks.train.stage import ImageStream
 
     model_cfg, train_cfg = load_preset(args.preset)
     size = model_cfg.input_size

@@ -2,7 +2,7 @@
 
 `zspace analyze --store S --run R` reads runs/<run>/latents/z_mean and writes runs/<run>/stats/;
 `zspace analyze --latents URL --out DIR` does the same for any (N, z_dim) zarr array.
-The work is in :mod:`zspace.tasks.stats`; this flow wraps it, publishes a markdown summary,
+The work is in :mod:`zspace.tasks.analyze.stats`; this flow wraps it, publishes a markdown summary,
 and returns a small dict (paths, the stats fingerprint, headline numbers).
 """
 
@@ -16,8 +16,8 @@ from prefect import flow, task
 from prefect.artifacts import create_markdown_artifact
 
 from zspace.storage import Store, StoreError
-from zspace.tasks.progress import artifact_key
-from zspace.tasks.stats import StatsParams, analyze_latents
+from zspace.tasks.analyze.stats import StatsParams, analyze_latents
+from zspace.tasks.common.progress import artifact_key
 
 
 def resolve_io(store: str | None, run: str | None, latents: str | None, out: str | None,

@@ -23,15 +23,15 @@ from zspace.storage import Store
 
 # The modules whose code decides each stage's output.
 STAGE_CODE: dict[str, tuple[str, ...]] = {
-    "ingest": ("zspace.tasks.ingest", "zspace.tasks.decode", "zspace.tasks.synthetic",
+    "ingest": ("zspace.tasks.ingest.stage", "zspace.tasks.ingest.decode", "zspace.tasks.ingest.synthetic",
                "zspace.storage.store", "zspace.storage.index"),
-    "train": ("zspace.tasks.train", "zspace.models.config", "zspace.models.networks",
+    "train": ("zspace.tasks.train.stage", "zspace.models.config", "zspace.models.networks",
               "zspace.models.autoencoder"),
-    "encode": ("zspace.tasks.encode",),
-    "analyze": ("zspace.tasks.stats", "zspace.tasks.stats_core"),
-    "project": ("zspace.tasks.project",),
-    "generate": ("zspace.tasks.generate",),
-    "report": ("zspace.tasks.report", "zspace.tasks.figures", "zspace.tasks.reconstruct"),
+    "encode": ("zspace.tasks.encode.stage",),
+    "analyze": ("zspace.tasks.analyze.stats", "zspace.tasks.analyze.stats_core"),
+    "project": ("zspace.tasks.project.stage",),
+    "generate": ("zspace.tasks.generate.stage",),
+    "report": ("zspace.tasks.report.stage", "zspace.tasks.report.figures", "zspace.tasks.generate.reconstruct"),
 }
 
 

@@ -19,7 +19,7 @@ from zspace.storage import Store
 
 @task(name="encode-latents")
 def encode_latents(store: str, run: str, batch_size: int = 256) -> dict[str, Any]:
-    from zspace.tasks.encode import encode_run
+    from zspace.tasks.encode.stage import encode_run
 
     return encode_run(Store(store), run, batch_size=batch_size)
 
@@ -27,8 +27,8 @@ def encode_latents(store: str, run: str, batch_size: int = 256) -> dict[str, Any
 @flow(name="encode", log_prints=True)
 def encode_flow(store: str, run: str, batch_size: int = 256) -> dict[str, Any]:
     """Latents of every image for one trained run; returns paths, fingerprints and counts."""
-    from zspace.tasks.encode import finished_encode
-    from zspace.tasks.progress import artifact_key
+    from zspace.tasks.common.progress import artifact_key
+    from zspace.tasks.encode.stage import finished_encode
 
     done = finished_encode(Store(store), run)  # no TensorFlow, no task run, when finished
     result = done if done is not None else encode_latents(store, run, batch_size)
@@ -58,7 +58,7 @@ def register_cli(subparsers: argparse._SubParsersAction) -> None:
 
 
 def _cli(args: argparse.Namespace) -> int:
-    from zspace.tasks.encode import plan_encode
+    from zspace.tasks.encode.stage import plan_encode
 
     if args.batch_size < 1:
         raise ValueError(f"--batch-size must be positive, not {args.batch_size}")

@@ -1,8 +1,8 @@
 """Generation stage: `zspace generate --store S --run R [--compare R2]` (SPEC.md §5).
 
 Decodes N(0, I), uniform-per-r_limit and fitted-Gaussian latent vectors, sharpens and scores
-them (:mod:`zspace.tasks.generate`); with --compare, also compares the reconstructions of R and
-R2 on the test split (:mod:`zspace.tasks.reconstruct`). Returns a small dict.
+them (:mod:`zspace.tasks.generate.stage`); with --compare, also compares the reconstructions of R and
+R2 on the test split (:mod:`zspace.tasks.generate.reconstruct`). Returns a small dict.
 """
 
 from __future__ import annotations
@@ -14,11 +14,11 @@ from typing import Any
 from prefect import flow, task
 from prefect.artifacts import create_table_artifact
 
-from zspace.tasks.progress import artifact_key
+from zspace.tasks.common.progress import artifact_key
 
 
 def _params(params: dict[str, Any] | None) -> dict[str, Any]:
-    from zspace.tasks.generate import GenerateParams
+    from zspace.tasks.generate.stage import GenerateParams
 
     return json.loads(GenerateParams(**(params or {})).model_dump_json())
 
@@ -29,14 +29,14 @@ def _key(prefix: str, run: str) -> str:
 
 @task(name="generate-samples")
 def generate_samples_task(store: str, run: str, params: dict[str, Any]) -> dict[str, Any]:
-    from zspace.tasks.generate import generate_samples
+    from zspace.tasks.generate.stage import generate_samples
 
     return generate_samples(store, run, params)
 
 
 @task(name="compare-reconstructions")
 def compare_reconstructions_task(store: str, runs: list[str], n_show: int = 8) -> dict[str, Any]:
-    from zspace.tasks.reconstruct import compare_reconstructions
+    from zspace.tasks.generate.reconstruct import compare_reconstructions
 
     return compare_reconstructions(store, runs, n_show)
 

@@ -9,8 +9,8 @@ from typing import Any
 from prefect import flow, task
 from prefect.artifacts import create_markdown_artifact
 
-from zspace.tasks.ingest import IngestConfig, ingest, iter_failed
-from zspace.tasks.progress import artifact_key
+from zspace.tasks.common.progress import artifact_key
+from zspace.tasks.ingest.stage import IngestConfig, ingest, iter_failed
 
 
 @task(name="ingest-images")

@@ -30,8 +30,8 @@ from pydantic import BaseModel, ConfigDict, Field, field_validator
 from zspace.flows.caching import result_storage_for, stage_cache_key
 from zspace.models.config import load_preset, preset_name, preset_path
 from zspace.storage import Store, is_complete
-from zspace.tasks.ingest import IngestConfig, plan_ingest
-from zspace.tasks.train import resolve
+from zspace.tasks.ingest.stage import IngestConfig, plan_ingest
+from zspace.tasks.train.stage import resolve
 
 STAGES = ("ingest", "train", "encode", "analyze", "project", "generate", "report")
 TRAINING_LIMIT = "zspace-training"

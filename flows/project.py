@@ -1,6 +1,6 @@
 """Projections stage: `zspace project --store S --run R` (t-SNE of the latent cloud, SPEC.md §4).
 
-The work is in :mod:`zspace.tasks.project`; this flow runs it as one task, publishes a table
+The work is in :mod:`zspace.tasks.project.stage`; this flow runs it as one task, publishes a table
 artifact of what was computed and returns a small dict (where, actual n, fingerprints).
 """
 
@@ -13,18 +13,18 @@ from typing import Any
 from prefect import flow, task
 from prefect.artifacts import create_table_artifact
 
-from zspace.tasks.progress import artifact_key
+from zspace.tasks.common.progress import artifact_key
 
 
 def _params(params: dict[str, Any] | None) -> dict[str, Any]:
-    from zspace.tasks.project import ProjectParams
+    from zspace.tasks.project.stage import ProjectParams
 
     return json.loads(ProjectParams(**(params or {})).model_dump_json())
 
 
 @task(name="tsne-projections")
 def tsne_projections(store: str, run: str, params: dict[str, Any]) -> dict[str, Any]:
-    from zspace.tasks.project import project_latents
+    from zspace.tasks.project.stage import project_latents
 
     return project_latents(store, run, params)
 
@@ -41,7 +41,7 @@ def project_flow(store: str, run: str, params: dict[str, Any] | None = None) -> 
 
 
 def register_cli(subparsers: argparse._SubParsersAction) -> None:
-    from zspace.tasks.project import CONFIGS
+    from zspace.tasks.project.stage import CONFIGS
 
     p = subparsers.add_parser(
         "project",

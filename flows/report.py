@@ -2,7 +2,7 @@
 
 Draws the statistics figures when they are missing or stale (or with --redraw), runs the AE/VAE
 reconstruction comparison when --compare is given and that stage exists, then writes one
-self-contained runs/<run>/report.html (:mod:`zspace.tasks.report`). Prefect artifacts: a markdown
+self-contained runs/<run>/report.html (:mod:`zspace.tasks.report.stage`). Prefect artifacts: a markdown
 summary, a table of correlated pairs and a link to the report.
 """
 
@@ -17,7 +17,7 @@ from prefect.artifacts import create_link_artifact, create_markdown_artifact, cr
 
 from zspace.flows.generate import compare_reconstructions_task
 from zspace.storage import Store, StoreError
-from zspace.tasks.progress import artifact_key
+from zspace.tasks.common.progress import artifact_key
 
 
 def stats_figures_current(store_url: str, run: str) -> bool:
@@ -35,7 +35,7 @@ def stats_figures_current(store_url: str, run: str) -> bool:
 
 @task(name="draw-stats-figures")
 def draw_stats_figures_task(store: str, run: str, sample: int, seed: int) -> dict[str, Any]:
-    from zspace.tasks.figures import draw_stats_figures
+    from zspace.tasks.report.figures import draw_stats_figures
 
     manifest = draw_stats_figures(store, run, sample=sample, seed=seed, show_progress=True)
     return {"figures": [e["file"] for e in manifest],
@@ -45,7 +45,7 @@ def draw_stats_figures_task(store: str, run: str, sample: int, seed: int) -> dic
 @task(name="write-report")
 def write_report_task(store: str, run: str, compare: str | None, compare_result: dict[str, Any] | None,
                       compare_error: str | None) -> dict[str, Any]:
-    from zspace.tasks.report import write_report
+    from zspace.tasks.report.stage import write_report
 
     return write_report(store, run, compare, compare_result, compare_error)
 
@@ -58,7 +58,7 @@ def _key(prefix: str, run: str) -> str:
 def report_flow(store: str, run: str, compare: str | None = None, redraw: bool = False,
                 sample: int = 5000, seed: int = 0) -> dict[str, Any]:
     """Figures (if needed), the reconstruction comparison (if asked), the HTML report, artifacts."""
-    from zspace.tasks.report import correlated_pairs_rows, report_markdown
+    from zspace.tasks.report.stage import correlated_pairs_rows, report_markdown
 
     st = Store(store)
     if not st.exists(Store.run_rel(run)):

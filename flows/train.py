@@ -1,6 +1,6 @@
 """Train stage: `zspace train --store S --dataset D --preset P [--epochs N] [--run NAME] [--limit N]`.
 
-The Prefect task starts `python -m zspace.tasks.train` as a process of its own, because
+The Prefect task starts `python -m zspace.tasks.train.stage` as a process of its own, because
 TensorFlow keeps the GPU memory it took until its process exits; the task streams that
 process's output to the terminal, follows runs/<run>/history.json as it grows to update a
 progress artifact, and turns a failed exit into a clear error. A finished run is answered
@@ -33,8 +33,8 @@ from prefect.artifacts import (
 from pydantic import BaseModel, ConfigDict, Field
 
 from zspace.storage import Store, StoreError
-from zspace.tasks.progress import artifact_key as progress_artifact_key
-from zspace.tasks.train import (
+from zspace.tasks.common.progress import artifact_key as progress_artifact_key
+from zspace.tasks.train.stage import (
     NonFiniteLossError,
     add_arguments,
     default_run_name,
@@ -62,7 +62,7 @@ class TrainParams(BaseModel):
         return self.run or default_run_name(self.dataset, self.preset, self.kind)
 
     def command(self, error_file: str | None = None) -> list[str]:
-        cmd = [sys.executable, "-m", "zspace.tasks.train", "--store", self.store]
+        cmd = [sys.executable, "-m", "zspace.tasks.train.stage", "--store", self.store]
         cmd += ["--dataset", self.dataset, "--preset", self.preset, "--run", self.run_name]
         for flag, value in (("--epochs", self.epochs), ("--limit", self.limit), ("--kind", self.kind)):
             if value is not None:

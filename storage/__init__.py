@@ -1,13 +1,8 @@
 """The zspace store: the one place that knows where every array and file lives.
 
-Layout under a store root (a local path or any fsspec URL)::
-
-    datasets/<name>/images        uint8 (N, H, W, 3) zarr array, chunked along N
-    datasets/<name>/index.csv     one row per source file: file, split, status, row, factors
-    runs/<run>/config.yaml, model.keras, checkpoints/, history.json
-    runs/<run>/latents/z_mean     float32 (N, z_dim); z_log_var for a VAE
-    runs/<run>/stats/             statistics arrays + summary.json
-    runs/<run>/figures/, samples/, report.html
+:mod:`zspace.storage.layout` names every path under a store root (a local path or any fsspec
+URL); ``store.dataset(name)`` and ``store.run(name)`` hand out those paths. Nothing outside
+this package builds a store path from strings.
 
 Arrays are written chunk by chunk through :class:`ChunkedWriter`, which leaves a completion
 mark per chunk so that an interrupted stage resumes, and a content fingerprint once complete.
@@ -15,6 +10,7 @@ mark per chunk so that an interrupted stage resumes, and a content fingerprint o
 
 from __future__ import annotations
 
+from zspace.storage.layout import DatasetLayout, RunLayout, StatsLayout, array_meta
 from zspace.storage.store import (
     ChunkedWriter,
     Store,
@@ -28,6 +24,10 @@ from zspace.storage.store import (
 
 __all__ = [
     "ChunkedWriter",
+    "DatasetLayout",
+    "RunLayout",
+    "StatsLayout",
+    "array_meta",
     "Store",
     "StoreError",
     "array_fingerprint",

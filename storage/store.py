@@ -6,7 +6,6 @@ import functools
 import hashlib
 import json
 import os
-import re
 import uuid
 from collections.abc import Iterator, Mapping
 from pathlib import Path
@@ -17,11 +16,18 @@ import numpy as np
 import zarr
 import zarr.codecs
 
+from zspace.storage.layout import (
+    DatasetLayout,
+    LayoutError,
+    RunLayout,
+    array_meta,
+)
+from zspace.storage.layout import check_name as _check_layout_name
+
 MARKS_DIR = ".zspace-marks"
 # Whole chunks are written once each, so zarr's per-chunk scan for all-fill-value chunks only
 # costs time (a third of a chunk write for 2 MB image chunks); every chunk gets its file.
 WRITE_CONFIG = {"write_empty_chunks": True}
-_NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]*$")
 
 
 class StoreError(RuntimeError):
@@ -30,12 +36,10 @@ class StoreError(RuntimeError):
 
 def check_name(kind: str, name: str) -> str:
     """Dataset and run names become path segments, so they must be plain."""
-    if not isinstance(name, str) or not _NAME.match(name):
-        raise StoreError(
-            f"{kind} name {name!r} is not valid: use letters, digits, '.', '_' or '-', "
-            "starting with a letter or digit"
-        )
-    return name
+    try:
+        return _check_layout_name(kind, name)
+    except LayoutError as e:
+        raise StoreError(str(e)) from None
 
 
 class Store:
@@ -62,29 +66,38 @@ class Store:
     def _fspath(self, rel: str) -> str:
         return "/".join([self.root.rstrip("/"), rel.strip("/")])
 
+    def dataset(self, name: str) -> DatasetLayout:
+        """Paths of one dataset (see :mod:`zspace.storage.layout`)."""
+        return DatasetLayout(check_name("dataset", name))
+
+    def run(self, name: str) -> RunLayout:
+        """Paths of one run (see :mod:`zspace.storage.layout`)."""
+        return RunLayout(check_name("run", name))
+
+    # Transitional spellings; callers use store.dataset(...) / store.run(...).
     @staticmethod
     def dataset_rel(name: str) -> str:
-        return f"datasets/{check_name('dataset', name)}"
+        return DatasetLayout(check_name("dataset", name)).root
 
-    @classmethod
-    def images_rel(cls, name: str) -> str:
-        return f"{cls.dataset_rel(name)}/images"
+    @staticmethod
+    def images_rel(name: str) -> str:
+        return DatasetLayout(check_name("dataset", name)).images
 
-    @classmethod
-    def index_rel(cls, name: str) -> str:
-        return f"{cls.dataset_rel(name)}/index.csv"
+    @staticmethod
+    def index_rel(name: str) -> str:
+        return DatasetLayout(check_name("dataset", name)).index
 
     @staticmethod
     def run_rel(run: str) -> str:
-        return f"runs/{check_name('run', run)}"
+        return RunLayout(check_name("run", run)).root
 
-    @classmethod
-    def latents_rel(cls, run: str, name: str = "z_mean") -> str:
-        return f"{cls.run_rel(run)}/latents/{name}"
+    @staticmethod
+    def latents_rel(run: str, name: str = "z_mean") -> str:
+        return RunLayout(check_name("run", run)).latents(name)
 
-    @classmethod
-    def stats_rel(cls, run: str) -> str:
-        return f"{cls.run_rel(run)}/stats"
+    @staticmethod
+    def stats_rel(run: str) -> str:
+        return RunLayout(check_name("run", run)).stats.root
 
     def local_path(self, rel: str = "") -> Path:
         """A local filesystem path, for libraries (Keras, matplotlib) that cannot write URLs."""
@@ -142,9 +155,58 @@ class Store:
         if self.exists(rel):
             self.fs.rm(self._fspath(rel), recursive=True)
 
+    def move(self, src: str, dst: str) -> None:
+        """Rename a file or folder inside the store (atomic on a local store)."""
+        if self.is_local:
+            os.replace(self._fspath(src), self._fspath(dst))
+        else:
+            self.fs.mv(self._fspath(src), self._fspath(dst), recursive=True)
+
+    def read_json_if(self, rel: str, default: Any = None) -> Any:
+        """A JSON document, or `default` when it does not exist."""
+        return self.read_json(rel) if self.exists(rel) else default
+
+    def require(self, rel: str, hint: str) -> None:
+        """A clear StoreError naming the path and what to run when `rel` is missing."""
+        if not self.exists(rel):
+            raise StoreError(f"{self.join(rel)} does not exist: {hint}")
+
     # -- arrays -------------------------------------------------------------------------
     def open_array(self, rel: str, mode: str = "r") -> zarr.Array:
         return open_array(self.join(rel), mode=mode)
+
+    def has_array(self, rel: str) -> bool:
+        """Whether a zarr array (complete or not) exists at rel."""
+        return self.exists(array_meta(rel))
+
+    def has_complete_array(self, rel: str) -> bool:
+        return self.has_array(rel) and is_complete(self.open_array(rel))
+
+    def write_small_array(self, rel: str, data: np.ndarray,
+                          attrs: Mapping[str, Any] | None = None) -> str:
+        """A small array rewritten whole, in one chunk, marked complete with its sha256.
+
+        For derived results (t-SNE coordinates, histograms) that a later record.json or
+        complete.json vouches for; large arrays go through :class:`ChunkedWriter`."""
+        self.remove(rel)
+        data = np.ascontiguousarray(data)
+        fp = hashlib.sha256(data.tobytes()).hexdigest()
+        arr = zarr.create_array(store=self.join(rel), shape=data.shape, dtype=data.dtype,
+                                chunks=data.shape if data.size else None, overwrite=True,
+                                attributes={**(attrs or {}), "complete": True, "fingerprint": fp})
+        arr[...] = data
+        return fp
+
+    def read_run_record(self, run: str, required: tuple[str, ...] = ()) -> dict[str, Any]:
+        """runs/<run>/train.json, with a clear error when the run was never trained."""
+        rel = self.run(run).train_record
+        self.require(rel, f"train run {run!r} first (zspace train --store {self.url} ...)")
+        rec = self.read_json(rel)
+        missing = [k for k in required if k not in rec]
+        if missing:
+            raise StoreError(f"{self.join(rel)} lacks {missing}: was the run trained by this "
+                             "version of zspace?")
+        return rec
 
 
 def _json_default(o: Any) -> Any:

@@ -27,10 +27,10 @@ def latent_store(root: Path) -> Store:
     """ingest -> train (AE, VAE) -> encode -> analyze, all real, at toy size (~15 s)."""
     if "store" in _BUILT:
         return _BUILT["store"]
-    from zspace.tasks.encode import encode_run
-    from zspace.tasks.ingest import IngestConfig, ingest
-    from zspace.tasks.stats import StatsParams, analyze_latents
-    from zspace.tasks.train import train_run
+    from zspace.tasks.analyze.stats import StatsParams, analyze_latents
+    from zspace.tasks.encode.stage import encode_run
+    from zspace.tasks.ingest.stage import IngestConfig, ingest
+    from zspace.tasks.train.stage import train_run
 
     root.mkdir(parents=True, exist_ok=True)
     store = Store(root / "store")

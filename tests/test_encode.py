@@ -12,7 +12,7 @@ from zspace.flows.cli import main
 from zspace.flows.encode import encode_flow
 from zspace.models import ModelConfig, build_model
 from zspace.storage import ChunkedWriter, Store, StoreError
-from zspace.tasks.encode import encode_run, finished_encode
+from zspace.tasks.encode.stage import encode_run, finished_encode
 
 N, SIZE, IMAGE_CHUNK = 70, 32, 8
 

@@ -7,7 +7,8 @@ import pytest
 from PIL import Image
 
 from zspace.storage import ChunkedWriter, Store
-from zspace.tasks.figures import (
+from zspace.tasks.analyze.stats import analyze_latents
+from zspace.tasks.report.figures import (
     draw_figures,
     draw_stats_figures,
     pc_pairs,
@@ -15,7 +16,6 @@ from zspace.tasks.figures import (
     top_pairs,
     zoom_series,
 )
-from zspace.tasks.stats import analyze_latents
 
 N, Z = 2500, 12
 PARAMS = {"n_artificial": 300, "artificial_b": (0.5, 1.0, 1.5, 2.0, 4.0)}

@@ -12,15 +12,15 @@ from PIL import Image
 from zspace.flows.cli import main
 from zspace.flows.generate import generate_flow
 from zspace.storage import Store, split_rows
-from zspace.tasks.encode import load_run_model
-from zspace.tasks.generate import (
+from zspace.tasks.common.runs import load_run_model
+from zspace.tasks.generate.reconstruct import compare_reconstructions
+from zspace.tasks.generate.stage import (
     R_LIMITS,
     laplacian_variance,
     nearest_distances,
     sample_fitted_gaussian,
     sharpen,
 )
-from zspace.tasks.reconstruct import compare_reconstructions
 
 RUN, OTHER = "tiny-vae", "tiny-ae"
 PARAMS = {"n_reference": 150}

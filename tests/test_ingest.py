@@ -14,13 +14,13 @@ import numpy as np
 import pytest
 import zarr
 from PIL import Image
+from samples import write_sample_jpegs
 
 from zspace.flows.cli import main as cli_main
 from zspace.flows.ingest import ingest_flow
 from zspace.storage import Store, StoreError, factor_table, read_index
-from zspace.tasks.ingest import IngestConfig, ingest
-from zspace.tasks.samples import write_sample_jpegs
-from zspace.tasks.synthetic import sample_factors, synthetic_face
+from zspace.tasks.ingest.stage import IngestConfig, ingest
+from zspace.tasks.ingest.synthetic import sample_factors, synthetic_face
 
 SIZE = 32
 
@@ -188,7 +188,7 @@ def test_bad_parameters_name_the_parameter(tmp_path: Path, capsys: pytest.Captur
 
 RESUME_SCRIPT = """
 import sys
-from zspace.tasks.ingest import IngestConfig, ingest
+from zspace.tasks.ingest.stage import IngestConfig, ingest
 if __name__ == "__main__":
     ingest(IngestConfig(source=sys.argv[1], store=sys.argv[2], name="r", size=32, chunk_rows=8,
                         workers=1))

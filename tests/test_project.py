@@ -12,7 +12,8 @@ from pydantic import ValidationError
 from zspace.flows.cli import main
 from zspace.flows.project import project_flow
 from zspace.storage import Store
-from zspace.tasks.project import ProjectParams, project_latents, sample_rows
+from zspace.tasks.common.sampling import sample_rows
+from zspace.tasks.project.stage import ProjectParams, project_latents
 
 RUN = "tiny-vae"
 FAST = {"n_iter": 60, "early_exaggeration_iter": 30, "n_jobs": 2}

@@ -15,8 +15,8 @@ from test_figures import PARAMS, make_latents, write_latents
 from zspace.flows.cli import main
 from zspace.flows.report import report_flow, stats_figures_current
 from zspace.storage import Store
-from zspace.tasks.report import SECTIONS, write_report
-from zspace.tasks.stats import analyze_latents
+from zspace.tasks.analyze.stats import analyze_latents
+from zspace.tasks.report.stage import SECTIONS, write_report
 
 TRAIN = {"run": "r1", "dataset": "faces", "preset": "demo", "kind": "vae", "epochs": 2, "z_dim": 12,
          "input_size": 32, "n_train": 64, "n_val": 16, "loss": 1200.5, "val_loss": 1250.25,

@@ -13,7 +13,7 @@ from sklearn.decomposition import PCA
 
 from zspace.storage import ChunkedWriter, Store, StoreError
 from zspace.tasks import stats_core
-from zspace.tasks.stats import (
+from zspace.tasks.analyze.stats import (
     StatsParams,
     analyze_latents,
     artificial_vectors,

@@ -6,7 +6,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from zspace.tasks.synthetic import (
+from zspace.tasks.ingest.synthetic import (
     CATEGORICAL,
     FACTOR_NAMES,
     FACTOR_RANGES,

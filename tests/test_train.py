@@ -15,11 +15,11 @@ from pathlib import Path
 import numpy as np
 import pytest
 import zarr
+from samples import blob_images
 
 from zspace.flows.train import artifact_key, train_flow
 from zspace.storage import ChunkedWriter, Store, StoreError, write_index
-from zspace.tasks.samples import blob_images
-from zspace.tasks.train import (
+from zspace.tasks.train.stage import (
     ImageStream,
     NonFiniteLossError,
     finished_run,
@@ -182,7 +182,7 @@ def test_resume_after_the_process_is_killed(store_url: str, tiny_preset: str) ->
     store = Store(store_url)
     run = Store.run_rel("killed")
     cmd = [
-        sys.executable, "-m", "zspace.tasks.train", "--store", store_url, "--dataset", "blobs",
+        sys.executable, "-m", "zspace.tasks.train.stage", "--store", store_url, "--dataset", "blobs",
         "--preset", tiny_preset, "--run", "killed", "--epochs", "60", "--verbose", "0",
     ]
     proc = subprocess.Popen(cmd, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)

@@ -66,7 +66,7 @@ import zarr
 from pydantic import BaseModel, ConfigDict, Field, field_validator
 
 from zspace.storage import ChunkedWriter, Store, StoreError, is_complete, open_array
-from zspace.tasks.stats_core import (
+from zspace.tasks.analyze.stats_core import (
     CORRELATION_THRESHOLDS,
     DOMINANT_RULE,
     Moments,
@@ -220,7 +220,7 @@ def default_workers(dask_address: str | None = None) -> int:
 
         with Client(dask_address, set_as_default=False) as client:
             return max(1, sum(client.nthreads().values()))
-    from zspace.tasks.parallel import default_workers as local_workers
+    from zspace.tasks.common.parallel import default_workers as local_workers
 
     return local_workers()
 

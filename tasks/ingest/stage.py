@@ -21,9 +21,9 @@ from pydantic import BaseModel, ConfigDict, Field, field_validator, model_valida
 
 from zspace.storage import ChunkedWriter, Store, StoreError, iter_row_blocks, write_index
 from zspace.storage.store import chunk_rows_for
-from zspace.tasks.decode import IMAGE_EXTENSIONS, decode_to_chunk
-from zspace.tasks.parallel import ordered_map
-from zspace.tasks.progress import Progress
+from zspace.tasks.common.parallel import ordered_map
+from zspace.tasks.common.progress import Progress
+from zspace.tasks.ingest.decode import IMAGE_EXTENSIONS, decode_to_chunk
 
 SPLIT_NAMES = ("train", "val", "test")
 DEFAULT_SPLIT_FRACTIONS = (0.85, 0.05, 0.10)
@@ -248,9 +248,9 @@ def _decode_all(cfg: IngestConfig, store: Store, staging_rel: str, kind: str, ke
              cfg.size, cfg.crop, cfg.max_pixels, cfg.seed)
             for c in todo
         )
-        preload = ["zspace.tasks.decode", "zspace.storage.store"]
+        preload = ["zspace.tasks.ingest.decode", "zspace.storage.store"]
         if kind == "synthetic":
-            preload.append("zspace.tasks.synthetic")
+            preload.append("zspace.tasks.ingest.synthetic")
         done = len(keys) - sum(len(keys[c * chunk_rows : (c + 1) * chunk_rows]) for c in todo)
         with Progress(len(keys), f"ingest {cfg.name}", key=f"ingest-{cfg.name}", unit="img",
                       initial=done) as bar:

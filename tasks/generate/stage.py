@@ -31,7 +31,15 @@ import numpy as np
 from pydantic import BaseModel, ConfigDict, Field, field_validator
 
 from zspace.storage import Store, StoreError, is_complete, iter_row_blocks, read_rows, split_rows
-from zspace.tasks.project import sample_rows, write_manifest
+from zspace.tasks.common.figures import (
+    _plt,
+    grid_figure,
+    png_bytes,
+    rows_figure,
+    to_uint8,
+    write_manifest,
+)
+from zspace.tasks.common.sampling import sample_rows
 
 GENERATE_VERSION = 1
 R_LIMITS = (0.5, 1.0, 1.5, 2.0, 2.5, 3.0, 3.5, 5.0, 8.0)
@@ -100,8 +108,6 @@ def draw(name: str, params: GenerateParams, z_dim: int, mean: np.ndarray, cov: n
 
 
 # -- images ---------------------------------------------------------------------------------
-def to_uint8(images: np.ndarray) -> np.ndarray:
-    return np.clip(np.rint(np.asarray(images, dtype=np.float32) * 255.0), 0, 255).astype(np.uint8)
 
 
 def sharpen(images: np.ndarray, factor: float) -> np.ndarray:
@@ -120,69 +126,6 @@ def laplacian_variance(images: np.ndarray) -> np.ndarray:
     lap = (g[:, :-2, 1:-1] + g[:, 2:, 1:-1] + g[:, 1:-1, :-2] + g[:, 1:-1, 2:]
            - 4 * g[:, 1:-1, 1:-1])
     return lap.reshape(len(g), -1).var(axis=1)
-
-
-def mosaic(images: np.ndarray, cols: int, pad: int = 1) -> np.ndarray:
-    """Images (n, h, w, c) -> one uint8 image, rows of `cols`, white gaps."""
-    x = images if images.dtype == np.uint8 else to_uint8(images)
-    n, h, w, c = x.shape
-    rows = max(1, -(-n // cols))
-    out = np.full((rows * (h + pad) + pad, cols * (w + pad) + pad, c), 255, np.uint8)
-    for i, im in enumerate(x):
-        r, k = divmod(i, cols)
-        out[pad + r * (h + pad): pad + r * (h + pad) + h, pad + k * (w + pad): pad + k * (w + pad) + w] = im
-    return out
-
-
-def _plt() -> Any:
-    import matplotlib
-
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
-
-    return plt
-
-
-def png_bytes(fig: Any) -> bytes:
-    buf = io.BytesIO()
-    fig.savefig(buf, format="png", dpi=100)
-    _plt().close(fig)
-    return buf.getvalue()
-
-
-def grid_figure(panels: list[tuple[str, np.ndarray]], title: str, cols: int) -> bytes:
-    """Side-by-side mosaics, one per (label, images)."""
-    plt = _plt()
-    mos = [(label, mosaic(im, cols)) for label, im in panels]
-    h, w = mos[0][1].shape[:2]
-    fig, axes = plt.subplots(1, len(mos), figsize=(min(7.0, 0.9 * cols + 0.5) * len(mos),
-                                                   min(7.0, 0.9 * cols + 0.5) * h / w + 0.8),
-                             squeeze=False)
-    for ax, (label, im) in zip(axes[0], mos, strict=True):
-        ax.imshow(im, interpolation="nearest")
-        ax.set_title(label, fontsize=10)
-        ax.axis("off")
-    fig.suptitle(title, fontsize=11)
-    fig.tight_layout()
-    return png_bytes(fig)
-
-
-def rows_figure(rows: list[tuple[str, np.ndarray]], title: str) -> bytes:
-    """One labelled row of images per (label, images)."""
-    plt = _plt()
-    n_cols = max(len(im) for _, im in rows)
-    fig, axes = plt.subplots(len(rows), 1, figsize=(0.9 * n_cols + 1.6, 0.95 * len(rows) + 0.8),
-                             squeeze=False)
-    for ax, (label, im) in zip(axes[:, 0], rows, strict=True):
-        ax.imshow(mosaic(im, n_cols), interpolation="nearest")
-        ax.set_ylabel(label, rotation=0, ha="right", va="center", fontsize=9)
-        ax.set_xticks([])
-        ax.set_yticks([])
-        for s in ax.spines.values():
-            s.set_visible(False)
-    fig.suptitle(title, fontsize=11)
-    fig.tight_layout()
-    return png_bytes(fig)
 
 
 # -- nearest neighbours, chunk-wise -----------------------------------------------------------
@@ -256,7 +199,7 @@ def generate_samples(store_url: str, run: str, params: GenerateParams | dict[str
             return _result(run, done, manifest_rel, cached=True)
 
     t0 = time.perf_counter()
-    from zspace.tasks.encode import load_run_model
+    from zspace.tasks.common.runs import load_run_model
 
     model = load_run_model(store, run)
     z_dim = int(model.z_dim)

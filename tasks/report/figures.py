@@ -1,7 +1,7 @@
 """Figures of the latent statistics (SPEC.md §3-§5), drawn from what the analyze stage stored.
 
 Nothing here recomputes a statistic: histograms, radius histograms, the correlation matrix,
-the PCA spectrum and coordinates are read from the stats folder (see :mod:`zspace.tasks.stats`);
+the PCA spectrum and coordinates are read from the stats folder (see :mod:`zspace.tasks.analyze.stats`);
 the latents themselves are only read for sampled scatter points and, chunk by chunk, for the
 zoom series in original axes. Artificial points are regenerated with the stats module's own
 :func:`~zspace.tasks.stats.artificial_vectors`, so they are the vectors the analysis used.
@@ -31,7 +31,7 @@ from matplotlib.lines import Line2D  # noqa: E402
 from matplotlib.patches import Rectangle  # noqa: E402
 
 from zspace.storage import Store, StoreError, open_array, read_rows  # noqa: E402
-from zspace.tasks.stats import artificial_vectors  # noqa: E402
+from zspace.tasks.analyze.stats import artificial_vectors  # noqa: E402
 
 DPI = 100
 MANIFEST = "stats.json"

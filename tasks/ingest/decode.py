@@ -110,7 +110,7 @@ def decode_batch(
     status: list[str] = []
     factors: list[dict[str, float]] | None = None
     if kind == "synthetic":
-        from zspace.tasks.synthetic import synthetic_face
+        from zspace.tasks.ingest.synthetic import synthetic_face
 
         factors = []
         for key in keys:

@@ -17,8 +17,7 @@ from typing import Any
 import numpy as np
 
 from zspace.storage import Store, StoreError, iter_row_blocks, split_rows
-from zspace.tasks.generate import rows_figure
-from zspace.tasks.project import write_manifest
+from zspace.tasks.common.figures import rows_figure, write_manifest
 
 
 def _train_record(store: Store, run: str) -> dict[str, Any]:
@@ -51,7 +50,7 @@ def compare_reconstructions(store_url: str, runs: list[str], n_show: int = 8,
         raise StoreError(f"dataset {dataset!r} has no images in its test split")
     arr = store.open_array(Store.images_rel(dataset))
 
-    from zspace.tasks.encode import load_run_model
+    from zspace.tasks.common.runs import load_run_model
 
     models = {r: load_run_model(store, r) for r in runs}
     sq = {r: 0.0 for r in runs}

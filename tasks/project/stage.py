@@ -35,6 +35,8 @@ import zarr
 from pydantic import BaseModel, ConfigDict, Field, field_validator
 
 from zspace.storage import Store, StoreError, factor_table, is_complete, read_rows
+from zspace.tasks.common.figures import write_manifest
+from zspace.tasks.common.sampling import sample_rows
 
 PROJECT_VERSION = 1
 
@@ -86,14 +88,6 @@ def tsne_settings(config: str, params: ProjectParams) -> dict[str, Any]:
     if params.early_exaggeration_iter is not None:
         s["early_exaggeration_iter"] = params.early_exaggeration_iter
     return s
-
-
-def sample_rows(n_total: int, n: int, seed: int) -> np.ndarray:
-    """Sorted sampled rows (all rows when n >= n_total); seeded so reruns pick the same points."""
-    if n >= n_total:
-        return np.arange(n_total, dtype=np.int64)
-    rng = np.random.default_rng([seed, n_total, n])
-    return np.sort(rng.choice(n_total, size=n, replace=False)).astype(np.int64)
 
 
 def _fingerprint(arr: zarr.Array, url: str) -> str:
@@ -175,13 +169,6 @@ def scatter_png(coords: np.ndarray, panels: list[tuple[str, np.ndarray]], title:
     fig.savefig(buf, format="png", dpi=100)
     plt.close(fig)
     return buf.getvalue()
-
-
-def write_manifest(store: Store, run: str, stage: str, entries: list[dict[str, str]]) -> str:
-    """runs/<run>/figures/<stage>.json: the figures the report embeds, in order."""
-    rel = f"{Store.run_rel(run)}/figures/{stage}.json"
-    store.write_json(rel, entries)
-    return rel
 
 
 def _caption(config: str, n: int, k: int | None, z_dim: int, settings: dict[str, Any], seed: int,

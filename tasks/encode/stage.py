@@ -22,7 +22,8 @@ import numpy as np
 
 from zspace.storage import ChunkedWriter, Store, StoreError, is_complete, open_array
 from zspace.storage.store import chunk_rows_for
-from zspace.tasks.progress import Progress, artifact_key
+from zspace.tasks.common.progress import Progress, artifact_key
+from zspace.tasks.common.runs import load_run_model  # noqa: F401  (re-exported for callers)
 
 PRODUCER = "zspace.encode"
 LATENT_CHUNK_BYTES = 2 << 20
@@ -113,15 +114,6 @@ def _writer(store: Store, rel: str, shape: tuple[int, int], chunk_rows: int,
         store.remove(rel)
         return ChunkedWriter(store, rel, shape, chunk_rows, "float32", plan,
                              dimension_names=("image", "z"))
-
-
-def load_run_model(store: Store, run: str) -> Any:
-    from zspace.tasks.train import load_model_from_store
-
-    rel = f"{Store.run_rel(run)}/model.keras"
-    if not store.exists(rel):
-        raise StoreError(f"{store.join(rel)} does not exist: train run {run!r} first")
-    return load_model_from_store(store, rel, compile=False)
 
 
 def encode_run(

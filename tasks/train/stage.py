@@ -1,6 +1,6 @@
 """Training glue: stream images from the store into Keras, checkpoint every epoch, resume.
 
-`train_run` is the plain, in-process function; `python -m zspace.tasks.train ...` runs it in
+`train_run` is the plain, in-process function; `python -m zspace.tasks.train.stage ...` runs it in
 a process of its own (TensorFlow keeps GPU memory until its process exits), which is how the
 Prefect flow in flows/train.py calls it. `finished_run` answers "is this run already done?"
 without importing TensorFlow, so that a finished run is a cache hit in well under a second.
@@ -547,7 +547,7 @@ def train_run(
 
 # -- the process the flow starts ----------------------------------------------------------------
 def add_arguments(parser: argparse.ArgumentParser) -> None:
-    """The train options, shared by `zspace train` and `python -m zspace.tasks.train`."""
+    """The train options, shared by `zspace train` and `python -m zspace.tasks.train.stage`."""
     parser.add_argument("--store", default="zspace-store", help="store root (path or fsspec URL)")
     parser.add_argument("--dataset", required=True, help="dataset name in the store")
     parser.add_argument("--preset", default="demo", help="preset name or YAML path (default: demo)")
@@ -562,7 +562,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 def main(argv: list[str] | None = None) -> int:
     os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
-    parser = argparse.ArgumentParser(prog="python -m zspace.tasks.train", description=__doc__)
+    parser = argparse.ArgumentParser(prog="python -m zspace.tasks.train.stage", description=__doc__)
     add_arguments(parser)
     parser.add_argument("--error-file", default=None, help="write a failure message here (JSON)")
     parser.add_argument("--verbose", default="auto", help="Keras fit verbosity")

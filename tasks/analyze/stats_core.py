@@ -1,7 +1,7 @@
 """Numerical kernels of the latent statistics: pure numpy, no I/O, no dask.
 
 Everything here works on one block of rows at a time, or on the small merged accumulators,
-so that :mod:`zspace.tasks.stats` can stream any N through them. Accumulation is float64
+so that :mod:`zspace.tasks.analyze.stats` can stream any N through them. Accumulation is float64
 throughout; the Gram matrix is taken of data shifted by a fixed reference (the first
 block's mean), which keeps ``G - s s^T / n`` free of catastrophic cancellation when the
 latent cloud sits far from the origin.

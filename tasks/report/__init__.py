@@ -1,0 +1,1 @@
+"""zspace.tasks.report"""

@@ -12,7 +12,7 @@ from scipy.stats import wasserstein_distance
 from sklearn.decomposition import PCA
 
 from zspace.storage import ChunkedWriter, Store, StoreError
-from zspace.tasks import stats_core
+from zspace.tasks.analyze import stats_core
 from zspace.tasks.analyze.stats import (
     StatsParams,
     analyze_latents,

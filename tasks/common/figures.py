@@ -10,6 +10,24 @@ import numpy as np
 
 from zspace.storage import Store
 
+# Report section id -> heading, in report order. A figure manifest entry's "section" is one of
+# these ids (lower case); the report files every figure by it.
+SECTIONS = {
+    "findings": "Findings",
+    "overview": "Run overview",
+    "components": "Number distributions and dominant components",
+    "meaning": "What the components encode",
+    "radius": "Radius",
+    "correlations": "Correlations",
+    "pca": "PCA",
+    "fragmentation": "Filaments and voids",
+    "artificial": "Artificial vectors",
+    "projections": "Projections (t-SNE)",
+    "generation": "Generation",
+    "reconstruction": "Reconstruction: AE vs VAE",
+    "other": "Other figures",
+    "missing": "Missing",
+}
 
 def to_uint8(images: np.ndarray) -> np.ndarray:
     return np.clip(np.rint(np.asarray(images, dtype=np.float32) * 255.0), 0, 255).astype(np.uint8)
@@ -80,6 +98,10 @@ def rows_figure(rows: list[tuple[str, np.ndarray]], title: str) -> bytes:
 
 def write_manifest(store: Store, run: str, stage: str, entries: list[dict[str, str]]) -> str:
     """runs/<run>/figures/<stage>.json: the figures the report embeds, in order."""
+    bad = sorted({str(e.get("section")) for e in entries} - SECTIONS.keys())
+    if bad:
+        raise ValueError(f"figure manifest {stage}: unknown report section(s) {bad}; "
+                         f"use one of {list(SECTIONS)}")
     rel = store.run(run).manifest(stage)
     store.write_json(rel, entries)
     return rel

@@ -88,6 +88,6 @@ def compare_reconstructions(store_url: str, runs: list[str], n_show: int = 8,
         "caption": f"Top row: {len(panels[0][1])} test images of {dataset!r}; below, each run's "
                    f"reconstruction (decoded z_mean). Over the whole test split ({len(rows):,} "
                    f"images, pixels in [0, 1]): {metrics}.",
-        "section": "Reconstruction"}])
+        "section": "reconstruction"}])
     return {"dataset": dataset, "runs": result,
             "json": f"{base}/reconstruction.json", "figure": f"{base}/figures/reconstruction.png"}

@@ -284,7 +284,7 @@ def _figures(store: Store, run: str, p: GenerateParams, names: list[str],
 
     def add(file: str, data: bytes, title: str, caption: str) -> None:
         store.write_bytes(f"{fig_rel}/{file}", data)
-        entries.append({"file": file, "title": title, "caption": caption, "section": "Generation"})
+        entries.append({"file": file, "title": title, "caption": caption, "section": "generation"})
 
     what = {"normal": "z ~ N(0, I)", "gaussian-fit":
             "z ~ N(mean, covariance) fitted to all z_mean vectors (Cholesky factor"

@@ -283,7 +283,7 @@ def project_latents(store_url: str, run: str, params: ProjectParams | dict[str, 
                 or plan.get("pca_coordinates_fingerprint") == pca_fp)
             if current and store.exists(f"{run_rel}/figures/{rec['figure']}"):
                 entries.append({"file": rec["figure"], "title": rec["title"],
-                                "caption": rec["caption"], "section": "Projections"})
+                                "caption": rec["caption"], "section": "projections"})
     manifest = write_manifest(store, run, "project", entries)
     fp_all = hashlib.sha256(json.dumps({c: r["fingerprint"] for c, r in results.items()},
                                        sort_keys=True).encode()).hexdigest()

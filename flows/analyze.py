@@ -1,4 +1,4 @@
-"""Analyze stage: exact latent statistics on all N vectors (SPEC.md §3, §5).
+"""Analyze stage: exact latent statistics on all N vectors (the study's latent statistics, on all N).
 
 `zspace analyze --store S --run R` reads runs/<run>/latents/z_mean and writes runs/<run>/stats/;
 `zspace analyze --latents URL --out DIR` does the same for any (N, z_dim) zarr array.
@@ -8,14 +8,15 @@ and returns a small dict (paths, the stats fingerprint, headline numbers).
 
 from __future__ import annotations
 
-import argparse
 import json
 from typing import Any
 
 from prefect import flow, task
 from prefect.artifacts import create_markdown_artifact
+from pydantic import BaseModel, ConfigDict, Field
 
-from zspace.storage import Store, StoreError
+from zspace.flows.stage import Stage
+from zspace.storage import StatsLayout, Store, StoreError
 from zspace.tasks.analyze.stats import StatsParams, analyze_latents
 from zspace.tasks.common.progress import artifact_key
 
@@ -25,11 +26,11 @@ def resolve_io(store: str | None, run: str | None, latents: str | None, out: str
     """(latents URL, output store URL, output folder under it, label) from either form."""
     if store and run and not (latents or out):
         st = Store(store)
-        latents_rel = Store.latents_rel(run, latents_name)
-        if not st.exists(f"{latents_rel}/zarr.json"):
+        latents_rel = st.run(run).latents(latents_name)
+        if not st.has_array(latents_rel):
             raise StoreError(f"{st.join(latents_rel)} does not exist: run `zspace encode --store "
                              f"{store} --run {run}` first")
-        return st.join(latents_rel), st.url, Store.stats_rel(run), run
+        return st.join(latents_rel), st.url, st.run(run).stats.root, run
     if latents and out and not (store or run):
         return latents, Store(out).url, "", latents.rstrip("/").rsplit("/", 1)[-1]
     raise ValueError("give either --store and --run, or --latents and --out")
@@ -110,49 +111,53 @@ def analyze_flow(
     latents_url, out_url, out_rel, label = resolve_io(store, run, latents, out)
     params_json = json.loads(StatsParams(**(params or {})).model_dump_json())
     result = latent_statistics(latents_url, out_url, out_rel, params_json, dask_address)
-    summary = Store(out_url).read_json(f"{out_rel}/summary.json" if out_rel else "summary.json")
+    summary = Store(out_url).read_json(StatsLayout(out_rel).summary)
     create_markdown_artifact(markdown=summary_markdown(summary, label), key=_artifact_key(label),
                              description=f"Latent statistics of {latents_url}")
     return result
 
 
-def register_cli(subparsers: argparse._SubParsersAction) -> None:
-    p = subparsers.add_parser(
-        "analyze",
-        help="exact statistics of a latent array (all N vectors, out of core)",
-        description="Per-component distributions, radius, covariance/correlation, PCA, slice and "
-        "artificial vectors, exactly on all N vectors with dask. Either --store/--run "
-        "(runs/<run>/latents/z_mean -> runs/<run>/stats/) or --latents URL --out DIR.",
-    )
-    p.add_argument("--store", help="store root (local path or fsspec URL)")
-    p.add_argument("--run", help="run name under the store")
-    p.add_argument("--latents", help="any (N, z_dim) zarr array URL")
-    p.add_argument("--out", help="output folder for --latents")
-    p.add_argument("--corr-threshold", type=float, default=0.5, help="list pairs with |r| above (0.5)")
-    p.add_argument("--slice-axes", type=int, nargs=2, metavar=("I", "J"),
-                   help="the two free components of the slice (default: the most correlated pair)")
-    p.add_argument("--slice-threshold", type=float, default=2.0, help="slice: |z_k| below (2.0)")
-    p.add_argument("--n-artificial", type=int, default=10_000, help="artificial vectors per b (10000)")
-    p.add_argument("--seed", type=int, default=0)
-    p.add_argument("--block-rows", type=int, default=None, help="rows per block (default ~8 MB)")
-    p.add_argument("--dask-address", help="an existing dask scheduler, e.g. tcp://host:8786")
-    p.set_defaults(func=_cli)
+class AnalyzeParams(BaseModel):
+    """Where the latents are and where the statistics go; the statistics' own parameters are
+    :class:`StatsParams` (nested as ``params``)."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    store: str | None = Field(None, description="store root (local path or fsspec URL)")
+    run: str | None = Field(None, description="run name under the store")
+    latents: str | None = Field(None, description="any (N, z_dim) zarr array URL")
+    out: str | None = Field(None, description="output folder for --latents")
+    dask_address: str | None = Field(None, description="an existing dask scheduler, tcp://host:port")
 
 
-def _cli(args: argparse.Namespace) -> int:
-    params = {"corr_threshold": args.corr_threshold, "slice_threshold": args.slice_threshold,
-              "seed": args.seed, "n_artificial": args.n_artificial, "block_rows": args.block_rows}
-    if args.slice_axes:
-        params["slice_axes"] = tuple(args.slice_axes)
-    StatsParams(**params)  # fail before starting a flow run
-    resolve_io(args.store, args.run, args.latents, args.out)
-    res = analyze_flow(store=args.store, run=args.run, latents=args.latents, out=args.out,
-                       params=params, dask_address=args.dask_address)
+def _summary(res: dict[str, Any]) -> str:
     counts = ", ".join(f">{t}: {c}" for t, c in res["correlation_counts"].items())
-    print(f"statistics of {res['n']:,} x {res['z_dim']} -> {res['stats_url']}"
-          f"{' (already complete)' if res['cached'] else ''}")
-    print(f"radius mean {res['radius_mean']:.3f}, peak {res['radius_peak']:.2f} "
-          f"(sqrt(z_dim) {res['sqrt_z_dim']:.2f}); pairs |r| {counts}")
-    print(f"dominant components {res['dominant_components']}; best artificial b "
-          f"{res['artificial_best_b']:g}; fingerprint {res['fingerprint'][:16]}")
-    return 0
+    return "\n".join([
+        f"statistics of {res['n']:,} x {res['z_dim']} -> {res['stats_url']}"
+        f"{' (already complete)' if res['cached'] else ''}",
+        f"radius mean {res['radius_mean']:.3f}, peak {res['radius_peak']:.2f} "
+        f"(sqrt(z_dim) {res['sqrt_z_dim']:.2f}); pairs |r| {counts}",
+        f"dominant components {res['dominant_components']}; best artificial b "
+        f"{res['artificial_best_b']:g}; fingerprint {res['fingerprint'][:16]}",
+    ])
+
+
+def _complete(store: Store, kw: dict[str, Any]) -> bool:
+    return store.exists(store.run(kw["run"]).stats.complete)
+
+
+STAGE = Stage(
+    name="analyze",
+    help="exact statistics of a latent array (all N vectors, out of core)",
+    params=AnalyzeParams,
+    nested={"params": StatsParams},
+    flow=analyze_flow,
+    complete=_complete,
+    upstream=("encode",),
+    artifacts=("analyze-{run}",),
+    check=lambda kw: resolve_io(kw["store"], kw["run"], kw["latents"], kw["out"]) and None,
+    summary=_summary,
+    from_pipeline=lambda ctx, run: {"store": ctx.store, "run": run,
+                                    "params": ctx.settings["analysis"]},
+    runtime=("dask_address",),
+)

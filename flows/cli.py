@@ -1,4 +1,10 @@
-"""The `zspace` command: one subcommand per stage, each starting that stage's Prefect flow."""
+"""The `zspace` command: one subcommand per declared stage, plus run, serve and explore.
+
+Every subcommand's options come from its parameter model (:mod:`zspace.flows.options`). User
+errors (bad parameters, missing store paths, a dataset of the wrong size) print one line and
+exit 2, with no traceback; unexpected errors keep theirs. `--verbose` (or ZSPACE_VERBOSE=1)
+brings back the libraries' own logging.
+"""
 
 from __future__ import annotations
 
@@ -6,36 +12,96 @@ import argparse
 import importlib
 import os
 import sys
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Any
 
-# Each stage module registers its own subcommand.
-STAGES = ["ingest", "train", "encode", "analyze", "project", "generate", "report", "pipeline", "serve"]
+from pydantic import BaseModel
+
+
+@dataclass(frozen=True)
+class Command:
+    """A subcommand that is not a stage: its parameters and what runs it."""
+
+    name: str
+    help: str
+    params: Callable[[], type[BaseModel]]
+    run: Callable[[dict[str, Any]], int]
+
+
+def _command(module: str, name: str) -> Command:
+    return importlib.import_module(f"zspace.flows.{module}").COMMAND
+
+
+COMMANDS = (("pipeline", "run"), ("serve", "serve"), ("explore", "explore"))
 
 
 def build_parser() -> argparse.ArgumentParser:
+    from zspace.flows.options import add_model_options
+    from zspace.flows.registry import stages
+
     parser = argparse.ArgumentParser(
         prog="zspace",
         description="Train face AEs/VAEs and measure their latent spaces exactly, as Prefect flows.",
     )
+    parser.add_argument("--verbose", action="store_true",
+                        help="show TensorFlow, dask and Keras logs (also ZSPACE_VERBOSE=1)")
     sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
-    for stage in STAGES:
-        importlib.import_module(f"zspace.flows.{stage}").register_cli(sub)
+    for st in stages():
+        p = sub.add_parser(st.name, help=st.help, description=st.help)
+        add_model_options(p, st.params, frozenset(st.nested))
+        for model in st.nested.values():
+            add_model_options(p, model)
+        p.set_defaults(handler=_stage_handler(st.name))
+    for module, name in COMMANDS:
+        cmd = _command(module, name)
+        p = sub.add_parser(cmd.name, help=cmd.help, description=cmd.help)
+        add_model_options(p, cmd.params())
+        p.set_defaults(handler=_command_handler(module, name))
     return parser
 
 
-def main(argv: list[str] | None = None) -> int:
-    os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
-    os.environ.setdefault("PREFECT_SERVER_ANALYTICS_ENABLED", "false")
-    args = build_parser().parse_args(argv)
-    from pydantic import ValidationError
+def _stage_handler(name: str) -> Callable[[argparse.Namespace], int]:
+    def handle(args: argparse.Namespace) -> int:
+        from zspace.flows.options import values
+        from zspace.flows.registry import stage
 
-    from zspace.storage import StoreError
+        st = stage(name)
+        kwargs = st.flow_kwargs(values(args, [st.params, *st.nested.values()]))
+        if st.check:
+            st.check(kwargs)  # clear errors before any flow run starts
+        result = st.flow(**kwargs)
+        if st.summary:
+            print(st.summary(result))
+        return 0
+
+    return handle
+
+
+def _command_handler(module: str, name: str) -> Callable[[argparse.Namespace], int]:
+    def handle(args: argparse.Namespace) -> int:
+        from zspace.flows.options import values
+
+        cmd = _command(module, name)
+        return cmd.run(values(args, [cmd.params()]))
+
+    return handle
+
+
+def main(argv: list[str] | None = None) -> int:
+    argv = sys.argv[1:] if argv is None else argv
+    verbose = "--verbose" in argv or os.environ.get("ZSPACE_VERBOSE") == "1"
+    from zspace.flows.console import quiet_console
+
+    quiet_console(verbose)
+    args = build_parser().parse_args(argv)
+    from zspace.flows.console import USER_ERRORS, user_error_message
 
     try:
-        result = args.func(args)
-    except (StoreError, ValidationError, ValueError, FileNotFoundError) as e:
-        print(f"zspace {args.command}: error: {e}", file=sys.stderr)
+        return int(args.handler(args) or 0)
+    except USER_ERRORS as e:
+        print(f"zspace {args.command}: error: {user_error_message(e)}", file=sys.stderr)
         return 2
-    return int(result or 0)
 
 
 if __name__ == "__main__":

@@ -8,12 +8,13 @@ encode with the same model and dataset is answered from the array attributes in 
 
 from __future__ import annotations
 
-import argparse
 from typing import Any
 
 from prefect import flow, task
 from prefect.artifacts import create_markdown_artifact
+from pydantic import BaseModel, ConfigDict, Field
 
+from zspace.flows.stage import Stage
 from zspace.storage import Store
 
 
@@ -44,28 +45,41 @@ def encode_flow(store: str, run: str, batch_size: int = 256) -> dict[str, Any]:
     return result
 
 
-def register_cli(subparsers: argparse._SubParsersAction) -> None:
-    p = subparsers.add_parser(
-        "encode",
-        help="encode every image of a run's dataset into zarr latents",
-        description="Runs the trained encoder of runs/<run>/ over all images (all splits, image "
-        "order) into runs/<run>/latents/z_mean (and z_log_var for a VAE); resumes if interrupted.",
-    )
-    p.add_argument("--store", required=True, help="store root (local path or fsspec URL)")
-    p.add_argument("--run", required=True, help="a trained run under the store")
-    p.add_argument("--batch-size", type=int, default=256, help="images per encoder call (256)")
-    p.set_defaults(func=_cli)
+class EncodeParams(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    store: str = Field(description="store root (local path or fsspec URL)")
+    run: str = Field(description="a trained run under the store")
+    batch_size: int = Field(256, ge=1, description="images per encoder call")
 
 
-def _cli(args: argparse.Namespace) -> int:
+def _check(kw: dict[str, Any]) -> None:
     from zspace.tasks.encode.stage import plan_encode
 
-    if args.batch_size < 1:
-        raise ValueError(f"--batch-size must be positive, not {args.batch_size}")
-    plan_encode(Store(args.store), args.run)  # clear errors before a flow run starts
-    res = encode_flow(store=args.store, run=args.run, batch_size=args.batch_size)
+    plan_encode(Store(kw["store"]), kw["run"])  # clear errors before a flow run starts
+
+
+def _summary(res: dict[str, Any]) -> str:
     state = "already complete" if res["cached"] else f"{res['seconds']:.1f} s"
-    print(f"encoded {res['n']:,} images of {res['dataset']} with run {args.run} ({state})")
-    for name, v in res["latents"].items():
-        print(f"  {name}: {v['url']}  fingerprint {v['fingerprint'][:16]}")
-    return 0
+    lines = [f"encoded {res['n']:,} images of {res['dataset']} ({state})"]
+    lines += [f"  {name}: {v['url']}  fingerprint {v['fingerprint'][:16]}"
+              for name, v in res["latents"].items()]
+    return "\n".join(lines)
+
+
+def _complete(store: Store, kw: dict[str, Any]) -> bool:
+    return store.has_complete_array(store.run(kw["run"]).latents("z_mean"))
+
+
+STAGE = Stage(
+    name="encode",
+    help="encode every image of a run's dataset into zarr latents (z_mean, z_log_var)",
+    params=EncodeParams,
+    flow=encode_flow,
+    complete=_complete,
+    upstream=("train",),
+    artifacts=("encode-{run}", "encode-{run}-summary"),
+    check=_check,
+    summary=_summary,
+    from_pipeline=lambda ctx, run: {"store": ctx.store, "run": run},
+)

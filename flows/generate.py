@@ -1,4 +1,4 @@
-"""Generation stage: `zspace generate --store S --run R [--compare R2]` (SPEC.md §5).
+"""Generation stage: `zspace generate --store S --run R [--compare R2]`.
 
 Decodes N(0, I), uniform-per-r_limit and fitted-Gaussian latent vectors, sharpens and scores
 them (:mod:`zspace.tasks.generate.stage`); with --compare, also compares the reconstructions of R and
@@ -7,19 +7,20 @@ R2 on the test split (:mod:`zspace.tasks.generate.reconstruct`). Returns a small
 
 from __future__ import annotations
 
-import argparse
 import json
 from typing import Any
 
 from prefect import flow, task
 from prefect.artifacts import create_table_artifact
+from pydantic import BaseModel, ConfigDict, Field
 
+from zspace.flows.stage import Stage
+from zspace.storage import Store
 from zspace.tasks.common.progress import artifact_key
+from zspace.tasks.generate.stage import GenerateParams
 
 
 def _params(params: dict[str, Any] | None) -> dict[str, Any]:
-    from zspace.tasks.generate.stage import GenerateParams
-
     return json.loads(GenerateParams(**(params or {})).model_dump_json())
 
 
@@ -45,8 +46,6 @@ def compare_reconstructions_task(store: str, runs: list[str], n_show: int = 8) -
 def generate_flow(store: str, run: str, params: dict[str, Any] | None = None,
                   compare: list[str] | None = None) -> dict[str, Any]:
     """Decoded samples and their scores for one run; reconstruction comparison with `compare`."""
-    from zspace.storage import Store
-
     result = generate_samples_task(store, run, _params(params))
     scores = Store(store).read_json(result["scores_rel"])["scores"]
     rows = [{"sampler": k, **{m: round(v, 5) if isinstance(v, float) else v for m, v in s.items()
@@ -64,38 +63,38 @@ def generate_flow(store: str, run: str, params: dict[str, Any] | None = None,
     return result
 
 
-def register_cli(subparsers: argparse._SubParsersAction) -> None:
-    p = subparsers.add_parser(
-        "generate",
-        help="decode artificial latent vectors; --compare: reconstruction quality of two runs",
-        description="Decoded grids from z ~ N(0, I), uniform z per r_limit and a Gaussian fitted "
-        "to the data's mean and covariance; sharpened with PIL; scored by distance to the "
-        "nearest training image / z_mean and sharpness. Writes runs/<run>/samples/ and figures.",
-    )
-    p.add_argument("--store", required=True, help="store root (local path or fsspec URL)")
-    p.add_argument("--run", required=True, help="run name under the store")
-    p.add_argument("--compare", nargs="+", metavar="RUN", default=None,
-                   help="also compare test-split reconstructions with these runs (same dataset)")
-    p.add_argument("--n-images", type=int, default=28, help="images per sampler (28)")
-    p.add_argument("--r-limits", type=float, nargs="+", default=None,
-                   help="uniform half-widths (0.5 1 1.5 2 2.5 3 3.5 5 8)")
-    p.add_argument("--sharpen-factor", type=float, default=7.0, help="PIL sharpness factor (7)")
-    p.add_argument("--n-reference", type=int, default=2000,
-                   help="training images for the nearest-image distance (2000)")
-    p.add_argument("--seed", type=int, default=0)
-    p.set_defaults(func=_cli)
+class GenerateArgs(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    store: str = Field(description="store root (local path or fsspec URL)")
+    run: str = Field(description="run name under the store")
+    compare: list[str] | None = Field(
+        None, description="also compare test-split reconstructions with these runs (same dataset)")
 
 
-def _cli(args: argparse.Namespace) -> int:
-    params: dict[str, Any] = {"n_images": args.n_images, "sharpen_factor": args.sharpen_factor,
-                              "n_reference": args.n_reference, "seed": args.seed}
-    if args.r_limits:
-        params["r_limits"] = args.r_limits
-    params = _params(params)  # fail before starting a flow run
-    res = generate_flow(store=args.store, run=args.run, params=params, compare=args.compare)
-    print(f"{len(res['samplers'])} samplers decoded{' (already done)' if res['cached'] else ''}; "
-          f"scores in {res['scores_rel']}, figures listed in {res['manifest']}")
-    if "reconstruction" in res:
-        for r, m in res["reconstruction"]["runs"].items():
-            print(f"{r} ({m['kind']}): MSE {m['mse']:.5f}, PSNR {m['psnr']:.2f} dB on {m['n']:,} test images")
-    return 0
+def _summary(res: dict[str, Any]) -> str:
+    lines = [f"{len(res['samplers'])} samplers decoded{' (already done)' if res['cached'] else ''}; "
+             f"scores in {res['scores_rel']}, figures listed in {res['manifest']}"]
+    for r, m in res.get("reconstruction", {}).get("runs", {}).items():
+        lines.append(f"{r} ({m['kind']}): MSE {m['mse']:.5f}, PSNR {m['psnr']:.2f} dB on "
+                     f"{m['n']:,} test images")
+    return "\n".join(lines)
+
+
+def _complete(store: Store, kw: dict[str, Any]) -> bool:
+    return store.exists(store.run(kw["run"]).manifest("generate"))
+
+
+STAGE = Stage(
+    name="generate",
+    help="decode artificial latent vectors; --compare: reconstruction quality of two runs",
+    params=GenerateArgs,
+    nested={"params": GenerateParams},
+    flow=generate_flow,
+    complete=_complete,
+    upstream=("train", "analyze"),
+    artifacts=("generate-{run}", "reconstruction-{run}"),
+    summary=_summary,
+    from_pipeline=lambda ctx, run: {"store": ctx.store, "run": run,
+                                    "params": ctx.settings["generation"]},
+)

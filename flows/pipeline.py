@@ -1,16 +1,16 @@
-"""The whole study as one flow: ingest, train (AE and VAE), encode, analyze, project, generate,
-report, for one preset. `zspace run` starts it.
+"""The whole study as one flow: a loop over the declared stage graph (:mod:`.registry`) for
+one preset. `zspace run` starts it.
 
 Every stage is a cached task that runs the stage's own flow as a subflow, so the Prefect UI
 shows each stage run with its artifacts; a second run with nothing changed is all cache hits;
 changing one stage's parameters reruns that stage and what depends on it, because each
-downstream key holds the upstream content fingerprints. A stage whose outputs have vanished
-from the store is rerun rather than trusted from the cache.
+downstream key holds the digests of its upstream results (which carry the content
+fingerprints the store records). A stage whose outputs have vanished from the store is rerun
+rather than trusted from the cache.
 """
 
 from __future__ import annotations
 
-import argparse
 import errno
 import hashlib
 import json
@@ -18,6 +18,7 @@ import shutil
 import subprocess
 import time
 from contextlib import ExitStack
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Literal
 
@@ -27,13 +28,12 @@ from prefect.client.schemas.objects import State, TaskRun
 from prefect.tasks import Task
 from pydantic import BaseModel, ConfigDict, Field, field_validator
 
-from zspace.flows.caching import result_storage_for, stage_cache_key
+from zspace.flows.caching import result_storage_for
+from zspace.flows.registry import STAGE_NAMES, stage, stages
+from zspace.flows.stage import PipelineContext, Stage, stage_cache_key
 from zspace.models.config import load_preset, preset_name, preset_path
-from zspace.storage import Store, is_complete
-from zspace.tasks.ingest.stage import IngestConfig, plan_ingest
-from zspace.tasks.train.stage import resolve
+from zspace.storage import Store
 
-STAGES = ("ingest", "train", "encode", "analyze", "project", "generate", "report")
 TRAINING_LIMIT = "zspace-training"
 
 
@@ -43,27 +43,34 @@ class PipelineParams(BaseModel):
 
     model_config = ConfigDict(extra="forbid")
 
-    preset: str = "demo"
-    store: str = "zspace-store"
-    source: str = "synthetic"
-    dataset: str | None = None
-    count: int | None = Field(None, ge=1)
-    seed: int = 0
-    kinds: list[Literal["ae", "vae"]] = Field(default_factory=lambda: ["ae", "vae"], min_length=1)
-    epochs: int | None = Field(None, ge=1)
-    limit: int | None = Field(None, ge=1)
-    analysis: dict[str, Any] = Field(default_factory=dict)
-    projection: dict[str, Any] = Field(default_factory=dict)
-    generation: dict[str, Any] = Field(default_factory=dict)
-    refresh: list[str] = Field(default_factory=list)
-    dask_address: str | None = None
+    preset: str = Field("demo", description="demo, celeba-ae, celeba-ae-1600, celeba-vae, or a "
+                        "preset YAML path")
+    store: str = Field("zspace-store", description="store root (local path or fsspec URL)")
+    source: str = Field("synthetic", description="image folder, zip, or 'synthetic'")
+    dataset: str | None = Field(None, description="dataset name (default: from source and size)")
+    count: int | None = Field(None, ge=1, description="synthetic faces to draw (default 2000)")
+    seed: int = Field(0, description="synthetic faces and the seeded split")
+    kinds: list[Literal["ae", "vae"]] = Field(default_factory=lambda: ["ae", "vae"], min_length=1,
+                                              description="which models to train")
+    epochs: int | None = Field(None, ge=1, description="override the preset's epochs")
+    limit: int | None = Field(None, ge=1, description="at most N training images")
+    analysis: dict[str, Any] = Field(default_factory=dict, description="analysis parameter "
+                                     "(repeatable), e.g. --analysis corr_threshold=0.4")
+    projection: dict[str, Any] = Field(default_factory=dict,
+                                       description="projection parameter (repeatable)")
+    generation: dict[str, Any] = Field(default_factory=dict,
+                                       description="generation parameter (repeatable)")
+    refresh: list[str] = Field(default_factory=list,
+                               description=f"force these stages to rerun ({', '.join(STAGE_NAMES)})")
+    dask_address: str | None = Field(None, description="existing dask scheduler for ingest and "
+                                     "analyze (default: a LocalCluster)")
 
     @field_validator("refresh")
     @classmethod
     def _known_stages(cls, v: list[str]) -> list[str]:
-        bad = [s for s in v if s not in STAGES]
+        bad = [s for s in v if s not in STAGE_NAMES]
         if bad:
-            raise ValueError(f"refresh: unknown stage(s) {bad}; stages are {', '.join(STAGES)}")
+            raise ValueError(f"unknown stage(s) {bad}; stages are {', '.join(STAGE_NAMES)}")
         return v
 
 
@@ -88,13 +95,21 @@ def resolved(p: PipelineParams) -> dict[str, Any]:
         dataset = f"{Path(p.source.rstrip('/')).stem}-{size}px"
     count = p.count or section.get("count") or (2000 if p.source == "synthetic" else None)
     return {
-        "dataset": dataset,
-        "size": size,
-        "count": count,
+        "dataset": dataset, "size": size, "count": count, "source": p.source, "seed": p.seed,
+        "epochs": p.epochs, "limit": p.limit,
         "analysis": {**section.get("analysis", {}), **p.analysis},
         "projection": {**section.get("projection", {}), **p.projection},
         "generation": {**section.get("generation", {}), **p.generation},
     }
+
+
+def run_name(dataset: str, preset: str, kind: str) -> str:
+    """<dataset>-<preset>-<kind>, without repeating a kind the preset's name already says
+    (celeba-ae trains run <dataset>-celeba-ae, not <dataset>-celeba-ae-ae)."""
+    name = preset_name(preset)
+    return f"{dataset}-{name}" if kind in name.split("-") else f"{dataset}-{name}-{kind}"
+
+
 
 
 # -- the one stage task -------------------------------------------------------------------
@@ -122,63 +137,20 @@ def _transient_io_error(task: Task, task_run: TaskRun, state: State) -> bool:
     retry_delay_seconds=[5, 30],
     retry_condition_fn=_transient_io_error,
 )
-def run_stage(stage: str, label: str, params: dict[str, Any], upstream: dict[str, Any]) -> dict[str, Any]:
-    """Run one stage's flow. `upstream` holds only the fingerprints this stage depends on: it is
-    there for the cache key."""
-    runtime = dict(params)
-    if stage == "ingest":
-        from zspace.flows.ingest import ingest_flow
+def run_stage(stage: str, label: str, params: dict[str, Any], upstream: dict[str, Any],
+              runtime: dict[str, Any] | None = None) -> dict[str, Any]:
+    """Run one declared stage's flow. `upstream` is there for the cache key; `runtime` values
+    (a scheduler address) reach the flow but not the key."""
+    from zspace.flows.registry import stage as lookup
 
-        out = ingest_flow(**runtime)
-        return {k: out[k] for k in ("dataset", "fingerprint", "n_images", "n_failed", "images")}
-    if stage == "train":
-        from prefect.concurrency.sync import concurrency
+    st = lookup(stage)
+    kwargs = {**params, **(runtime or {})}
+    if st.concurrency is None:
+        return st.flow(**kwargs)
+    from prefect.concurrency.sync import concurrency
 
-        from zspace.flows.train import train_flow
-
-        with concurrency(TRAINING_LIMIT, occupy=1, strict=False):
-            return train_flow(**runtime)
-    if stage == "encode":
-        from zspace.flows.encode import encode_flow
-
-        return encode_flow(**runtime)
-    if stage == "analyze":
-        from zspace.flows.analyze import analyze_flow
-
-        return analyze_flow(**runtime)
-    if stage == "project":
-        from zspace.flows.project import project_flow
-
-        return project_flow(**runtime)
-    if stage == "generate":
-        from zspace.flows.generate import generate_flow
-
-        return generate_flow(**runtime)
-    if stage == "report":
-        from zspace.flows.report import report_flow
-
-        return report_flow(**runtime)
-    raise ValueError(f"unknown stage {stage!r}")
-
-
-def outputs_present(store: Store, stage: str, params: dict[str, Any]) -> bool:
-    """Whether the store still holds what a cached result of this stage points to."""
-    if stage == "ingest":
-        rel = Store.images_rel(params["name"])
-        return (store.exists(f"{rel}/zarr.json") and is_complete(store.open_array(rel))
-                and store.exists(Store.index_rel(params["name"])))
-    run_rel = Store.run_rel(params["run"])
-    if stage == "encode":
-        rel = Store.latents_rel(params["run"])
-        return store.exists(f"{rel}/zarr.json") and is_complete(store.open_array(rel))
-    marker = {
-        "train": f"{run_rel}/train.json",
-        "analyze": f"{Store.stats_rel(params['run'])}/complete.json",
-        "project": f"{run_rel}/figures/project.json",
-        "generate": f"{run_rel}/figures/generate.json",
-        "report": f"{run_rel}/report.html",
-    }[stage]
-    return store.exists(marker)
+    with concurrency(st.concurrency, occupy=1, strict=False):
+        return st.flow(**kwargs)
 
 
 # Fields of stage results that say how a run went, not what it produced.
@@ -193,7 +165,7 @@ def _stable(obj: Any) -> Any:
     return obj
 
 
-def _digest(obj: Any) -> str:
+def digest(obj: Any) -> str:
     """What a downstream key needs of an upstream result: its content, not its timing."""
     return hashlib.sha256(json.dumps(_stable(obj), sort_keys=True, default=str).encode()).hexdigest()
 
@@ -220,6 +192,58 @@ def ensure_training_limit() -> None:
         get_run_logger().warning("could not set the %s concurrency limit: %s", TRAINING_LIMIT, e)
 
 
+# -- the loop over the stage graph ----------------------------------------------------------
+@dataclass
+class _Runner:
+    """Runs each declared stage for each of its targets, keyed on its upstream results."""
+
+    ctx: PipelineContext
+    store: Store
+    refresh: list[str]
+    storage: Any
+    runtime: dict[str, Any]
+    states: dict[str, str] = field(default_factory=dict)
+    seconds: dict[str, float] = field(default_factory=dict)
+
+    def targets(self, st: Stage) -> list[str]:
+        return [self.ctx.dataset] if st.per == "dataset" else list(self.ctx.runs.values())
+
+    def upstream(self, st: Stage, target: str) -> dict[str, Any]:
+        key = {}
+        for name in st.upstream:
+            up = stage(name)
+            key[name] = digest(self.ctx.results[name][self.ctx.dataset if up.per == "dataset"
+                                                       else target])
+        if st.extra_key:
+            key["extra"] = digest(st.extra_key(self.ctx, target))
+        return key
+
+    def run(self, st: Stage, target: str) -> dict[str, Any]:
+        params = st.from_pipeline(self.ctx, target)
+        refresh = st.name in self.refresh or not st.complete(self.store, params)
+        runtime = {k: v for k, v in self.runtime.items() if k in st.runtime}
+        t = run_stage.with_options(result_storage=self.storage, refresh_cache=refresh)
+        t0 = time.perf_counter()
+        state = t(st.name, target, params, self.upstream(st, target), runtime, return_state=True)
+        self.states[f"{st.name}-{target}"] = state.name
+        self.seconds[f"{st.name}-{target}"] = round(time.perf_counter() - t0, 2)
+        result = state.result()
+        self.ctx.results.setdefault(st.name, {})[target] = result
+        return result
+
+    def run_all(self) -> None:
+        for st in stages():
+            for target in self.targets(st):
+                self.run(st, target)
+
+
+def _context(p: PipelineParams, store_url: str) -> PipelineContext:
+    r = resolved(p)
+    runs = {kind: run_name(r["dataset"], p.preset, kind) for kind in p.kinds}
+    return PipelineContext(store=store_url, preset=p.preset, dataset=r["dataset"], runs=runs,
+                           settings=r)
+
+
 @flow(name="pipeline", log_prints=True)
 def pipeline_flow(
     preset: str = "demo",
@@ -237,156 +261,53 @@ def pipeline_flow(
     refresh: list[str] | None = None,
     dask_address: str | None = None,
 ) -> dict[str, Any]:
-    """Ingest, train each kind, then encode, analyze, project, generate and report each run."""
+    """Every declared stage, in graph order, for each dataset or run it applies to."""
     p = PipelineParams(
         preset=preset, store=store, source=source, dataset=dataset, count=count, seed=seed,
         kinds=kinds or ["ae", "vae"], epochs=epochs, limit=limit, analysis=analysis or {},
         projection=projection or {}, generation=generation or {}, refresh=refresh or [],
         dask_address=dask_address,
     )
-    r = resolved(p)
     st = Store(p.store)
     st.makedirs("")
-    store_url = st.url
-    storage = result_storage_for(st)
+    ctx = _context(p, st.url)
     ensure_training_limit()
-    states: dict[str, str] = {}
-    seconds: dict[str, float] = {}
-
     with ExitStack() as stack:
-        address = p.dask_address
-        if address is None:  # one local cluster for the stages that use dask
-            from distributed import LocalCluster
-
-            cluster = stack.enter_context(
-                LocalCluster(processes=True, threads_per_worker=1, dashboard_address=None)
-            )
-            address = cluster.scheduler_address
-
-        def stage(name: str, label: str, params: dict[str, Any], upstream: dict[str, Any],
-                  runtime: dict[str, Any] | None = None) -> dict[str, Any]:
-            refresh_it = name in p.refresh or not outputs_present(st, name, params)
-            t = run_stage.with_options(result_storage=storage, refresh_cache=refresh_it)
-            if runtime:  # runtime-only values (a scheduler address) stay out of the cache key
-                t = t.with_options(cache_key_fn=_without(tuple(runtime)))
-                params = {**params, **runtime}
-            t0 = time.perf_counter()
-            state = t(name, label, params, upstream, return_state=True)
-            states[f"{name}-{label}"] = state.name
-            seconds[f"{name}-{label}"] = round(time.perf_counter() - t0, 2)
-            return state.result()
-
-        ingest_params = {"source": p.source, "store": store_url, "name": r["dataset"],
-                         "size": r["size"], "count": r["count"], "seed": p.seed}
-        # the plan hashes the source listing (names, sizes, split): new files mean a new key
-        ingest_plan = plan_ingest(IngestConfig(**ingest_params))[-1]
-        ingest = stage("ingest", r["dataset"], ingest_params, {"plan": _digest(ingest_plan)},
-                       {"dask_address": address})
-
-        runs: dict[str, dict[str, Any]] = {}
-        for kind in p.kinds:
-            run = f"{r['dataset']}-{preset_name(p.preset)}-{kind}"
-            train = stage("train", run, {
-                "store": store_url, "dataset": r["dataset"], "preset": p.preset, "kind": kind,
-                "epochs": p.epochs, "limit": p.limit, "run": run,
-            }, {"dataset_fingerprint": ingest["fingerprint"],
-                # what the preset file says now, so editing it retrains
-                "config": [c.model_dump(mode="json")
-                           for c in resolve(p.preset, p.epochs, p.limit, kind)]})
-            runs[kind] = {"train": train, "run": train["run"]}
-
-        for info in runs.values():
-            run = info["run"]
-            model_fp = info["train"]["model_fingerprint"]
-            enc = stage("encode", run, {"store": store_url, "run": run},
-                        {"model_fingerprint": model_fp})
-            ana = stage("analyze", run, {"store": store_url, "run": run, "params": r["analysis"]},
-                        {"latents": _digest(enc)}, {"dask_address": address})
-            prj = stage("project", run, {"store": store_url, "run": run, "params": r["projection"]},
-                        {"latents": _digest(enc), "stats": _digest(ana)})
-            gen = stage("generate", run, {"store": store_url, "run": run,
-                                          "params": r["generation"]},
-                        {"model_fingerprint": model_fp, "stats": _digest(ana)})
-            info.update(encode=enc, analyze=ana, project=prj, generate=gen)
-
-        reports = {}
-        for kind, info in runs.items():
-            other = next((o for k, o in runs.items() if k != kind), None)
-            upstream = {k: _digest(info[k]) for k in ("train", "encode", "analyze", "project",
-                                                       "generate")}
-            if other:
-                upstream["compare"] = _digest(other["train"])
-            rep = stage("report", info["run"], {
-                "store": store_url, "run": info["run"], "compare": other["run"] if other else None,
-            }, upstream)
-            reports[info["run"]] = rep.get("report")
-
-    for key, state in states.items():
-        print(f"  {key:<48} {state:<10} {seconds[key]:8.1f} s")
+        address = p.dask_address or _local_cluster(stack)
+        runner = _Runner(ctx, st, p.refresh, result_storage_for(st), {"dask_address": address})
+        runner.run_all()
+    reports = {run: res.get("report") for run, res in ctx.results["report"].items()}
+    for key, state in runner.states.items():
+        print(f"  {key:<48} {state:<10} {runner.seconds[key]:8.1f} s")
     for run, path in reports.items():
         print(f"report for run {run}: {path}")
-    return {"dataset": r["dataset"], "runs": {k: v["run"] for k, v in runs.items()},
-            "reports": reports, "stages": states, "stage_seconds": seconds}
+    return {"dataset": ctx.dataset, "runs": ctx.runs, "reports": reports,
+            "stages": runner.states, "stage_seconds": runner.seconds}
 
 
-def _without(keys: tuple[str, ...]) -> Any:
-    def key_fn(context: Any, parameters: dict[str, Any]) -> str:
-        params = {k: v for k, v in parameters["params"].items() if k not in keys}
-        return stage_cache_key(context, {**parameters, "params": params})
+def _local_cluster(stack: ExitStack) -> str:
+    """One local dask cluster for the stages that use dask, closed with the pipeline."""
+    from distributed import LocalCluster
 
-    return key_fn
-
-
-# -- CLI ------------------------------------------------------------------------------------
-def _key_values(items: list[str] | None, option: str) -> dict[str, Any]:
-    out: dict[str, Any] = {}
-    for item in items or []:
-        if "=" not in item:
-            raise ValueError(f"{option} {item!r}: expected KEY=VALUE")
-        k, v = item.split("=", 1)
-        out[k.strip()] = yaml.safe_load(v)
-    return out
+    cluster = stack.enter_context(
+        LocalCluster(processes=True, threads_per_worker=1, dashboard_address=None))
+    return cluster.scheduler_address
 
 
-def register_cli(sub: argparse._SubParsersAction) -> None:
-    p = sub.add_parser(
-        "run",
-        help="the whole pipeline for one preset (ingest ... report), cached stage by stage",
-        description="Ingest, train AE and VAE, encode, analyze, project, generate and report. "
-        "A rerun with nothing changed is fully cached; --refresh STAGE forces a stage.",
-    )
-    p.add_argument("--preset", default="demo", help="demo, celeba-ae, celeba-ae-1600, celeba-vae, "
-                   "or a preset YAML path (default demo)")
-    p.add_argument("--store", default="zspace-store", help="store root (default ./zspace-store)")
-    p.add_argument("--source", default="synthetic", help="image folder, zip, or 'synthetic'")
-    p.add_argument("--dataset", default=None, help="dataset name (default from source and size)")
-    p.add_argument("--count", type=int, default=None, help="synthetic faces to draw (default 2000)")
-    p.add_argument("--seed", type=int, default=0)
-    p.add_argument("--kinds", nargs="+", choices=["ae", "vae"], default=None,
-                   help="which models to train (default: ae vae)")
-    p.add_argument("--epochs", type=int, default=None, help="override the preset's epochs")
-    p.add_argument("--limit", type=int, default=None, help="at most N training images")
-    for section in ("analysis", "projection", "generation"):
-        p.add_argument(f"--{section}", action="append", metavar="KEY=VALUE",
-                       help=f"{section} parameter (repeatable), e.g. --analysis corr_threshold=0.4"
-                       if section == "analysis" else f"{section} parameter (repeatable)")
-    p.add_argument("--refresh", nargs="+", default=None, choices=STAGES, metavar="STAGE",
-                   help=f"force these stages to rerun ({', '.join(STAGES)})")
-    p.add_argument("--dask-address", default=None,
-                   help="existing dask scheduler for ingest and analyze (default: a LocalCluster)")
-    p.set_defaults(func=_main)
-
-
-def _main(args: argparse.Namespace) -> int:
-    params = dict(
-        preset=args.preset, store=args.store, source=args.source, dataset=args.dataset,
-        count=args.count, seed=args.seed, kinds=args.kinds or ["ae", "vae"], epochs=args.epochs,
-        limit=args.limit, analysis=_key_values(args.analysis, "--analysis"),
-        projection=_key_values(args.projection, "--projection"),
-        generation=_key_values(args.generation, "--generation"), refresh=args.refresh or [],
-        dask_address=args.dask_address,
-    )
-    resolved(PipelineParams(**params))  # bad parameters fail here, before any flow run
-    result = pipeline_flow(**params)
+# -- `zspace run` ---------------------------------------------------------------------------
+def _run(values: dict[str, Any]) -> int:
+    p = PipelineParams(**values)
+    resolved(p)  # bad parameters fail here, before any flow run
+    result = pipeline_flow(**p.model_dump())
     print(json.dumps(result, indent=2))
     return 0
+
+
+def _command() -> Any:
+    from zspace.flows.cli import Command
+
+    return Command(name="run", help="the whole pipeline for one preset (ingest ... report), "
+                   "cached stage by stage", params=lambda: PipelineParams, run=_run)
+
+
+COMMAND = _command()

@@ -1,4 +1,4 @@
-"""Projections stage: `zspace project --store S --run R` (t-SNE of the latent cloud, SPEC.md §4).
+"""Projections stage: `zspace project --store S --run R` (t-SNE of the latent cloud).
 
 The work is in :mod:`zspace.tasks.project.stage`; this flow runs it as one task, publishes a table
 artifact of what was computed and returns a small dict (where, actual n, fingerprints).
@@ -6,19 +6,20 @@ artifact of what was computed and returns a small dict (where, actual n, fingerp
 
 from __future__ import annotations
 
-import argparse
 import json
 from typing import Any
 
 from prefect import flow, task
 from prefect.artifacts import create_table_artifact
+from pydantic import BaseModel, ConfigDict, Field
 
+from zspace.flows.stage import Stage
+from zspace.storage import Store
 from zspace.tasks.common.progress import artifact_key
+from zspace.tasks.project.stage import ProjectParams
 
 
 def _params(params: dict[str, Any] | None) -> dict[str, Any]:
-    from zspace.tasks.project.stage import ProjectParams
-
     return json.loads(ProjectParams(**(params or {})).model_dump_json())
 
 
@@ -40,39 +41,33 @@ def project_flow(store: str, run: str, params: dict[str, Any] | None = None) -> 
     return result
 
 
-def register_cli(subparsers: argparse._SubParsersAction) -> None:
-    from zspace.tasks.project.stage import CONFIGS
+class ProjectArgs(BaseModel):
+    model_config = ConfigDict(extra="forbid")
 
-    p = subparsers.add_parser(
-        "project",
-        help="t-SNE projections of a run's latent vectors (openTSNE)",
-        description="t-SNE of runs/<run>/latents/z_mean: the study's settings (study-20k), "
-        "80k and 165k points with defaults, and t-SNE after PCA on 2, 4, 10 components. "
-        "Coordinates go to runs/<run>/projections/, figures to runs/<run>/figures/.",
-    )
-    p.add_argument("--store", required=True, help="store root (local path or fsspec URL)")
-    p.add_argument("--run", required=True, help="run name under the store")
-    p.add_argument("--configs", nargs="+", choices=list(CONFIGS), default=None,
-                   help="which projections (default: all)")
-    p.add_argument("--n-iter", type=int, default=None, help="override the normal-phase iterations")
-    p.add_argument("--early-exaggeration-iter", type=int, default=None)
-    p.add_argument("--max-points", type=int, default=None, help="cap every configuration's points")
-    p.add_argument("--seed", type=int, default=0)
-    p.add_argument("--n-jobs", type=int, default=None, help="threads (default: all cores)")
-    p.add_argument("--color-factor", default="skin_tone",
-                   help="generating factor to colour by, for synthetic data (skin_tone)")
-    p.set_defaults(func=_cli)
+    store: str = Field(description="store root (local path or fsspec URL)")
+    run: str = Field(description="run name under the store")
 
 
-def _cli(args: argparse.Namespace) -> int:
-    params: dict[str, Any] = {"n_iter": args.n_iter, "early_exaggeration_iter": args.early_exaggeration_iter,
-                              "max_points": args.max_points, "seed": args.seed, "n_jobs": args.n_jobs,
-                              "color_factor": args.color_factor}
-    if args.configs:
-        params["configs"] = args.configs
-    params = _params(params)  # fail before starting a flow run
-    res = project_flow(store=args.store, run=args.run, params=params)
-    for c, r in res["projections"].items():
-        print(f"{c}: {r['n']:,} points, {r['seconds']:.1f} s{' (already done)' if r['cached'] else ''}")
-    print(f"figures listed in {res['manifest']}")
-    return 0
+def _summary(res: dict[str, Any]) -> str:
+    lines = [f"{c}: {r['n']:,} points, {r['seconds']:.1f} s{' (already done)' if r['cached'] else ''}"
+             for c, r in res["projections"].items()]
+    return "\n".join([*lines, f"figures listed in {res['manifest']}"])
+
+
+def _complete(store: Store, kw: dict[str, Any]) -> bool:
+    return store.exists(store.run(kw["run"]).manifest("project"))
+
+
+STAGE = Stage(
+    name="project",
+    help="t-SNE projections of a run's latent vectors (openTSNE)",
+    params=ProjectArgs,
+    nested={"params": ProjectParams},
+    flow=project_flow,
+    complete=_complete,
+    upstream=("encode", "analyze"),
+    artifacts=("project-{run}",),
+    summary=_summary,
+    from_pipeline=lambda ctx, run: {"store": ctx.store, "run": run,
+                                    "params": ctx.settings["projection"]},
+)

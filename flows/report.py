@@ -8,14 +8,15 @@ summary, a table of correlated pairs and a link to the report.
 
 from __future__ import annotations
 
-import argparse
 from pathlib import Path
 from typing import Any
 
 from prefect import flow, task
 from prefect.artifacts import create_link_artifact, create_markdown_artifact, create_table_artifact
+from pydantic import BaseModel, ConfigDict, Field
 
 from zspace.flows.generate import compare_reconstructions_task
+from zspace.flows.stage import Stage
 from zspace.storage import Store, StoreError
 from zspace.tasks.common.progress import artifact_key
 
@@ -23,14 +24,13 @@ from zspace.tasks.common.progress import artifact_key
 def stats_figures_current(store_url: str, run: str) -> bool:
     """figures/stats.json lists existing files drawn from the current statistics."""
     store = Store(store_url)
-    fig_rel = f"{Store.run_rel(run)}/figures"
-    sum_rel = f"{Store.stats_rel(run)}/summary.json"
-    if not (store.exists(f"{fig_rel}/stats.json") and store.exists(sum_rel)):
+    layout = store.run(run)
+    if not (store.exists(layout.manifest("stats")) and store.exists(layout.stats.summary)):
         return False
-    fp = store.read_json(sum_rel).get("fingerprint")
-    entries = store.read_json(f"{fig_rel}/stats.json")
-    return bool(entries) and all(e.get("stats_fingerprint") == fp and store.exists(f"{fig_rel}/{e['file']}")
-                                 for e in entries)
+    fp = store.read_json(layout.stats.summary).get("fingerprint")
+    entries = store.read_json(layout.manifest("stats"))
+    return bool(entries) and all(e.get("stats_fingerprint") == fp
+                                 and store.exists(layout.figure(e["file"])) for e in entries)
 
 
 @task(name="draw-stats-figures")
@@ -39,7 +39,7 @@ def draw_stats_figures_task(store: str, run: str, sample: int, seed: int) -> dic
 
     manifest = draw_stats_figures(store, run, sample=sample, seed=seed, show_progress=True)
     return {"figures": [e["file"] for e in manifest],
-            "manifest": Store(store).join(f"{Store.run_rel(run)}/figures/stats.json")}
+            "manifest": Store(store).join(Store(store).run(run).manifest("stats"))}
 
 
 @task(name="write-report")
@@ -61,12 +61,9 @@ def report_flow(store: str, run: str, compare: str | None = None, redraw: bool =
     from zspace.tasks.report.stage import correlated_pairs_rows, report_markdown
 
     st = Store(store)
-    if not st.exists(Store.run_rel(run)):
-        raise StoreError(f"{st.join(Store.run_rel(run))} does not exist: no run {run!r} in this store")
-    if compare and not st.exists(Store.run_rel(compare)):
-        raise StoreError(f"{st.join(Store.run_rel(compare))} does not exist: no run {compare!r} to compare")
+    _check({"store": store, "run": run, "compare": compare})
     drawn = None
-    if st.exists(f"{Store.stats_rel(run)}/complete.json") and (redraw or not stats_figures_current(store, run)):
+    if st.exists(st.run(run).stats.complete) and (redraw or not stats_figures_current(store, run)):
         drawn = draw_stats_figures_task(store, run, sample, seed)
     compare_result, compare_error = None, None
     if compare:
@@ -90,28 +87,45 @@ def report_flow(store: str, run: str, compare: str | None = None, redraw: bool =
             "compared": compare_result is not None}
 
 
-def register_cli(subparsers: argparse._SubParsersAction) -> None:
-    p = subparsers.add_parser(
-        "report",
-        help="one self-contained HTML report of a run (figures, statistics, reference values)",
-        description="Draw the statistics figures if missing, then write runs/<run>/report.html with "
-        "every figure of every stage embedded and the study's reference numbers beside ours.",
-    )
-    p.add_argument("--store", required=True, help="store root (local path or fsspec URL)")
-    p.add_argument("--run", required=True, help="run name under the store")
-    p.add_argument("--compare", help="a second run (AE vs VAE on the same dataset) for reconstruction")
-    p.add_argument("--redraw", action="store_true", help="redraw the statistics figures")
-    p.add_argument("--sample", type=int, default=5000, help="data points in the pair scatter (5000)")
-    p.add_argument("--seed", type=int, default=0, help="seed of the point sample (0)")
-    p.set_defaults(func=_cli)
+class ReportParams(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    store: str = Field(description="store root (local path or fsspec URL)")
+    run: str = Field(description="run name under the store")
+    compare: str | None = Field(
+        None, description="a second run (AE vs VAE on the same dataset) for reconstruction")
+    redraw: bool = Field(False, description="redraw the statistics figures")
+    sample: int = Field(5000, ge=1, description="data points in the pair scatter")
+    seed: int = Field(0, description="seed of the point sample")
 
 
-def _cli(args: argparse.Namespace) -> int:
-    if args.sample < 1:
-        raise ValueError(f"--sample must be at least 1, got {args.sample}")
-    res = report_flow(store=args.store, run=args.run, compare=args.compare, redraw=args.redraw,
-                      sample=args.sample, seed=args.seed)
-    print(f"report: {res['report']} ({res['n_figures']} figures, {res['bytes'] / 1e6:.1f} MB)")
-    for m in res["missing"]:
-        print(f"  missing: {m}")
-    return 0
+def _check(kw: dict[str, Any]) -> None:
+    st = Store(kw["store"])
+    for run, what in ((kw["run"], "in this store"), (kw.get("compare"), "to compare")):
+        if run and not st.exists(st.run(run).root):
+            raise StoreError(f"{st.join(st.run(run).root)} does not exist: no run {run!r} {what}")
+
+
+def _summary(res: dict[str, Any]) -> str:
+    lines = [f"report: {res['report']} ({res['n_figures']} figures, {res['bytes'] / 1e6:.1f} MB)"]
+    return "\n".join(lines + [f"  missing: {m}" for m in res["missing"]])
+
+
+def _complete(store: Store, kw: dict[str, Any]) -> bool:
+    return store.exists(store.run(kw["run"]).report)
+
+
+STAGE = Stage(
+    name="report",
+    help="one self-contained HTML report of a run (findings, figures, the study's numbers)",
+    params=ReportParams,
+    flow=report_flow,
+    complete=_complete,
+    upstream=("train", "encode", "analyze", "project", "generate"),
+    artifacts=("report-{run}", "correlated-pairs-{run}", "report-link-{run}"),
+    check=_check,
+    summary=_summary,
+    from_pipeline=lambda ctx, run: {"store": ctx.store, "run": run,
+                                    "compare": next(iter(ctx.others(run)), None)},
+    extra_key=lambda ctx, run: {"compare": [ctx.results["train"][r] for r in ctx.others(run)]},
+)

@@ -6,9 +6,10 @@ them, runs them on demand or on their schedule, and reruns a single stage with n
 
 from __future__ import annotations
 
-import argparse
 import os
 from typing import Any
+
+from pydantic import BaseModel, ConfigDict, Field
 
 PRESETS = ("demo", "celeba-ae", "celeba-ae-1600", "celeba-vae")
 DEFAULT_CRON = "0 3 * * *"  # nightly at 03:00, as an example schedule for the demo pipeline
@@ -25,17 +26,25 @@ def pipeline_parameters(preset: str, store: str, celeba: str) -> dict[str, Any]:
     return {"preset": preset, "store": store, "source": celeba, "kinds": [kind]}
 
 
+def stage_parameters(store: str) -> dict[str, dict[str, Any]]:
+    """Each stage's deployment defaults: what the demo pipeline gives it for its AE run."""
+    from zspace.flows.pipeline import PipelineParams, _context
+    from zspace.flows.registry import stages
+
+    ctx = _context(PipelineParams(preset="demo", store=store, kinds=["ae"]), store)
+    out = {}
+    for st in stages():
+        target = ctx.dataset if st.per == "dataset" else ctx.runs["ae"]
+        out[st.name] = {k: v for k, v in st.from_pipeline(ctx, target).items() if v is not None}
+    return out
+
+
 def build_deployments(store: str, cron: str | None = DEFAULT_CRON,
                       presets: tuple[str, ...] = PRESETS,
                       celeba: str = "img_align_celeba") -> list[Any]:
-    from zspace.flows.analyze import analyze_flow
-    from zspace.flows.encode import encode_flow
-    from zspace.flows.generate import generate_flow
-    from zspace.flows.ingest import ingest_flow
+    """pipeline-<preset> for each preset, stage-<name> for each declared stage."""
     from zspace.flows.pipeline import pipeline_flow
-    from zspace.flows.project import project_flow
-    from zspace.flows.report import report_flow
-    from zspace.flows.train import train_flow
+    from zspace.flows.registry import stages
 
     tags = ["zspace"]
     deployments = [
@@ -48,52 +57,46 @@ def build_deployments(store: str, cron: str | None = DEFAULT_CRON,
         )
         for preset in presets
     ]
-    run = "synthetic-32px-demo-ae"
-    stage_defaults: list[tuple[Any, dict[str, Any]]] = [
-        (ingest_flow, {"source": "synthetic", "store": store, "name": "synthetic-32px",
-                       "size": 32, "count": 2000}),
-        (train_flow, {"store": store, "dataset": "synthetic-32px", "preset": "demo",
-                      "kind": "ae", "run": run}),
-        (encode_flow, {"store": store, "run": run}),
-        (analyze_flow, {"store": store, "run": run}),
-        (project_flow, {"store": store, "run": run}),
-        (generate_flow, {"store": store, "run": run}),
-        (report_flow, {"store": store, "run": run}),
-    ]
-    for fl, params in stage_defaults:
-        deployments.append(fl.to_deployment(
-            name=f"stage-{fl.name}", parameters=params, tags=[*tags, "stage"],
-            description=f"Rerun the {fl.name} stage alone (edit the parameters in the UI).",
+    defaults = stage_parameters(store)
+    for st in stages():
+        deployments.append(st.flow.to_deployment(
+            name=f"stage-{st.name}", parameters=defaults[st.name], tags=[*tags, "stage"],
+            description=f"Rerun the {st.name} stage alone (edit the parameters in the UI): "
+            f"{st.help}.",
         ))
     return deployments
 
 
-def register_cli(sub: argparse._SubParsersAction) -> None:
-    p = sub.add_parser(
-        "serve",
-        help="serve the pipeline and stage deployments to a Prefect server (schedules, UI runs)",
-        description="Serve deployments: pipeline-<preset> for every preset (the demo one on a "
-        "cron schedule) and stage-<name> for every stage. Needs a server: `prefect server "
-        "start`, then PREFECT_API_URL=http://127.0.0.1:4200/api.",
-    )
-    p.add_argument("--store", default="zspace-store", help="store root the deployments use")
-    p.add_argument("--celeba", default=os.environ.get("CELEBA_DIR", "img_align_celeba"),
-                   help="CelebA image folder or zip for the celeba-* pipelines "
-                   "(default: $CELEBA_DIR; editable per run in the UI)")
-    p.add_argument("--cron", default=DEFAULT_CRON,
-                   help=f"schedule of pipeline-demo (default '{DEFAULT_CRON}'; 'none' for none)")
-    p.set_defaults(func=_main)
+class ServeParams(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    store: str = Field("zspace-store", description="store root the deployments use")
+    celeba: str = Field(default_factory=lambda: os.environ.get("CELEBA_DIR", "img_align_celeba"),
+                        description="CelebA image folder or zip for the celeba-* pipelines "
+                        "($CELEBA_DIR; editable per run in the UI)")
+    cron: str = Field(DEFAULT_CRON, description="schedule of pipeline-demo ('none' for none)")
 
 
-def _main(args: argparse.Namespace) -> int:
+def _serve(values: dict[str, Any]) -> int:
     from prefect import serve
 
     from zspace.storage import Store
 
-    store = Store(args.store).url  # absolute, so runs started from the UI find it
-    cron = None if str(args.cron).lower() == "none" else args.cron
-    deployments = build_deployments(store, cron, celeba=os.path.abspath(args.celeba))
+    p = ServeParams(**values)
+    store = Store(p.store).url  # absolute, so runs started from the UI find it
+    cron = None if p.cron.lower() == "none" else p.cron
+    deployments = build_deployments(store, cron, celeba=os.path.abspath(p.celeba))
     print(f"serving {len(deployments)} deployments against "
           f"{os.environ.get('PREFECT_API_URL', 'the configured Prefect API')}")
     serve(*deployments)
     return 0
+
+
+def _command() -> Any:
+    from zspace.flows.cli import Command
+
+    return Command(name="serve", help="serve the pipeline and stage deployments to a Prefect "
+                   "server (schedules, UI runs)", params=lambda: ServeParams, run=_serve)
+
+
+COMMAND = _command()

@@ -9,7 +9,6 @@ from its train.json without starting any process.
 
 from __future__ import annotations
 
-import argparse
 import codecs
 import json
 import os
@@ -32,11 +31,11 @@ from prefect.artifacts import (
 )
 from pydantic import BaseModel, ConfigDict, Field
 
+from zspace.flows.stage import PipelineContext, Stage
 from zspace.storage import Store, StoreError
 from zspace.tasks.common.progress import artifact_key as progress_artifact_key
 from zspace.tasks.train.stage import (
     NonFiniteLossError,
-    add_arguments,
     default_run_name,
     finished_run,
     resolve,
@@ -48,14 +47,15 @@ class TrainParams(BaseModel):
 
     model_config = ConfigDict(extra="forbid")
 
-    store: str
-    dataset: str
-    preset: str = "demo"
-    epochs: int | None = Field(default=None, gt=0)
-    run: str | None = None
-    limit: int | None = Field(default=None, gt=0)
-    kind: Literal["ae", "vae"] | None = None
-    mixed_precision: bool = False
+    store: str = Field(description="store root (local path or fsspec URL)")
+    dataset: str = Field(description="an ingested dataset of the store")
+    preset: str = Field("demo", description="preset name (demo, celeba-ae, celeba-ae-1600, "
+                        "celeba-vae) or a preset YAML path")
+    epochs: int | None = Field(default=None, gt=0, description="override the preset's epochs")
+    run: str | None = Field(None, description="run name (default: from dataset, preset, kind)")
+    limit: int | None = Field(default=None, gt=0, description="at most N training images")
+    kind: Literal["ae", "vae"] | None = Field(None, description="override the preset's kind")
+    mixed_precision: bool = Field(False, description="mixed-precision training (GPU)")
 
     @property
     def run_name(self) -> str:
@@ -95,7 +95,7 @@ def run_training_process(
     if done is not None:
         return done
     store = Store(params.store)
-    history_rel = f"{Store.run_rel(params.run_name)}/history.json"
+    history_rel = store.run(params.run_name).history
     env = {**os.environ, "PYTHONUNBUFFERED": "1"}
     env.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
     tail: deque[str] = deque(maxlen=30)
@@ -161,7 +161,7 @@ def run_training_process(
                 + (f": {info['type']}: {info['message']}" if info else "")
                 + f"\nlast output:\n{last}"
             )
-    return store.read_json(f"{Store.run_rel(params.run_name)}/train.json")
+    return store.read_json(store.run(params.run_name).train_record)
 
 
 def _fmt(v: Any) -> str:
@@ -202,7 +202,7 @@ def train_model(params: dict[str, Any]) -> dict[str, Any]:
     result = run_training_process(p, on_history=on_history)
     update_progress_artifact(artifact_id=progress_id, progress=100.0)
     store = Store(p.store)
-    history_rel = f"{Store.run_rel(result['run'])}/history.json"
+    history_rel = store.run(result["run"]).history
     if store.exists(history_rel):
         columns = ["epoch", "loss", "val_loss", "reconstruction", "kl", "kl_share", "images_per_s"]
         create_table_artifact(
@@ -233,33 +233,45 @@ def train_flow(
     return train_model(params.model_copy(update={"run": params.run_name}).model_dump())
 
 
-def _cli(args: argparse.Namespace) -> int:
-    result = train_flow(
-        store=args.store,
-        dataset=args.dataset,
-        preset=args.preset,
-        epochs=args.epochs,
-        run=args.run,
-        limit=args.limit,
-        kind=args.kind,
-        mixed_precision=bool(args.mixed_precision),
-    )
-    store = Store(args.store)
-    print(
-        f"run {result['run']}: {result['kind']} trained {result['epochs']} epochs, "
-        f"loss {_fmt(result.get('loss'))}, val_loss {_fmt(result.get('val_loss'))}; "
-        f"model at {store.join(result['model_rel'])}"
-    )
-    return 0
+def _summary(result: dict[str, Any]) -> str:
+    return (f"run {result['run']}: {result['kind']} trained {result['epochs']} epochs, "
+            f"loss {_fmt(result.get('loss'))}, val_loss {_fmt(result.get('val_loss'))}; "
+            f"model {result['model_rel']}")
 
 
-def register_cli(subparsers: Any) -> None:
-    parser = subparsers.add_parser(
-        "train",
-        help="train an AE or VAE on a dataset in the store (resumable)",
-        description="Train the preset's AE or VAE, streaming images from the store. Writes "
-        "runs/<run>/ (config.yaml, checkpoints/, history.json, loss_curve.png, model.keras, "
-        "train.json). A finished run is returned at once; a higher --epochs continues it.",
-    )
-    add_arguments(parser)
-    parser.set_defaults(func=_cli)
+def _complete(store: Store, kw: dict[str, Any]) -> bool:
+    return store.exists(store.run(kw["run"]).train_record)
+
+
+def _check(kw: dict[str, Any]) -> None:
+    p = TrainParams(**kw)
+    resolve(p.preset, p.epochs, p.limit, p.kind, p.mixed_precision or None)
+
+
+def _from_pipeline(ctx: PipelineContext, run: str) -> dict[str, Any]:
+    s = ctx.settings
+    return {"store": ctx.store, "dataset": ctx.dataset, "preset": ctx.preset,
+            "kind": ctx.kind_of(run), "epochs": s["epochs"], "limit": s["limit"], "run": run}
+
+
+def _config_key(ctx: PipelineContext, run: str) -> dict[str, Any]:
+    """What the preset file says now, so editing it retrains."""
+    s = ctx.settings
+    return {"config": [c.model_dump(mode="json")
+                       for c in resolve(ctx.preset, s["epochs"], s["limit"], ctx.kind_of(run))]}
+
+
+STAGE = Stage(
+    name="train",
+    help="train an AE or VAE on a dataset in the store (resumable)",
+    params=TrainParams,
+    flow=train_flow,
+    complete=_complete,
+    upstream=("ingest",),
+    artifacts=("train-progress-{run}", "train-history-{run}"),
+    check=_check,
+    summary=_summary,
+    from_pipeline=_from_pipeline,
+    extra_key=_config_key,
+    concurrency="zspace-training",
+)

@@ -15,6 +15,7 @@ what it is (``store.run(r).history``), never by spelling it::
     runs/<run>/samples/<sampler>.npz, samples/scores.json
     runs/<run>/figures/<file>.png, figures/<stage>.json (a stage's figure manifest)
     runs/<run>/reconstruction.json, findings.json, report.html, .lock
+    .prefect-results/                 the pipeline's cached stage results (small JSON)
 """
 
 from __future__ import annotations
@@ -45,6 +46,9 @@ def _segment(kind: str, name: str) -> str:
     if not isinstance(name, str) or not _SEGMENT.match(name) or ".." in name:
         raise LayoutError(f"{kind} {name!r} is not a plain file name")
     return name
+
+
+PREFECT_RESULTS = ".prefect-results"
 
 
 def array_meta(rel: str) -> str:

@@ -1,0 +1,84 @@
+"""A quiet console: our progress lines and Prefect's state lines, not the libraries' internals.
+
+By default TensorFlow's C++ logging, dask/distributed INFO chatter and tracebacks of user errors
+are kept off the terminal; ``--verbose`` or ``ZSPACE_VERBOSE=1`` brings them all back. The
+settings are environment variables, so the training and dask worker processes inherit them.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+
+from pydantic import ValidationError
+
+from zspace.storage import StoreError
+
+# What a user can fix: reported as one line and exit code 2, never with a traceback.
+USER_ERRORS: tuple[type[BaseException], ...] = (
+    StoreError, ValidationError, ValueError, FileNotFoundError, NotADirectoryError,
+    IsADirectoryError,
+)
+
+QUIET_ENV = {
+    "TF_CPP_MIN_LOG_LEVEL": "3",  # TensorFlow's C++ start-up and graph-optimizer logs
+    "GRPC_VERBOSITY": "ERROR",
+    "DASK_LOGGING__DISTRIBUTED": "warning",  # scheduler/worker/nanny INFO lines
+    "PYTHONWARNINGS": "ignore",
+}
+
+
+def user_error_message(e: BaseException) -> str:
+    if isinstance(e, ValidationError):
+        from zspace.flows.options import describe_validation_error
+
+        return describe_validation_error(e)
+    text = str(e)
+    if isinstance(e, FileNotFoundError | NotADirectoryError | IsADirectoryError) and e.filename:
+        text = f"{e.filename}: {e.strerror or text}"
+    return text
+
+
+def _is_user_error(exc: BaseException | None) -> bool:
+    seen = 0
+    while exc is not None and seen < 5:  # Prefect may wrap the original exception
+        if isinstance(exc, USER_ERRORS):
+            return True
+        exc, seen = exc.__cause__ or exc.__context__, seen + 1
+    return False
+
+
+class DropUserErrorTracebacks(logging.Filter):
+    """Prefect logs a failed run's exception with its traceback; for a user error the one
+    message is the whole story."""
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        if record.exc_info and _is_user_error(record.exc_info[1]):
+            record.exc_info = None
+            record.exc_text = None
+        return True
+
+
+def _install_filter() -> None:
+    flt = DropUserErrorTracebacks()
+    loggers = [logging.getLogger(), *(
+        logging.getLogger(n) for n in list(logging.root.manager.loggerDict) if n.startswith("prefect"))]
+    for logger in loggers:
+        for handler in logger.handlers:
+            if not any(isinstance(f, DropUserErrorTracebacks) for f in handler.filters):
+                handler.addFilter(flt)
+
+
+def quiet_console(verbose: bool = False) -> None:
+    """Set the quiet defaults (unless verbose) before TensorFlow, dask or Prefect start."""
+    os.environ.setdefault("PREFECT_SERVER_ANALYTICS_ENABLED", "false")
+    if verbose:
+        os.environ["ZSPACE_VERBOSE"] = "1"
+        return
+    for key, value in QUIET_ENV.items():
+        os.environ.setdefault(key, value)
+    import prefect  # noqa: F401  (configures Prefect's logging, which the filter attaches to)
+
+    _install_filter()
+    for name in ("distributed", "tensorflow", "absl", "h5py", "matplotlib"):
+        logging.getLogger(name).setLevel(logging.WARNING)

@@ -78,6 +78,72 @@ def artifact_key(prefix: str, name: str) -> str:
     return progress_artifact_key(f"{prefix}-{name}")
 
 
+class _ChildOutput:
+    """The training process's output: echoed as it comes, its last lines kept for errors."""
+
+    def __init__(self, echo: bool):
+        self.echo = echo
+        self.tail: deque[str] = deque(maxlen=30)
+
+    def pump(self, stream: Any) -> None:
+        decoder = codecs.getincrementaldecoder("utf-8")(errors="replace")
+        line = ""
+        while chunk := os.read(stream.fileno(), 4096):
+            text = decoder.decode(chunk)
+            if self.echo:
+                sys.stdout.write(text)
+                sys.stdout.flush()
+            for part in re.split(r"(\r|\n)", line + text):
+                if part in ("\r", "\n"):
+                    if line.strip():
+                        self.tail.append(line)
+                    line = ""
+                else:
+                    line = part
+        if line.strip():
+            self.tail.append(line)
+
+
+def _follow(proc: subprocess.Popen, store: Store, history_rel: str, poll_s: float,
+            on_history: Callable[[list[dict[str, Any]]], None] | None) -> None:
+    """Wait for the process, calling on_history each time history.json grows."""
+    seen = -1
+    while True:
+        finished = proc.poll() is not None
+        if on_history is not None and store.exists(history_rel):
+            history = store.read_json(history_rel)
+            if len(history) != seen:
+                seen = len(history)
+                on_history(history)
+        if finished:
+            return
+        time.sleep(poll_s)
+
+
+def _stop(proc: subprocess.Popen) -> None:
+    """We were interrupted: do not leave a trainer behind."""
+    if proc.poll() is None:
+        proc.terminate()
+        try:
+            proc.wait(timeout=20)
+        except subprocess.TimeoutExpired:
+            proc.kill()
+
+
+def _raise_failure(params: TrainParams, rc: int, error_file: Path, tail: deque[str]) -> None:
+    """Turn the child's error record into the error a user sees."""
+    info = json.loads(error_file.read_text()) if error_file.exists() else None
+    if info and info.get("type") == "NonFiniteLossError":
+        raise NonFiniteLossError(info["message"])
+    if info and info.get("user_error"):
+        raise (StoreError if info["type"] == "StoreError" else ValueError)(info["message"])
+    raise RuntimeError(
+        f"training process for run {params.run_name!r} failed (exit code {rc})"
+        + (f": {info['type']}: {info['message']}" if info else "")
+        + "\nlast output:\n" + "\n".join(tail)
+    )
+
+
 def run_training_process(
     params: TrainParams,
     on_history: Callable[[list[dict[str, Any]]], None] | None = None,
@@ -95,72 +161,25 @@ def run_training_process(
     if done is not None:
         return done
     store = Store(params.store)
-    history_rel = store.run(params.run_name).history
     env = {**os.environ, "PYTHONUNBUFFERED": "1"}
     env.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
-    tail: deque[str] = deque(maxlen=30)
-
-    def pump(stream: Any) -> None:
-        """Child output to our stdout as it comes (Keras redraws its bar with \\r)."""
-        decoder = codecs.getincrementaldecoder("utf-8")(errors="replace")
-        line = ""
-        while chunk := os.read(stream.fileno(), 4096):
-            text = decoder.decode(chunk)
-            if echo:
-                sys.stdout.write(text)
-                sys.stdout.flush()
-            for part in re.split(r"(\r|\n)", line + text):
-                if part in ("\r", "\n"):
-                    if line.strip():
-                        tail.append(line)
-                    line = ""
-                else:
-                    line = part
-        if line.strip():
-            tail.append(line)
-
-    seen = -1
+    out = _ChildOutput(echo)
     with tempfile.TemporaryDirectory(prefix="zspace-train-") as tmp:
         error_file = Path(tmp) / "error.json"
-        proc = subprocess.Popen(
-            params.command(str(error_file)), stdout=subprocess.PIPE, stderr=subprocess.STDOUT, env=env
-        )
-        reader = threading.Thread(target=pump, args=(proc.stdout,), daemon=True)
+        proc = subprocess.Popen(params.command(str(error_file)), stdout=subprocess.PIPE,
+                                stderr=subprocess.STDOUT, env=env)
+        reader = threading.Thread(target=out.pump, args=(proc.stdout,), daemon=True)
         reader.start()
         try:
-            while True:
-                finished = proc.poll() is not None
-                if on_history is not None and store.exists(history_rel):
-                    history = store.read_json(history_rel)
-                    if len(history) != seen:
-                        seen = len(history)
-                        on_history(history)
-                if finished:
-                    break
-                time.sleep(poll_s)
+            _follow(proc, store, store.run(params.run_name).history, poll_s, on_history)
         finally:
-            if proc.poll() is None:  # we were interrupted: do not leave a trainer behind
-                proc.terminate()
-                try:
-                    proc.wait(timeout=20)
-                except subprocess.TimeoutExpired:
-                    proc.kill()
+            _stop(proc)
             reader.join(timeout=10)
             if proc.stdout is not None:
                 proc.stdout.close()
         rc = proc.wait()
         if rc != 0:
-            info = json.loads(error_file.read_text()) if error_file.exists() else None
-            if info and info.get("type") == "NonFiniteLossError":
-                raise NonFiniteLossError(info["message"])
-            if info and info.get("user_error"):
-                raise (StoreError if info["type"] == "StoreError" else ValueError)(info["message"])
-            last = "\n".join(tail)
-            raise RuntimeError(
-                f"training process for run {params.run_name!r} failed (exit code {rc})"
-                + (f": {info['type']}: {info['message']}" if info else "")
-                + f"\nlast output:\n{last}"
-            )
+            _raise_failure(params, rc, error_file, out.tail)
     return store.read_json(store.run(params.run_name).train_record)
 
 

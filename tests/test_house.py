@@ -1,0 +1,68 @@
+"""The house rules, held by a test so they stay held: small functions and modules, store paths
+named only in storage/, and no references to files outside the repository."""
+
+from __future__ import annotations
+
+import ast
+import re
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[1]
+PACKAGES = ("flows", "tasks", "models", "storage")
+MAX_FUNCTION_LINES = 60
+MAX_MODULE_LINES = 450
+
+
+def _sources(dirs: tuple[str, ...] = PACKAGES) -> list[Path]:
+    return sorted(p for d in dirs for p in (ROOT / d).rglob("*.py"))
+
+
+def test_no_function_over_60_lines() -> None:
+    long = []
+    for path in _sources():
+        for node in ast.walk(ast.parse(path.read_text())):
+            if isinstance(node, ast.FunctionDef | ast.AsyncFunctionDef):
+                n = node.end_lineno - node.lineno + 1
+                if n > MAX_FUNCTION_LINES:
+                    long.append(f"{path.relative_to(ROOT)}:{node.name} ({n} lines)")
+    assert not long, "functions over 60 lines: " + ", ".join(long)
+
+
+def test_no_module_over_450_lines() -> None:
+    big = [f"{p.relative_to(ROOT)} ({n})" for p in _sources()
+           if (n := len(p.read_text().splitlines())) > MAX_MODULE_LINES]
+    assert not big, "modules over 450 lines: " + ", ".join(big)
+
+
+# Spellings of store paths: layout segments and the store's private members.
+PATH_SPELLINGS = re.compile(
+    r"""(["'/](datasets|runs|latents|stats|figures|samples|projections|checkpoints)/)"""
+    r"""|(zarr\.json|train\.json|history\.json|summary\.json|complete\.json|scores\.json"""
+    r"""|report\.html|index\.csv|model\.keras)["']"""
+    r"""|_fspath|\b(images|index|run|latents|stats|dataset)_rel\(""")
+
+
+def test_store_paths_are_named_only_in_storage() -> None:
+    found = []
+    for path in _sources(("flows", "tasks", "models")):
+        tree = ast.parse(path.read_text())
+        docstrings = {id(n.value) for n in ast.walk(tree)  # docstrings may describe the layout
+                      if isinstance(n, ast.Expr) and isinstance(n.value, ast.Constant)}
+        for node in ast.walk(tree):
+            if id(node) in docstrings:
+                continue
+            if isinstance(node, ast.Constant | ast.JoinedStr | ast.Attribute | ast.Call):
+                seg = ast.get_source_segment(path.read_text(), node) or ""
+                if isinstance(node, ast.Call | ast.Attribute) and "_rel" not in seg \
+                        and "_fspath" not in seg:
+                    continue
+                if PATH_SPELLINGS.search(seg):
+                    found.append(f"{path.relative_to(ROOT)}:{node.lineno}: {seg[:60]}")
+    assert not sorted(set(found)), "store paths built outside storage/:\n" + "\n".join(
+        sorted(set(found)))
+
+
+def test_no_reference_to_files_outside_the_repository() -> None:
+    hits = [f"{p.relative_to(ROOT)}:{i}" for p in [*_sources(), *ROOT.glob("*.md")]
+            for i, line in enumerate(p.read_text().splitlines(), 1) if "SPEC.md" in line]
+    assert not hits, "SPEC.md is not in this repository: " + ", ".join(hits)

@@ -1,0 +1,313 @@
+"""How latent components relate to known factors: exact streamed statistics and the standard
+disentanglement scores (MIG, DCI), each with its definition as text for the report.
+
+The pair statistics (Pearson correlation, binned mutual information, class-conditional means)
+are exact on all N rows and read them block by block in two passes over an iterator of
+(z_block, factors_block): pass 1 gathers moments and ranges, pass 2 the joint histograms on
+bins fixed by pass 1. Memory is a few blocks plus z_dim x n_factors x bins^2 counts.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterable, Sequence
+from dataclasses import dataclass, field
+from typing import Any
+
+import numpy as np
+
+Blocks = Callable[[], Iterable[tuple[np.ndarray, np.ndarray]]]
+
+N_BINS = 20
+MAX_CATEGORIES = 20  # a factor with at most this many distinct integer values is categorical
+
+MI_RULE = (f"mutual information I(z_j; v_k) in nats from the joint histogram of all N rows: "
+           f"z_j in {N_BINS} equal-width bins over its range, v_k by category when it takes at most "
+           f"{MAX_CATEGORIES} integer values, else {N_BINS} equal-width bins; normalised MI = "
+           f"I / H(v_k) (H of the binned factor), 1 = the component determines the factor; "
+           f"an independent pair still shows about (bins_z - 1)(bins_v - 1) / 2N nats "
+           f"(mi_null_level, normalised)")
+MIG_DEFINITION = (
+    "MIG (Chen et al., 2018, 'Isolating Sources of Disentanglement in VAEs'): for each factor "
+    "v_k, the gap between the largest and the second-largest mutual information with any single "
+    "latent component, divided by the factor's entropy: (I(z_a; v_k) - I(z_b; v_k)) / H(v_k); "
+    "averaged over factors. 1: each factor lives in exactly one component; 0: none, or spread "
+    "evenly over several. " + MI_RULE + ".")
+DCI_DEFINITION = (
+    "DCI (Eastwood and Williams, 2018, 'A Framework for the Quantitative Evaluation of "
+    "Disentangled Representations'): an importance matrix R (components x factors) from one "
+    "regressor per factor trained to predict the factor from z. Disentanglement: per component "
+    "i, 1 - H_K(R_i. / sum_k R_ik) (entropy with log base K = number of factors), averaged with "
+    "weights sum_k R_ik / sum R. Completeness: per factor k, 1 - H_D(R_.k / sum_i R_ik) "
+    "(log base D = z_dim), averaged over factors. Informativeness: the regressors' mean test "
+    "score (R^2 for continuous factors, accuracy for categorical ones). Here R comes from Lasso "
+    "(continuous factors) or logistic-regression (categorical) |coefficients| on standardised z, "
+    "or random-forest importances; each factor's column of R is scaled to sum 1.")
+
+
+# -- binning ---------------------------------------------------------------------------------
+def is_categorical(values: np.ndarray, max_categories: int = MAX_CATEGORIES) -> bool:
+    """Few distinct integer values (hair_style, CelebA's 0/1 attributes): count by value."""
+    v = np.asarray(values, dtype=np.float64)
+    v = v[np.isfinite(v)]
+    return bool(len(v)) and bool(np.all(v == np.round(v))) and \
+        len(np.unique(v)) <= max_categories
+
+
+def bin_index(values: np.ndarray, lo: float, hi: float, n_bins: int) -> np.ndarray:
+    """Equal-width bin of each value on [lo, hi]; the top edge belongs to the last bin."""
+    if hi <= lo:
+        return np.zeros(np.shape(values), dtype=np.int64)
+    idx = np.floor((np.asarray(values, dtype=np.float64) - lo) / (hi - lo) * n_bins)
+    return np.clip(idx, 0, n_bins - 1).astype(np.int64)
+
+
+def entropy(counts: np.ndarray, axis: int = -1) -> np.ndarray:
+    """Shannon entropy in nats of histograms along `axis`."""
+    c = np.asarray(counts, dtype=np.float64)
+    total = c.sum(axis=axis, keepdims=True)
+    p = np.divide(c, total, out=np.zeros_like(c), where=total > 0)
+    return -np.sum(np.where(p > 0, p * np.log(np.where(p > 0, p, 1.0)), 0.0), axis=axis)
+
+
+def mutual_information(joint: np.ndarray) -> np.ndarray:
+    """I(a; b) in nats from joint counts (..., bins_a, bins_b): H(a) + H(b) - H(a, b)."""
+    j = np.asarray(joint, dtype=np.float64)
+    flat = j.reshape(*j.shape[:-2], -1)
+    mi = entropy(j.sum(-1)) + entropy(j.sum(-2)) - entropy(flat)
+    return np.maximum(mi, 0.0)
+
+
+# -- the two streamed passes -----------------------------------------------------------------
+@dataclass
+class _Moments:
+    """Shifted sums for a stable streamed Pearson correlation and the ranges for binning."""
+
+    n: int = 0
+    shift_z: np.ndarray | None = None
+    shift_v: np.ndarray | None = None
+    sz: Any = 0.0
+    sv: Any = 0.0
+    szz: Any = 0.0
+    svv: Any = 0.0
+    szv: Any = 0.0
+    z_min: Any = np.inf
+    z_max: Any = -np.inf
+    v_min: Any = np.inf
+    v_max: Any = -np.inf
+    integer: Any = True
+    values: list[set[float]] = field(default_factory=list)
+
+    def add(self, z: np.ndarray, v: np.ndarray) -> None:
+        if self.shift_z is None:
+            self.shift_z, self.shift_v = z.mean(0), v.mean(0)
+            self.values = [set() for _ in range(v.shape[1])]
+        dz, dv = z - self.shift_z, v - self.shift_v
+        self.n += len(z)
+        self.sz, self.sv = self.sz + dz.sum(0), self.sv + dv.sum(0)
+        self.szz, self.svv = self.szz + (dz * dz).sum(0), self.svv + (dv * dv).sum(0)
+        self.szv = self.szv + dz.T @ dv
+        self.z_min, self.z_max = np.minimum(self.z_min, z.min(0)), np.maximum(self.z_max, z.max(0))
+        self.v_min, self.v_max = np.minimum(self.v_min, v.min(0)), np.maximum(self.v_max, v.max(0))
+        self.integer = self.integer & np.all(v == np.round(v), axis=0)
+        for k, s in enumerate(self.values):
+            if self.integer[k] and len(s) <= MAX_CATEGORIES:
+                s.update(np.unique(v[:, k]).tolist())
+
+    def correlation(self) -> np.ndarray:
+        """Pearson r (z_dim x n_factors); 0 where a side has no variance."""
+        n = self.n
+        cov = self.szv - np.outer(self.sz, self.sv) / n
+        var_z = self.szz - self.sz ** 2 / n
+        var_v = self.svv - self.sv ** 2 / n
+        den = np.sqrt(np.outer(np.maximum(var_z, 0.0), np.maximum(var_v, 0.0)))
+        return np.divide(cov, den, out=np.zeros_like(cov), where=den > 1e-12 * n)
+
+
+def _clean(z: np.ndarray, v: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """float64 blocks without rows whose factors are missing (NaN: e.g. no attribute row)."""
+    z, v = np.asarray(z, dtype=np.float64), np.asarray(v, dtype=np.float64)
+    if v.ndim == 1:
+        v = v[:, None]
+    if z.ndim != 2 or len(z) != len(v):
+        raise ValueError(f"blocks must be (rows, z_dim) and (rows, n_factors), got {z.shape}, {v.shape}")
+    keep = np.all(np.isfinite(v), axis=1)
+    return z[keep], v[keep]
+
+
+def _factor_bins(m: _Moments, n_bins: int) -> list[np.ndarray]:
+    """Per factor: the sorted category values (categorical) or the n_bins + 1 edges."""
+    out = []
+    for k, vals in enumerate(m.values):
+        if m.integer[k] and len(vals) <= MAX_CATEGORIES:
+            out.append(np.array(sorted(vals)))
+        else:
+            out.append(np.linspace(m.v_min[k], m.v_max[k], n_bins + 1))
+    return out
+
+
+def _factor_codes(v: np.ndarray, bins: np.ndarray, categorical: bool) -> np.ndarray:
+    if categorical:
+        return np.searchsorted(bins, v)
+    return bin_index(v, bins[0], bins[-1], len(bins) - 1)
+
+
+def _z_codes(z: np.ndarray, m: _Moments, n_bins: int) -> np.ndarray:
+    """Flat (component, bin) code of every entry: component j's bins are j*n_bins .. +n_bins-1."""
+    span = np.where(m.z_max > m.z_min, m.z_max - m.z_min, 1.0)
+    b = np.clip(np.floor((z - m.z_min) / span * n_bins), 0, n_bins - 1).astype(np.int64)
+    return b + np.arange(z.shape[1])[None, :] * n_bins
+
+
+def _joint_pass(blocks: Blocks, m: _Moments, bins: list[np.ndarray], categorical: list[bool],
+                n_bins: int) -> tuple[list[np.ndarray], dict[int, np.ndarray]]:
+    """Pass 2: joint (component bin, factor bin) counts per factor, and per-category z sums."""
+    z_dim = len(m.shift_z)
+    joint = [np.zeros((z_dim, n_bins, len(b) if c else n_bins), np.int64)
+             for b, c in zip(bins, categorical, strict=True)]
+    sums = {k: np.zeros((len(bins[k]), z_dim)) for k in range(len(bins)) if categorical[k]}
+    for z, v in blocks():
+        z, v = _clean(z, v)
+        zb = _z_codes(z, m, n_bins)
+        for k, (b, c) in enumerate(zip(bins, categorical, strict=True)):
+            codes = _factor_codes(v[:, k], b, c)
+            width = joint[k].shape[2]
+            flat = (zb * width + codes[:, None]).ravel()
+            joint[k] += np.bincount(flat, minlength=joint[k].size).reshape(joint[k].shape)
+            if c:
+                for i in range(len(b)):
+                    sums[k][i] += z[codes == i].sum(axis=0)
+    return joint, sums
+
+
+@dataclass
+class FactorStats:
+    """Exact all-N statistics of every (component, factor) pair."""
+
+    n: int
+    correlation: np.ndarray        # (z_dim, K) Pearson r (point-biserial for 0/1 factors)
+    mutual_information: np.ndarray  # (z_dim, K) nats
+    factor_entropy: np.ndarray     # (K,) nats of the binned factor
+    categorical: list[bool]
+    categories: dict[int, np.ndarray]   # factor -> category values (categorical factors)
+    class_means: dict[int, np.ndarray]  # factor -> (n_categories, z_dim) mean z per category
+    class_counts: dict[int, np.ndarray]  # factor -> (n_categories,) rows per category
+    n_bins: int = N_BINS
+
+    @property
+    def normalized_mi(self) -> np.ndarray:
+        h = self.factor_entropy[None, :]
+        return np.divide(self.mutual_information, h, out=np.zeros_like(self.mutual_information),
+                         where=h > 0)
+
+
+def factor_statistics(blocks: Blocks, n_bins: int = N_BINS) -> FactorStats:
+    """Two passes over blocks() -> (z_block, factors_block): exact correlation, binned MI and
+    per-category mean z on all rows with finite factors."""
+    m = _Moments()
+    for z, v in blocks():
+        z, v = _clean(z, v)
+        if len(z):
+            m.add(z, v)
+    if m.n < 2:
+        raise ValueError(f"factor statistics need at least 2 rows with known factors, got {m.n}")
+    bins = _factor_bins(m, n_bins)
+    categorical = [bool(m.integer[k] and len(m.values[k]) <= MAX_CATEGORIES) for k in range(len(bins))]
+    joint, sums = _joint_pass(blocks, m, bins, categorical, n_bins)
+    counts = {k: j[0].sum(axis=0) for k, j in enumerate(joint) if categorical[k]}
+    return FactorStats(
+        n=m.n, correlation=m.correlation(),
+        mutual_information=np.stack([mutual_information(j) for j in joint], axis=1),
+        factor_entropy=np.array([entropy(j[0].sum(0)) for j in joint]),
+        categorical=categorical,
+        categories={k: bins[k] for k in sums},
+        class_means={k: sums[k] / np.maximum(counts[k], 1)[:, None] for k in sums},
+        class_counts=counts, n_bins=n_bins,
+    )
+
+
+# -- scores ----------------------------------------------------------------------------------
+def mig(mi: np.ndarray, factor_entropy: np.ndarray) -> tuple[float, np.ndarray]:
+    """(MIG, per-factor gaps) from an MI matrix (z_dim x K) and the factors' entropies."""
+    mi = np.asarray(mi, dtype=np.float64)
+    if mi.shape[0] < 2:
+        raise ValueError("MIG needs at least 2 latent components")
+    top2 = -np.sort(-mi, axis=0)[:2]
+    h = np.asarray(factor_entropy, dtype=np.float64)
+    gaps = np.divide(top2[0] - top2[1], h, out=np.zeros_like(h), where=h > 0)
+    return float(gaps.mean()), gaps
+
+
+def dci_scores(importance: np.ndarray) -> dict[str, Any]:
+    """Disentanglement and completeness from an importance matrix R (z_dim x K), R >= 0."""
+    r = np.abs(np.asarray(importance, dtype=np.float64))
+    d, k = r.shape
+    total = r.sum()
+    if total <= 0:
+        return {"disentanglement": 0.0, "completeness": 0.0,
+                "per_component": [0.0] * d, "per_factor": [0.0] * k}
+    per_comp = 1.0 - entropy(r, axis=1) / np.log(k) if k > 1 else np.ones(d)
+    per_factor = 1.0 - entropy(r, axis=0) / np.log(d)
+    weights = r.sum(1) / total
+    return {"disentanglement": float(np.sum(weights * per_comp)),
+            "completeness": float(np.mean(per_factor)),
+            "per_component": per_comp.tolist(), "per_factor": per_factor.tolist()}
+
+
+DCI_METHODS = ("lasso", "random_forest")
+LASSO_ALPHA = 0.01
+
+
+def _standardize(train: np.ndarray, test: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    mu, sd = train.mean(0), train.std(0)
+    sd = np.where(sd > 0, sd, 1.0)
+    return (train - mu) / sd, (test - mu) / sd
+
+
+def _fit_one(z_tr: np.ndarray, v_tr: np.ndarray, z_te: np.ndarray, v_te: np.ndarray,
+             categorical: bool, method: str, seed: int) -> tuple[np.ndarray, float]:
+    """(importance per component, test score) of one factor's regressor."""
+    from sklearn.ensemble import RandomForestClassifier, RandomForestRegressor
+    from sklearn.linear_model import Lasso, LogisticRegression
+
+    if categorical:
+        if len(np.unique(v_tr)) < 2:
+            return np.zeros(z_tr.shape[1]), float(np.mean(v_te == v_tr[0]))
+        if method == "lasso":
+            clf = LogisticRegression(max_iter=2000).fit(z_tr, v_tr)
+            return np.abs(clf.coef_).sum(0), float(clf.score(z_te, v_te))
+        rf = RandomForestClassifier(n_estimators=50, max_depth=8, random_state=seed, n_jobs=1)
+        rf.fit(z_tr, v_tr)
+        return rf.feature_importances_, float(rf.score(z_te, v_te))
+    sd = v_tr.std() or 1.0
+    t_tr, t_te = (v_tr - v_tr.mean()) / sd, (v_te - v_tr.mean()) / sd
+    if method == "lasso":
+        reg = Lasso(alpha=LASSO_ALPHA, max_iter=5000).fit(z_tr, t_tr)
+        return np.abs(reg.coef_), float(reg.score(z_te, t_te))
+    rfr = RandomForestRegressor(n_estimators=50, max_depth=8, random_state=seed, n_jobs=1)
+    rfr.fit(z_tr, t_tr)
+    return rfr.feature_importances_, float(rfr.score(z_te, t_te))
+
+
+def dci(z_train: np.ndarray, v_train: np.ndarray, z_test: np.ndarray, v_test: np.ndarray,
+        categorical: Sequence[bool], method: str = "lasso", seed: int = 0) -> dict[str, Any]:
+    """DCI from one regressor per factor on a train sample, scored on a test sample.
+    'lasso': Lasso (alpha 0.01 on standardised z and factor) |coefficients| for continuous
+    factors, logistic regression summed |coefficients| for categorical ones; 'random_forest':
+    scikit-learn random-forest impurity importances (50 trees, depth 8). Each factor's
+    importances are scaled to sum 1, so every factor weighs the same in the scores."""
+    if method not in DCI_METHODS:
+        raise ValueError(f"DCI method must be one of {DCI_METHODS}, not {method!r}")
+    z_tr, z_te = _standardize(np.asarray(z_train, np.float64), np.asarray(z_test, np.float64))
+    v_train, v_test = np.asarray(v_train, np.float64), np.asarray(v_test, np.float64)
+    imps, scores = [], []
+    for k, cat in enumerate(categorical):
+        imp, score = _fit_one(z_tr, v_train[:, k], z_te, v_test[:, k], bool(cat), method, seed)
+        imps.append(imp)
+        scores.append(score)
+    importance = np.stack(imps, axis=1)
+    col = importance.sum(0, keepdims=True)  # each factor's importances sum to 1: comparable
+    importance = np.divide(importance, col, out=np.zeros_like(importance), where=col > 0)
+    out = dci_scores(importance)
+    out.update({"informativeness": float(np.mean(scores)), "per_factor_informativeness": scores,
+                "method": method, "importance": importance.tolist()})
+    return out

@@ -1,0 +1,393 @@
+"""What the latent components encode: known factors (synthetic faces) and CelebA attributes.
+
+One call, `meaning_summary`, reads the latents and the factor/attribute columns block by block:
+the pair statistics (Pearson / point-biserial r, binned mutual information, class means) are
+exact on all N rows; the probes, single-component AUCs and DCI regressors use seeded samples of
+the train split (fit) and the test split (score). Everything lands in one JSON-able dict for
+runs/<run>/stats/meaning.json; `compare_meaning` sets two runs (AE vs VAE) side by side with a
+verdict and its rule, and `heatmap_png` draws a section's names x components matrix.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Iterator, Sequence
+from typing import Any
+
+import numpy as np
+
+from zspace.tasks.analyze.disentanglement import (
+    DCI_DEFINITION,
+    MI_RULE,
+    MIG_DEFINITION,
+    Blocks,
+    FactorStats,
+    dci,
+    factor_statistics,
+    mig,
+)
+
+TOP_K = 3
+CARRIER_NMI = 0.1
+PROBE_TRAIN_ROWS = 20_000
+PROBE_TEST_ROWS = 10_000
+DCI_TRAIN_ROWS = 5_000
+DEFINITIONS = {
+    "mutual_information": MI_RULE,
+    "mig": MIG_DEFINITION,
+    "dci": DCI_DEFINITION,
+    "probe": ("linear probe from z_mean (standardised with the train sample's mean and std): "
+              "continuous factors -> ordinary least squares, score probe_r2 = R^2 on the test "
+              "split; categorical factors and attributes -> logistic regression (L2, C=1), score "
+              "probe_accuracy on the test split; fitted on a seeded sample of at most "
+              f"{PROBE_TRAIN_ROWS} train rows, scored on at most {PROBE_TEST_ROWS} test rows "
+              "(val when there is no test split); 'chance' is the majority-class rate"),
+    "best_components": (f"the {TOP_K} components with the highest normalised MI (factors) or the "
+                        f"highest |point-biserial r| (attributes); carriers: every component with "
+                        f"normalised MI >= {CARRIER_NMI}"),
+    "auc": ("single-component AUC: the probability that the component is larger on a random image "
+            "with the attribute than on one without (Mann-Whitney), on the test sample; "
+            "0.5 = no information, below 0.5 = the component falls with the attribute"),
+    "direction": ("attribute direction: mean z_mean of images with the attribute minus mean "
+                  "z_mean of those without, exact on all rows"),
+}
+
+
+# -- the probe sample, collected during the first streamed pass ------------------------------
+class _SampleCollector:
+    """Wraps a blocks factory; the first full iteration also copies the chosen rows out."""
+
+    def __init__(self, blocks: Blocks, rows: np.ndarray):
+        self.blocks, self.rows = blocks, np.sort(rows)
+        self.z: np.ndarray | None = None
+        self.v: np.ndarray | None = None
+        self._done = False
+
+    def __call__(self) -> Iterator[tuple[np.ndarray, np.ndarray]]:
+        collect = not self._done
+        start, zs, vs = 0, [], []
+        for z, v in self.blocks():
+            z, v = np.asarray(z), np.asarray(v)
+            v = v[:, None] if v.ndim == 1 else v
+            if collect:
+                lo, hi = np.searchsorted(self.rows, [start, start + len(z)])
+                zs.append(np.asarray(z[self.rows[lo:hi] - start], np.float64))
+                vs.append(np.asarray(v[self.rows[lo:hi] - start], np.float64))
+            start += len(z)
+            yield z, v
+        if collect:
+            self.z, self.v, self._done = np.concatenate(zs), np.concatenate(vs), True
+            if len(self.z) != len(self.rows):
+                raise ValueError(f"the latent blocks hold {start} rows but the splits name "
+                                 f"rows up to {int(self.rows[-1])}")
+
+
+def probe_rows(splits: Sequence[str] | np.ndarray, seed: int = 0,
+               n_train: int = PROBE_TRAIN_ROWS, n_test: int = PROBE_TEST_ROWS
+               ) -> tuple[np.ndarray, np.ndarray]:
+    """Seeded samples of train rows and test rows (val rows if there is no test split)."""
+    s = np.asarray(splits).astype(str)
+    rng = np.random.default_rng(seed)
+    train = np.flatnonzero(s == "train")
+    test = np.flatnonzero(s == "test")
+    if not len(test):
+        test = np.flatnonzero(s == "val")
+    if len(train) < 2 or len(test) < 2:
+        raise ValueError(f"the probes need train and test (or val) rows; splits have "
+                         f"{len(train)} train and {len(test)} test/val rows")
+    pick = [np.sort(rng.choice(r, min(k, len(r)), replace=False))
+            for r, k in ((train, n_train), (test, n_test))]
+    return pick[0], pick[1]
+
+
+# -- probes and single-component scores ------------------------------------------------------
+def _finite(z: np.ndarray, y: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    keep = np.isfinite(y)
+    return z[keep], y[keep]
+
+
+def linear_probe(z_train: np.ndarray, y_train: np.ndarray, z_test: np.ndarray, y_test: np.ndarray,
+                 categorical: bool) -> dict[str, float]:
+    """probe_accuracy (logistic regression) or probe_r2 (least squares) on the test rows."""
+    from sklearn.linear_model import LinearRegression, LogisticRegression
+    from sklearn.pipeline import make_pipeline
+    from sklearn.preprocessing import StandardScaler
+
+    z_tr, y_tr = _finite(z_train, y_train)
+    z_te, y_te = _finite(z_test, y_test)
+    if len(y_tr) < 2 or len(y_te) < 1:
+        return {"probe_accuracy" if categorical else "probe_r2": float("nan")}
+    if not categorical:
+        reg = make_pipeline(StandardScaler(), LinearRegression()).fit(z_tr, y_tr)
+        return {"probe_r2": float(reg.score(z_te, y_te))}
+    values, counts = np.unique(y_te, return_counts=True)
+    chance = float(counts.max() / counts.sum())
+    if len(np.unique(y_tr)) < 2:
+        return {"probe_accuracy": float(np.mean(y_te == y_tr[0])), "chance": chance}
+    clf = make_pipeline(StandardScaler(), LogisticRegression(C=1.0, max_iter=2000))
+    clf.fit(z_tr, y_tr)
+    return {"probe_accuracy": float(clf.score(z_te, y_te)), "chance": chance}
+
+
+def single_component_auc(z: np.ndarray, y: np.ndarray) -> np.ndarray:
+    """AUC of every component alone for a 0/1 label (Mann-Whitney U / (n1 n0), ties halved)."""
+    from scipy.stats import rankdata
+
+    z, y = _finite(np.asarray(z, np.float64), np.asarray(y, np.float64))
+    pos = y > 0.5
+    n1, n0 = int(pos.sum()), int((~pos).sum())
+    if n1 == 0 or n0 == 0:
+        return np.full(z.shape[1], np.nan)
+    ranks = rankdata(z, axis=0)
+    return (ranks[pos].sum(0) - n1 * (n1 + 1) / 2) / (n1 * n0)
+
+
+# -- per-name entries ------------------------------------------------------------------------
+def _r(x: float, nd: int = 4) -> float | None:
+    return None if not np.isfinite(x) else round(float(x), nd)
+
+
+def _null_mi(st: FactorStats, k: int) -> float:
+    """Expected plug-in MI of an independent pair, (bins_z - 1)(bins_v - 1) / 2N nats: the
+    floor a component with no information about the factor still shows."""
+    bins_v = len(st.categories[k]) if k in st.categories else st.n_bins
+    return (st.n_bins - 1) * (bins_v - 1) / (2.0 * st.n)
+
+
+def _component_entry(st: FactorStats, j: int, k: int, auc: np.ndarray | None) -> dict[str, Any]:
+    e = {"component": int(j), "normalized_mi": _r(st.normalized_mi[j, k]),
+         "mi": _r(st.mutual_information[j, k]), "r": _r(st.correlation[j, k])}
+    if auc is not None:
+        e["auc"] = _r(auc[j])
+    return e
+
+
+def _name_entry(st: FactorStats, k: int, binary: bool, sample: tuple[np.ndarray, ...],
+                mig_gap: float) -> dict[str, Any]:
+    """One factor's or attribute's numbers: probe, best components, carriers, direction."""
+    z_tr, v_tr, z_te, v_te = sample
+    cat = st.categorical[k]
+    entry: dict[str, Any] = {"kind": "binary" if binary else ("categorical" if cat else "continuous")}
+    entry.update({key: _r(val) for key, val in
+                  linear_probe(z_tr, v_tr[:, k], z_te, v_te[:, k], cat).items()})
+    auc = single_component_auc(z_te, v_te[:, k]) if binary else None
+    score = np.abs(st.correlation[:, k]) if binary else st.normalized_mi[:, k]
+    order = np.argsort(-score, kind="stable")[:TOP_K]
+    entry["best_components"] = [_component_entry(st, j, k, auc) for j in order]
+    entry["carriers"] = np.flatnonzero(st.normalized_mi[:, k] >= CARRIER_NMI).tolist()
+    entry["factor_entropy"] = _r(st.factor_entropy[k])
+    entry["mi_null_level"] = _r(_null_mi(st, k) / st.factor_entropy[k]
+                                if st.factor_entropy[k] > 0 else float("nan"))
+    entry["mig_gap"] = _r(mig_gap)
+    if binary and len(st.categories[k]) == 2:
+        means = st.class_means[k]
+        direction = means[1] - means[0]
+        entry["positive_rate"] = _r(st.class_counts[k][1] / st.class_counts[k].sum())
+        entry["direction"] = [round(float(x), 5) for x in direction]
+        entry["direction_norm"] = _r(float(np.linalg.norm(direction)))
+    return entry
+
+
+def _section(st: FactorStats, cols: list[int], names: Sequence[str], binary: bool,
+             sample: tuple[np.ndarray, ...], dci_method: str, seed: int) -> dict[str, Any]:
+    """'factors' or 'attributes': per-name entries, MIG, DCI and the matrices for the heatmap."""
+    sub = FactorStats(
+        n=st.n, correlation=st.correlation[:, cols], mutual_information=st.mutual_information[:, cols],
+        factor_entropy=st.factor_entropy[cols], categorical=[st.categorical[k] for k in cols],
+        categories={i: st.categories[k] for i, k in enumerate(cols) if k in st.categories},
+        class_means={i: st.class_means[k] for i, k in enumerate(cols) if k in st.class_means},
+        class_counts={i: st.class_counts[k] for i, k in enumerate(cols) if k in st.class_counts},
+        n_bins=st.n_bins)
+    z_tr, v_tr, z_te, v_te = sample
+    v_tr, v_te = v_tr[:, cols], v_te[:, cols]
+    mig_value, gaps = mig(sub.mutual_information, sub.factor_entropy)
+    per_name = {name: _name_entry(sub, i, binary, (z_tr, v_tr, z_te, v_te), gaps[i])
+                for i, name in enumerate(names)}
+    keep_tr = np.all(np.isfinite(v_tr), axis=1)
+    keep_te = np.all(np.isfinite(v_te), axis=1)
+    n_dci = min(DCI_TRAIN_ROWS, int(keep_tr.sum()))
+    d = dci(z_tr[keep_tr][:n_dci], v_tr[keep_tr][:n_dci], z_te[keep_te], v_te[keep_te],
+            sub.categorical, method=dci_method, seed=seed)
+    return {
+        "names": per_name, "mig": _r(mig_value),
+        "dci": {k: (_r(v) if isinstance(v, float) else v) for k, v in d.items()
+                if k not in ("importance", "per_component")},
+        "dci_train_rows": n_dci,
+        "matrix": {"rows": list(names),
+                   "normalized_mi": np.round(sub.normalized_mi.T, 4).tolist(),
+                   "correlation": np.round(sub.correlation.T, 4).tolist()},
+    }
+
+
+def _rounded(x: Any) -> Any:
+    if isinstance(x, float):
+        return _r(x)
+    if isinstance(x, list):
+        return [_rounded(v) for v in x]
+    if isinstance(x, dict):
+        return {k: _rounded(v) for k, v in x.items()}
+    return x
+
+
+def _checked_blocks(blocks: Blocks, n_cols: int) -> Blocks:
+    def gen() -> Iterable[tuple[np.ndarray, np.ndarray]]:
+        for z, v in blocks():
+            v = np.asarray(v)
+            v = v[:, None] if v.ndim == 1 else v
+            if v.shape[1] != n_cols:
+                raise ValueError(f"factor blocks have {v.shape[1]} columns but {n_cols} names "
+                                 "(factor_names + attribute_names) were given")
+            yield z, v
+    return gen
+
+
+def _dominant_entries(sections: dict[str, dict[str, Any]], components: Sequence[int]
+                      ) -> dict[str, list[dict[str, Any]]]:
+    """Per dominant component: the names it shares the most normalised MI with (any section)."""
+    out: dict[str, list[dict[str, Any]]] = {}
+    for j in components:
+        cand = []
+        for sec_name, sec in sections.items():
+            for name, row in zip(sec["matrix"]["rows"], sec["matrix"]["normalized_mi"], strict=True):
+                cand.append({"section": sec_name, "name": name, "normalized_mi": row[j],
+                             "r": sec["matrix"]["correlation"][sec["matrix"]["rows"].index(name)][j]})
+        out[str(int(j))] = sorted(cand, key=lambda c: -c["normalized_mi"])[:TOP_K]
+    return out
+
+
+def meaning_summary(blocks: Blocks, factor_names: Sequence[str], splits: Sequence[str] | np.ndarray,
+                    attribute_names: Sequence[str] = (), *,
+                    dominant_components: Sequence[int] = (), seed: int = 0,
+                    dci_method: str = "lasso") -> dict[str, Any]:
+    """All numbers for meaning.json. blocks() yields (z_block, values_block) in row order, with
+    the columns of values_block = factor_names then attribute_names (0/1, NaN = unknown);
+    splits: the split ('train'/'val'/'test') of every row. Rows with an unknown value are left
+    out of every statistic."""
+    names = [*factor_names, *attribute_names]
+    if not names:
+        raise ValueError("meaning_summary needs at least one factor or attribute name")
+    train_rows, test_rows = probe_rows(splits, seed)
+    collector = _SampleCollector(_checked_blocks(blocks, len(names)),
+                                 np.concatenate([train_rows, test_rows]))
+    st = factor_statistics(collector)
+    z_s, v_s = collector.z, collector.v
+    is_train = np.isin(np.sort(np.concatenate([train_rows, test_rows])), train_rows)
+    sample = (z_s[is_train], v_s[is_train], z_s[~is_train], v_s[~is_train])
+    n_f = len(factor_names)
+    for k, a in enumerate(attribute_names, n_f):
+        if not (st.categorical[k] and set(st.categories[k].tolist()) <= {0.0, 1.0}):
+            raise ValueError(f"attribute {a!r} must hold 0/1 values (NaN for unknown)")
+    sections: dict[str, dict[str, Any]] = {}
+    if n_f:
+        sections["factors"] = _section(st, list(range(n_f)), factor_names, False, sample,
+                                       dci_method, seed)
+    if attribute_names:
+        sections["attributes"] = _section(st, list(range(n_f, len(names))), attribute_names, True,
+                                          sample, dci_method, seed)
+    z_dim = int(st.correlation.shape[0])
+    bad = [int(j) for j in dominant_components if not 0 <= int(j) < z_dim]
+    if bad:
+        raise ValueError(f"dominant components {bad} are outside 0..{z_dim - 1}")
+    return _rounded({
+        "n": st.n, "z_dim": z_dim, "probe_train_rows": int(is_train.sum()),
+        "probe_test_rows": int((~is_train).sum()), "seed": seed, **sections,
+        "dominant_components": _dominant_entries(sections, dominant_components),
+        "definitions": DEFINITIONS,
+    })
+
+
+# -- figure ----------------------------------------------------------------------------------
+MAX_HEATMAP_COMPONENTS = 48
+
+
+def heatmap_components(section: dict[str, Any], dominant_components: Sequence[int] = ()) -> list[int]:
+    """The columns worth showing: every name's best components plus the dominant ones."""
+    chosen = {int(j) for j in dominant_components}
+    for entry in section["names"].values():
+        chosen.update(int(c["component"]) for c in entry["best_components"])
+    return sorted(chosen)[:MAX_HEATMAP_COMPONENTS]
+
+
+def heatmap_png(section: dict[str, Any], title: str, components: Sequence[int] | None = None,
+                value: str = "normalized_mi") -> bytes:
+    """Names x components heatmap of a meaning.json section ('normalized_mi' or 'correlation')."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    from zspace.tasks.common.figures import png_bytes
+
+    if value not in ("normalized_mi", "correlation"):
+        raise ValueError(f"heatmap value must be 'normalized_mi' or 'correlation', not {value!r}")
+    cols = list(components) if components is not None else heatmap_components(section)
+    rows = section["matrix"]["rows"]
+    m = np.array(section["matrix"][value], dtype=np.float64)[:, cols]
+    fig, ax = plt.subplots(figsize=(max(4.0, 0.32 * len(cols) + 2.5), 0.28 * len(rows) + 1.6))
+    cmap, lim = ("viridis", (0.0, max(0.05, float(np.nanmax(m))))) if value == "normalized_mi" \
+        else ("RdBu_r", (-1.0, 1.0))
+    im = ax.imshow(m, aspect="auto", cmap=cmap, vmin=lim[0], vmax=lim[1], interpolation="nearest")
+    ax.set_xticks(range(len(cols)), [str(c) for c in cols], rotation=90, fontsize=7)
+    ax.set_yticks(range(len(rows)), rows, fontsize=7)
+    ax.set_xlabel("latent component")
+    fig.colorbar(im, ax=ax, label=value.replace("_", " "))
+    ax.set_title(title, fontsize=10)
+    fig.tight_layout()
+    return png_bytes(fig)
+
+
+# -- AE vs VAE -------------------------------------------------------------------------------
+COMPARE_MARGIN = 0.02
+COMPARE_RULE = (f"more linear: the higher mean probe score (probe_r2 or probe_accuracy) over the "
+                f"names both runs have, by more than {COMPARE_MARGIN}; more disentangled: higher "
+                f"MIG and higher DCI disentanglement, both by more than {COMPARE_MARGIN}; "
+                f"otherwise 'no clear difference' (or 'mixed' when MIG and DCI disagree)")
+
+
+def _probe_score(entry: dict[str, Any]) -> float | None:
+    v = entry.get("probe_r2", entry.get("probe_accuracy"))
+    return None if v is None else float(v)
+
+
+def _winner(a: float, b: float, labels: tuple[str, str]) -> str | None:
+    if a - b > COMPARE_MARGIN:
+        return labels[0]
+    if b - a > COMPARE_MARGIN:
+        return labels[1]
+    return None
+
+
+def _compare_section(a: dict[str, Any], b: dict[str, Any], labels: tuple[str, str]) -> dict[str, Any]:
+    shared = [n for n in a["names"] if n in b["names"]]
+    pairs = {n: (_probe_score(a["names"][n]), _probe_score(b["names"][n])) for n in shared}
+    ok = [p for p in pairs.values() if p[0] is not None and p[1] is not None]
+    mean_a = float(np.mean([p[0] for p in ok])) if ok else float("nan")
+    mean_b = float(np.mean([p[1] for p in ok])) if ok else float("nan")
+    linear = _winner(mean_a, mean_b, labels) if ok else None
+    by_mig = _winner(float(a["mig"]), float(b["mig"]), labels)
+    by_dci = _winner(float(a["dci"]["disentanglement"]), float(b["dci"]["disentanglement"]), labels)
+    disentangled = by_mig if by_mig == by_dci else ("mixed" if by_mig and by_dci else None)
+    la, lb = labels
+    verdict = (f"{linear or 'no clear difference'} carries them more linearly (mean probe "
+               f"{la} {mean_a:.3f} vs {lb} {mean_b:.3f}); more disentangled: "
+               f"{disentangled or 'no clear difference'} (MIG {la} {a['mig']} vs {lb} {b['mig']}, "
+               f"DCI disentanglement {la} {a['dci']['disentanglement']} vs {lb} "
+               f"{b['dci']['disentanglement']})")
+    return {"probe": {n: {la: p[0], lb: p[1]} for n, p in pairs.items()},
+            "mean_probe": {la: _r(mean_a), lb: _r(mean_b)},
+            "mig": {la: a["mig"], lb: b["mig"]},
+            "dci": {la: a["dci"], lb: b["dci"]},
+            "more_linear": linear, "more_disentangled": disentangled, "verdict": verdict}
+
+
+def compare_meaning(a: dict[str, Any], b: dict[str, Any], labels: tuple[str, str] = ("ae", "vae")
+                    ) -> dict[str, Any]:
+    """Two runs' meaning.json side by side, per section both have, with verdicts and the rule."""
+    if labels[0] == labels[1]:
+        raise ValueError(f"compare_meaning needs two different labels, got {labels}")
+    out: dict[str, Any] = {"labels": list(labels), "rule": COMPARE_RULE}
+    for sec in ("factors", "attributes"):
+        if sec in a and sec in b:
+            out[sec] = _compare_section(a[sec], b[sec], labels)
+    if len(out) == 2:
+        raise ValueError("the two runs share no 'factors' or 'attributes' section to compare")
+    return out

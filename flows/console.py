@@ -48,25 +48,22 @@ def _is_user_error(exc: BaseException | None) -> bool:
     return False
 
 
-class DropUserErrorTracebacks(logging.Filter):
+def _drop_user_error_tracebacks() -> None:
     """Prefect logs a failed run's exception with its traceback; for a user error the one
-    message is the whole story."""
+    message is the whole story. A record factory sees every record, whatever its handler."""
+    make = logging.getLogRecordFactory()
+    if getattr(make, "zspace_quiet", False):
+        return
 
-    def filter(self, record: logging.LogRecord) -> bool:
+    def factory(*args: object, **kwargs: object) -> logging.LogRecord:
+        record = make(*args, **kwargs)
         if record.exc_info and _is_user_error(record.exc_info[1]):
             record.exc_info = None
             record.exc_text = None
-        return True
+        return record
 
-
-def _install_filter() -> None:
-    flt = DropUserErrorTracebacks()
-    loggers = [logging.getLogger(), *(
-        logging.getLogger(n) for n in list(logging.root.manager.loggerDict) if n.startswith("prefect"))]
-    for logger in loggers:
-        for handler in logger.handlers:
-            if not any(isinstance(f, DropUserErrorTracebacks) for f in handler.filters):
-                handler.addFilter(flt)
+    factory.zspace_quiet = True  # type: ignore[attr-defined]
+    logging.setLogRecordFactory(factory)
 
 
 def quiet_console(verbose: bool = False) -> None:
@@ -77,8 +74,6 @@ def quiet_console(verbose: bool = False) -> None:
         return
     for key, value in QUIET_ENV.items():
         os.environ.setdefault(key, value)
-    import prefect  # noqa: F401  (configures Prefect's logging, which the filter attaches to)
-
-    _install_filter()
+    _drop_user_error_tracebacks()
     for name in ("distributed", "tensorflow", "absl", "h5py", "matplotlib"):
         logging.getLogger(name).setLevel(logging.WARNING)

@@ -265,6 +265,10 @@ def _complete(store: Store, kw: dict[str, Any]) -> bool:
 def _check(kw: dict[str, Any]) -> None:
     p = TrainParams(**kw)
     resolve(p.preset, p.epochs, p.limit, p.kind, p.mixed_precision or None)
+    store = Store(p.store)
+    if not store.has_array(store.dataset(p.dataset).images):
+        raise StoreError(f"no dataset {p.dataset!r} in {store.url}: ingest it first "
+                         f"(zspace ingest --store {store.url} --name {p.dataset} --source ...)")
 
 
 def _from_pipeline(ctx: PipelineContext, run: str) -> dict[str, Any]:

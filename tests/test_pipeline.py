@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import signal
 import socket
 import subprocess
@@ -116,6 +117,47 @@ def test_bad_parameters_are_refused(tmp_path: Path) -> None:
     assert main(["run", "--preset", TINY, "--store", str(tmp_path), "--analysis", "oops"]) == 2
 
 
+# What the console must not show by default (issue: a quiet, readable console).
+NOISE = {
+    "TensorFlow C++ logging": re.compile(r"^[IWEF]\d{4} |cpu_feature_guard|oneDNN|remapper"),
+    "a per-batch Keras progbar": re.compile(r"\r|━━|\d+/\d+ \[=*>?\.*\]"),
+    "distributed INFO logs": re.compile(r"distributed\.\w+ - INFO"),
+    "pip noise": re.compile(r"is ignored: it is neither a file nor a directory"),
+}
+
+
+def assert_quiet_console(output: str, max_lines: int = 150) -> None:
+    lines = output.splitlines()
+    for what, pattern in NOISE.items():
+        bad = [line for line in lines if pattern.search(line)]
+        assert not bad, f"{what} on the console: {bad[:3]}"
+    assert len(lines) < max_lines, f"{len(lines)} lines:\n" + "\n".join(lines[:200])
+    assert max(map(len, lines), default=0) < 2000, "a line of several KB"
+
+
+def _zspace(tmp_path: Path, *args: str) -> subprocess.CompletedProcess[str]:
+    return subprocess.run([str(Path(sys.executable).parent / "zspace"), *args],
+                          capture_output=True, text=True, timeout=300,
+                          env={**os.environ, "PREFECT_HOME": str(tmp_path / "home")})
+
+
+def test_user_errors_are_one_line_and_exit_2(tmp_path: Path) -> None:
+    """Caught before a flow run (no such dataset) or inside one (a dataset ingested at another
+    size than the preset's): one message naming the thing, exit 2, no traceback."""
+    store = str(tmp_path / "store")
+    missing = _zspace(tmp_path, "train", "--store", store, "--dataset", "nope", "--preset", TINY)
+    assert _zspace(tmp_path, "ingest", "--source", "synthetic", "--store", store, "--name",
+                   "small", "--size", "16", "--count", "40").returncode == 0
+    wrong_size = _zspace(tmp_path, "train", "--store", store, "--dataset", "small",
+                         "--preset", TINY)
+    for run, named in ((missing, "nope"), (wrong_size, "small")):
+        out = run.stdout + run.stderr
+        assert run.returncode == 2, out
+        assert "Traceback" not in out, out
+        errors = [line for line in run.stderr.splitlines() if line.startswith("zspace train")]
+        assert len(errors) == 1 and named in errors[0], out
+
+
 def _free_port() -> int:
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))
@@ -148,6 +190,7 @@ def test_against_a_real_prefect_server(tmp_path: Path) -> None:
             [str(zspace), "run", "--preset", TINY, "--store", str(tmp_path / "store"),
              "--kinds", "ae"], env=env, capture_output=True, text=True, timeout=600)
         assert run.returncode == 0, run.stdout[-3000:] + run.stderr[-3000:]
+        assert_quiet_console(run.stdout + run.stderr)
 
         flows = httpx.post(f"{api}/flow_runs/filter", json={}).json()
         by_name = {}

@@ -15,10 +15,10 @@ from prefect import flow, task
 from prefect.artifacts import create_markdown_artifact
 from pydantic import BaseModel, ConfigDict, Field
 
+from zspace.flows.artifacts import artifact_key, md
 from zspace.flows.stage import Stage
 from zspace.storage import StatsLayout, Store, StoreError
 from zspace.tasks.analyze.stats import StatsParams, analyze_latents
-from zspace.tasks.common.progress import artifact_key
 
 
 def resolve_io(store: str | None, run: str | None, latents: str | None, out: str | None,
@@ -47,7 +47,7 @@ def summary_markdown(summary: dict[str, Any], label: str) -> str:
     """The headline figures, beside the study's reference where SPEC.md gives one."""
     r = summary["radius"]
     lines = [
-        f"# Latent statistics: {label}",
+        f"# Latent statistics: {md(label)}",
         "",
         f"**{summary['n']:,} vectors x {summary['z_dim']} components**, exact on all of them. "
         f"Fingerprint `{summary['fingerprint'][:16]}`.",

@@ -14,6 +14,7 @@ from prefect import flow, task
 from prefect.artifacts import create_markdown_artifact
 from pydantic import BaseModel, ConfigDict, Field
 
+from zspace.flows.artifacts import artifact_key, md
 from zspace.flows.stage import Stage
 from zspace.storage import Store
 
@@ -28,16 +29,15 @@ def encode_latents(store: str, run: str, batch_size: int = 256) -> dict[str, Any
 @flow(name="encode", log_prints=True)
 def encode_flow(store: str, run: str, batch_size: int = 256) -> dict[str, Any]:
     """Latents of every image for one trained run; returns paths, fingerprints and counts."""
-    from zspace.tasks.common.progress import artifact_key
     from zspace.tasks.encode.stage import finished_encode
 
     done = finished_encode(Store(store), run)  # no TensorFlow, no task run, when finished
     result = done if done is not None else encode_latents(store, run, batch_size)
-    lines = [f"# Encoded run {run}", "",
-             f"{result['n']:,} images of dataset `{result['dataset']}` -> {result['kind']} latents, "
+    lines = [f"# Encoded run {md(run)}", "",
+             f"{result['n']:,} images of dataset {md(result['dataset'])} -> {result['kind']} latents, "
              f"z_dim {result['z_dim']}" + (" (already complete)" if result["cached"] else ""), "",
              "| array | fingerprint |", "| --- | --- |"]
-    lines += [f"| {v['url']} | `{v['fingerprint'][:16]}` |" for v in result["latents"].values()]
+    lines += [f"| {md(v['url'])} | `{v['fingerprint'][:16]}` |" for v in result["latents"].values()]
     if result.get("images_per_s"):
         lines += ["", f"{result['images_per_s']:,} images/s"]
     create_markdown_artifact(markdown="\n".join(lines), key=artifact_key(f"encode-{run}-summary"),

@@ -1,0 +1,117 @@
+"""CelebA's list_attr_celeba.txt: parsed, matched to index rows, and every malformed file
+refused with one message naming the file and the line."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from zspace.storage import Store
+from zspace.storage.index import factor_table, read_index, write_index
+from zspace.tasks.ingest.attributes import (
+    ATTRIBUTE_FILE,
+    add_attribute_columns,
+    attribute_table,
+    find_attributes,
+    read_attributes,
+    split_attribute_columns,
+)
+
+NAMES = ["5_o_Clock_Shadow", "Arched_Eyebrows", "Smiling", "Young"]
+
+
+def _write(path: Path, rows: dict[str, list[int]], names=NAMES, count: int | None = None) -> Path:
+    lines = [str(len(rows) if count is None else count), " ".join(names)]
+    lines += [f"{f}  " + " ".join(f"{v:2d}" for v in vals) for f, vals in rows.items()]
+    path.write_text("\n".join(lines) + "\n")
+    return path
+
+
+GOOD = {"000001.jpg": [-1, 1, 1, 1], "000002.jpg": [1, -1, -1, 1], "000003.jpg": [-1, -1, 1, -1]}
+
+
+def test_good_file_parses_to_zero_one_values(tmp_path):
+    attrs = read_attributes(_write(tmp_path / ATTRIBUTE_FILE, GOOD))
+    assert attrs.names == tuple(NAMES)
+    assert attrs.values["000001.jpg"].tolist() == [0, 1, 1, 1]
+    assert attrs.values["000002.jpg"].tolist() == [1, 0, 0, 1]
+    assert len(attrs.values) == 3
+
+
+def test_rows_match_by_file_name_and_missing_images_are_listed(tmp_path):
+    attrs = read_attributes(_write(tmp_path / ATTRIBUTE_FILE, GOOD))
+    files = ["img_align_celeba/000002.jpg", "img_align_celeba/000009.jpg", "000003.jpg"]
+    table = attribute_table(attrs, files)
+    assert table.missing == ["img_align_celeba/000009.jpg"]
+    assert table.values[0].tolist() == [1, 0, 0, 1]
+    assert np.isnan(table.values[1]).all()
+    assert table.values[2].tolist() == [0, 0, 1, 0]
+    assert list(table.columns()) == [f"attr_{n}" for n in NAMES]
+
+
+def test_attribute_columns_round_trip_through_index_csv(tmp_path):
+    attrs = read_attributes(_write(tmp_path / ATTRIBUTE_FILE, GOOD))
+    records = [{"file": "a/000001.jpg", "split": "train", "status": "ok", "row": 0},
+               {"file": "a/000007.jpg", "split": "test", "status": "ok", "row": 1},
+               {"file": "a/000003.jpg", "split": "test", "status": "failed: truncated", "row": -1}]
+    missing = add_attribute_columns(records, attrs)
+    assert missing == ["a/000007.jpg"]
+    store = Store(tmp_path / "store")
+    write_index(store, "celeb", records)
+    assert read_index(store, "celeb")["attr_Smiling"][0] == 1.0
+    factors, attributes = split_attribute_columns(factor_table(store, "celeb"))
+    assert factors == {}
+    assert attributes["Smiling"][0] == 1.0 and np.isnan(attributes["Smiling"][1])
+    assert list(attributes) == NAMES
+
+
+@pytest.mark.parametrize("bad_line, fragment", [
+    ("000004.jpg -1 1 1", "expected a file name and 4 values"),
+    ("000004.jpg -1 1 1 1 1", "got 6 fields"),
+    ("000004.jpg -1 0 1 1", "values must be 1 or -1, got '0'"),
+    ("000004.jpg -1 yes 1 1", "got 'yes'"),
+])
+def test_malformed_line_is_named_by_file_and_line(tmp_path, bad_line, fragment):
+    path = _write(tmp_path / ATTRIBUTE_FILE, GOOD, count=4)
+    path.write_text(path.read_text() + bad_line + "\n")
+    with pytest.raises(ValueError, match=fragment) as err:
+        read_attributes(path)
+    assert f"{path}:6:" in str(err.value)
+
+
+def test_bad_headers_and_counts_are_refused(tmp_path):
+    p = tmp_path / ATTRIBUTE_FILE
+    p.write_text("many\n" + " ".join(NAMES) + "\n")
+    with pytest.raises(ValueError, match=r":1: expected the number of images"):
+        read_attributes(p)
+    p.write_text("3\n")
+    with pytest.raises(ValueError, match="a count line and a line of attribute names"):
+        read_attributes(p)
+    with pytest.raises(ValueError, match="says 5 images but lists 3"):
+        read_attributes(_write(p, GOOD, count=5))
+    with pytest.raises(ValueError, match=":2: attribute names repeat"):
+        read_attributes(_write(p, GOOD, names=["Smiling", "Smiling", "Young", "Male"]))
+    p.write_text("2\n" + " ".join(NAMES) + "\n000001.jpg 1 1 1 1\n000001.jpg 1 1 1 1\n")
+    with pytest.raises(ValueError, match=":4: '000001.jpg' appears twice"):
+        read_attributes(p)
+    p.write_bytes(b"\xff\xfe\x00binary")
+    with pytest.raises(ValueError, match="not a text file"):
+        read_attributes(p)
+
+
+def test_find_attributes_beside_the_images(tmp_path):
+    images = tmp_path / "img_align_celeba"
+    images.mkdir()
+    assert find_attributes(images) is None
+    (tmp_path / "Anno").mkdir()
+    anno = _write(tmp_path / "Anno" / ATTRIBUTE_FILE, GOOD)
+    assert find_attributes(images) == anno
+    beside = _write(tmp_path / ATTRIBUTE_FILE, GOOD)
+    assert find_attributes(images) == beside
+    inside = _write(images / ATTRIBUTE_FILE, GOOD)
+    assert find_attributes(images) == inside
+    assert find_attributes(tmp_path / "celeba.zip") == beside
+    with pytest.raises(ValueError, match="does not exist"):
+        find_attributes(images, tmp_path / "nope.txt")

@@ -82,9 +82,32 @@ def test_real_keras_decoder_draws_a_traversal_figure():
     strips = component_traversals(model.decode, np.zeros(4), np.ones(4), [0, 3])
     strips.update(pca_traversals(model.decode, np.zeros(4), np.eye(4), np.ones(4), which=[0]))
     assert all(s.shape == (7, 32, 32, 3) for s in strips.values())
-    assert all(0.0 <= s.min() and s.max() <= 1.0 for s in strips.values())
+    assert all(s.min() >= 0.0 and s.max() <= 1.0 for s in strips.values())
     assert not np.allclose(strips["z0"][0], strips["z0"][-1])  # moving z changes the image
     png = traversal_png(strips, "dominant components")
     assert png[:8] == b"\x89PNG\r\n\x1a\n"
     with pytest.raises(ValueError, match="no traversal strips"):
         traversal_png({}, "empty")
+
+
+def test_traversal_figures_for_a_stored_run(tmp_path_factory):
+    from latent_runs import RUNS, latent_store
+
+    from zspace.tasks.common.runs import load_run_model
+    from zspace.tasks.generate.traversals import traversal_figures
+
+    store = latent_store(tmp_path_factory.getbasetemp() / "latent-runs")
+    stats = store.run(RUNS[1]).stats
+    summary = store.read_json(stats.summary)
+
+    def array(name: str) -> np.ndarray:
+        return np.asarray(store.open_array(stats.array(name))[...])
+
+    model = load_run_model(store, RUNS[1])
+    figs = traversal_figures(model.decode, np.array(summary["mean"]), np.array(summary["std"]),
+                             summary["dominant_components"] or [0], array("pca_components"),
+                             array("pca_eigenvalues"), {"Smiling": np.ones(len(summary["mean"]))},
+                             covariance=array("covariance"))
+    assert [f["file"] for f in figs] == ["traversal_dominant.png", "traversal_pca.png",
+                                         "traversal_attributes.png"]
+    assert all(f["section"] == "meaning" and f["png"][:4] == b"\x89PNG" for f in figs)

@@ -391,3 +391,44 @@ def compare_meaning(a: dict[str, Any], b: dict[str, Any], labels: tuple[str, str
     if len(out) == 2:
         raise ValueError("the two runs share no 'factors' or 'attributes' section to compare")
     return out
+
+
+# -- wiring to the store ---------------------------------------------------------------------
+def run_meaning_inputs(store: Any, run: str, dataset: str
+                       ) -> tuple[Blocks, list[str], np.ndarray, list[str]]:
+    """(blocks, factor_names, splits, attribute_names) for a run's z_mean and its dataset's
+    index: synthetic generating factors and/or CelebA attribute columns, row for row."""
+    from zspace.storage.index import factor_table, read_index
+    from zspace.tasks.ingest.attributes import split_attribute_columns
+
+    rel = store.run(run).latents("z_mean")
+    store.require(rel, f"encode run {run!r} first")
+    latents = store.open_array(rel)
+    idx = read_index(store, dataset)
+    ok = idx["row"] >= 0
+    splits = idx["split"][ok][np.argsort(idx["row"][ok])]
+    factors, attributes = split_attribute_columns(factor_table(store, dataset))
+    if len(splits) != latents.shape[0]:
+        raise ValueError(f"run {run!r} has {latents.shape[0]} latent rows but dataset {dataset!r} "
+                         f"has {len(splits)} images: encode the run again")
+    if not factors and not attributes:
+        raise ValueError(f"dataset {dataset!r} has neither generating factors nor attributes: "
+                         "ingest synthetic faces, or CelebA with list_attr_celeba.txt")
+    values = np.column_stack([*factors.values(), *attributes.values()])
+    step = int(latents.chunks[0])
+
+    def blocks() -> Iterator[tuple[np.ndarray, np.ndarray]]:
+        for start in range(0, latents.shape[0], step):
+            stop = min(start + step, latents.shape[0])
+            yield np.asarray(latents[start:stop]), values[start:stop]
+    return blocks, list(factors), splits, list(attributes)
+
+
+def meaning_for_run(store: Any, run: str, dataset: str, dominant_components: Sequence[int] = (),
+                    seed: int = 0, dci_method: str = "lasso") -> dict[str, Any]:
+    """meaning_summary for a stored run, written to runs/<run>/stats/meaning.json."""
+    blocks, factor_names, splits, attribute_names = run_meaning_inputs(store, run, dataset)
+    out = meaning_summary(blocks, factor_names, splits, attribute_names,
+                          dominant_components=dominant_components, seed=seed, dci_method=dci_method)
+    store.write_json(store.run(run).stats.meaning, out)
+    return out

@@ -110,3 +110,29 @@ def traversal_png(strips: Mapping[str, np.ndarray], title: str,
         raise ValueError("no traversal strips to draw")
     ts = ", ".join(f"{t:+g}" for t in t_values)
     return rows_figure(list(strips.items()), f"{title}  (t = {ts})")
+
+
+def traversal_figures(decode: Decoder, mean: np.ndarray, std: np.ndarray,
+                      dominant_components: Sequence[int], pca_components: np.ndarray,
+                      pca_eigenvalues: np.ndarray, directions: Mapping[str, np.ndarray] | None = None,
+                      covariance: np.ndarray | None = None, n_pcs: int = 3, max_strips: int = 8
+                      ) -> list[dict[str, object]]:
+    """The report's traversal figures (section 'meaning'): dominant components, leading
+    principal components and, when given, attribute directions; at most max_strips rows each.
+    Returns [{'file', 'title', 'section', 'png'}] for the generate stage to write."""
+    figs: list[tuple[str, str, dict[str, np.ndarray]]] = []
+    dom = list(dominant_components)[:max_strips]
+    if dom:
+        figs.append(("traversal_dominant.png", "Dominant components: mean + t x std",
+                     component_traversals(decode, mean, std, dom)))
+    k = min(n_pcs, max_strips, len(pca_components))
+    if k:
+        figs.append(("traversal_pca.png", "Principal components: mean + t x sqrt(eigenvalue)",
+                     pca_traversals(decode, mean, pca_components, pca_eigenvalues, range(k))))
+    dirs = {n: d for n, d in (directions or {}).items() if np.linalg.norm(d) > 0}
+    if dirs:
+        chosen = dict(list(dirs.items())[:max_strips])
+        figs.append(("traversal_attributes.png", "Attribute directions (class-mean difference)",
+                     direction_traversals(decode, mean, chosen, covariance)))
+    return [{"file": f, "title": t, "section": "meaning", "png": traversal_png(s, t)}
+            for f, t, s in figs]

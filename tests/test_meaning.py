@@ -294,3 +294,17 @@ def test_meaning_for_stored_runs_writes_json_and_compares(tmp_path_factory):
                                 for i in range(320)])
     with pytest.raises(ValueError, match="neither generating factors nor attributes"):
         run_meaning_inputs(store, RUNS[0], "bare")
+
+
+def test_dci_for_categorical_factors_uses_sparse_importances():
+    rng = np.random.default_rng(8)
+    n = 4000
+    v = np.column_stack([(rng.random(n) < 0.5), rng.integers(0, 4, n)]).astype(float)
+    z = rng.standard_normal((n, 32))
+    z[:, 5] += 2 * v[:, 0]
+    z[:, 9] += 1.5 * v[:, 1]
+    got = dci(z[:3000], v[:3000], z[3000:], v[3000:], [True, True])
+    assert got["disentanglement"] > 0.8 and got["completeness"] > 0.8
+    assert got["per_factor_informativeness"][0] > 0.75
+    noise = dci(rng.standard_normal((3000, 32)), v[:3000], z[3000:], v[3000:], [True, True])
+    assert noise["per_factor_informativeness"][0] < 0.6

@@ -37,6 +37,15 @@ __all__ = [
     "read_rows",
 ]
 
-from zspace.storage.index import SPLITS, factor_table, read_index, split_rows, write_index  # noqa: E402
+from zspace.storage.index import (  # noqa: E402
+    ATTRIBUTE_PREFIX,
+    SPLITS,
+    attribute_table,
+    factor_table,
+    read_index,
+    split_rows,
+    write_index,
+)
 
-__all__ += ["SPLITS", "factor_table", "read_index", "split_rows", "write_index"]
+__all__ += ["ATTRIBUTE_PREFIX", "SPLITS", "attribute_table", "factor_table", "read_index",
+            "split_rows", "write_index"]

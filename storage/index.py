@@ -13,6 +13,8 @@ from zspace.storage.store import Store, StoreError
 
 SPLITS = ("train", "val", "test")
 BASE_COLUMNS = ("file", "split", "status", "row")
+# CelebA-style binary attributes (list_attr_celeba.txt) are index columns with this prefix.
+ATTRIBUTE_PREFIX = "attr_"
 
 
 def write_index(store: Store, name: str, records: Iterable[Mapping[str, Any]]) -> int:
@@ -27,7 +29,7 @@ def write_index(store: Store, name: str, records: Iterable[Mapping[str, Any]]) -
     writer.writeheader()
     for r in records:
         writer.writerow({k: _fmt(v) for k, v in r.items()})
-    store.write_text(Store.index_rel(name), buf.getvalue())
+    store.write_text(store.dataset(name).index, buf.getvalue())
     return len(records)
 
 
@@ -39,7 +41,7 @@ def _fmt(v: Any) -> Any:
 
 def read_index(store: Store, name: str) -> dict[str, np.ndarray]:
     """The index as columns: 'row' as int64, factor columns as float64, the rest as str."""
-    rel = Store.index_rel(name)
+    rel = store.dataset(name).index
     if not store.exists(rel):
         raise StoreError(f"{store.join(rel)} does not exist: ingest dataset {name!r} first")
     rows = list(csv.DictReader(io.StringIO(store.read_text(rel))))
@@ -66,9 +68,21 @@ def split_rows(store: Store, name: str, split: str) -> np.ndarray:
     return np.sort(idx["row"][keep])
 
 
-def factor_table(store: Store, name: str) -> dict[str, np.ndarray]:
-    """Generating factors per image row (synthetic data), aligned with datasets/<name>/images."""
+def _per_row(store: Store, name: str) -> dict[str, np.ndarray]:
+    """Non-base index columns, one value per image row, aligned with datasets/<name>/images."""
     idx = read_index(store, name)
     ok = idx["row"] >= 0
     order = np.argsort(idx["row"][ok])
     return {k: v[ok][order] for k, v in idx.items() if k not in BASE_COLUMNS}
+
+
+def factor_table(store: Store, name: str) -> dict[str, np.ndarray]:
+    """Generating factors per image row (synthetic data), aligned with datasets/<name>/images."""
+    return {k: v for k, v in _per_row(store, name).items() if not k.startswith(ATTRIBUTE_PREFIX)}
+
+
+def attribute_table(store: Store, name: str) -> dict[str, np.ndarray]:
+    """Binary attributes per image row (1/0, NaN where the attribute file had no row),
+    named without the prefix."""
+    return {k[len(ATTRIBUTE_PREFIX):]: v for k, v in _per_row(store, name).items()
+            if k.startswith(ATTRIBUTE_PREFIX)}

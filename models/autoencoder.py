@@ -1,9 +1,18 @@
-"""The study's Autoencoder and VAE as Keras models with their own train/test steps.
+"""The study's Autoencoder and VAE as backend-agnostic Keras 3 models (TensorFlow or JAX).
 
-Both models take images as float32 in [0, 1] or as the store's uint8 (divided by 255 inside
-the step, so that streamed batches stay 4x smaller on their way in). Losses are per image:
-reconstruction summed over all pixels and channels, averaged over the batch; the VAE adds
-`kl_factor` ("fact") times the KL divergence, summed over z and averaged over the batch.
+Both models take images as float32 in [0, 1] or as the store's uint8 (divided by 255 inside the
+model, so that streamed batches stay 4x smaller on their way in). Keras's own train and test
+steps run them on every backend; the study's loss comes in through `compute_loss`:
+
+    reconstruction = binary_crossentropy(x, x_hat) per pixel (Keras: the mean over the channel
+                     axis), summed over the HxW pixels ("pixels", the study's units) or over all
+                     HxWxC values ("values" = C x the former), averaged over the batch
+    kl             = -0.5 x sum over z of (1 + log_var - mu^2 - exp(log_var)), batch mean
+    loss           = reconstruction + kl_factor x kl        (kl_factor: the study's `fact`)
+    kl_share       = kl_factor x kl / loss
+
+Inference (encode, decode) goes through each sub-model's compiled predict step, one per backend
+(tf.function or jax.jit), with batches padded to one shape so it is traced once.
 """
 
 from __future__ import annotations
@@ -13,7 +22,6 @@ from typing import Any
 
 import keras
 import numpy as np
-import tensorflow as tf
 from keras import ops
 
 from zspace.models.config import ModelConfig
@@ -31,24 +39,41 @@ def as_float_images(x: Any) -> np.ndarray:
 
 
 def _images_tensor(x: Any) -> Any:
-    if x.dtype == "uint8" or x.dtype == tf.uint8:
+    """uint8 store batches or floats -> float32 in [0, 1], inside the compiled step."""
+    if "uint8" in str(getattr(x, "dtype", "")):
         return ops.cast(x, "float32") / 255.0
     return ops.cast(x, "float32")
 
 
-class _Inference:
-    """A callable object, not a lambda: TensorFlow counts retracing per code object, and would
-    warn once several models (one per run) have each traced their own function."""
+def _replica_share(loss: Any) -> Any:
+    """TensorFlow's MirroredStrategy sums gradients over replicas: each replica's loss is its
+    share. JAX's DataParallel computes one loss on the global batch, so it stays whole."""
+    if keras.backend.backend() != "tensorflow":
+        return loss
+    import tensorflow as tf
 
-    def __init__(self, sub: keras.Model):
-        self.sub = sub
+    replicas = tf.distribute.get_strategy().num_replicas_in_sync
+    return loss / replicas if replicas > 1 else loss
 
-    def __call__(self, x: Any) -> Any:
-        return self.sub(x, training=False)
+
+def reconstruction_per_image(x: Any, y: Any, config: ModelConfig) -> Any:
+    """The study's reconstruction term per image, in the config's `recon_sum` units."""
+    y = ops.cast(y, "float32")
+    if config.reconstruction_loss == "bce":
+        per_pixel = keras.losses.binary_crossentropy(x, ops.clip(y, _EPS, 1.0 - _EPS))
+    else:
+        per_pixel = keras.losses.mean_squared_error(x, y)
+    total = ops.sum(per_pixel, axis=(1, 2))  # channel mean, summed over the HxW pixels
+    return total * config.channels if config.recon_sum == "values" else total
+
+
+def kl_per_image(z_mean: Any, z_log_var: Any) -> Any:
+    """KL(q(z|x) || N(0, I)) per image, summed over z."""
+    return -0.5 * ops.sum(1.0 + z_log_var - ops.square(z_mean) - ops.exp(z_log_var), axis=1)
 
 
 class _LatentModel(keras.Model):
-    """What AE and VAE share: sub-models, config round trip, losses, metrics, encode/decode."""
+    """What AE and VAE share: sub-models, config round trip, the loss, encode/decode."""
 
     kind: str = ""
 
@@ -71,9 +96,9 @@ class _LatentModel(keras.Model):
             self.config = cfg
             self.encoder = build_encoder(cfg)
             self.decoder = build_decoder(cfg)
+            self.seed_generator = keras.random.SeedGenerator(None, name="sampling_seed")
         finally:
             keras.mixed_precision.set_global_policy(previous)
-        self.loss_tracker = keras.metrics.Mean(name="loss")
         self.reconstruction_tracker = keras.metrics.Mean(name="reconstruction")
         self.kl_tracker = keras.metrics.Mean(name="kl")
         self.kl_share_tracker = keras.metrics.Mean(name="kl_share")
@@ -96,68 +121,54 @@ class _LatentModel(keras.Model):
     def z_dim(self) -> int:
         return self.config.z_dim
 
-    @property
-    def metrics(self) -> list[keras.metrics.Metric]:
-        return [self.loss_tracker, self.reconstruction_tracker, self.kl_tracker, self.kl_share_tracker]
+    def parts_from_outputs(self, x: Any, outputs: dict[str, Any]) -> dict[str, Any]:
+        """loss, reconstruction, kl, kl_share (batch means) from the forward pass's outputs."""
+        reconstruction = ops.mean(reconstruction_per_image(x, outputs["images"], self.config))
+        if "z_log_var" not in outputs:
+            zero = ops.zeros_like(reconstruction)
+            return {"loss": reconstruction, "reconstruction": reconstruction, "kl": zero,
+                    "kl_share": zero}
+        kl = ops.mean(kl_per_image(outputs["z_mean"], outputs["z_log_var"]))
+        weighted_kl = self.config.kl_factor * kl
+        loss = reconstruction + weighted_kl
+        return {"loss": loss, "reconstruction": reconstruction, "kl": kl,
+                "kl_share": weighted_kl / ops.maximum(loss, _EPS)}
 
-    def reconstruction_loss(self, x: Any, y: Any) -> Any:
-        """Per image: BCE (or squared error) summed over pixels and channels."""
-        y = ops.cast(y, "float32")
-        if self.config.reconstruction_loss == "bce":
-            y = ops.clip(y, _EPS, 1.0 - _EPS)
-            per_pixel = -(x * ops.log(y) + (1.0 - x) * ops.log(1.0 - y))
-        else:
-            per_pixel = ops.square(x - y)
-        return ops.sum(per_pixel, axis=(1, 2, 3))
+    def loss_parts(self, x: Any, training: bool = False) -> dict[str, Any]:
+        """The loss terms of one batch, outside fit (tests, diagnostics)."""
+        x = _images_tensor(x)
+        return self.parts_from_outputs(x, self(x, training=training))
 
-    def loss_parts(self, x: Any, training: bool) -> dict[str, Any]:
-        raise NotImplementedError
-
-    # -- Keras steps ------------------------------------------------------------------
-    def _update_metrics(self, parts: dict[str, Any], x: Any) -> dict[str, Any]:
+    def compute_loss(
+        self,
+        x: Any = None,
+        y: Any = None,
+        y_pred: Any = None,
+        sample_weight: Any = None,
+        training: bool = True,
+    ) -> Any:
+        """Keras's hook on every backend: the study's loss, its terms kept as metrics."""
+        parts = self.parts_from_outputs(_images_tensor(x), y_pred)
         n = ops.cast(ops.shape(x)[0], "float32")
-        self.loss_tracker.update_state(parts["loss"], sample_weight=n)
         self.reconstruction_tracker.update_state(parts["reconstruction"], sample_weight=n)
         self.kl_tracker.update_state(parts["kl"], sample_weight=n)
         self.kl_share_tracker.update_state(parts["kl_share"], sample_weight=n)
-        return {m.name: m.result() for m in self.metrics}
-
-    def train_step(self, data: Any) -> dict[str, Any]:
-        x, _, _ = keras.utils.unpack_x_y_sample_weight(data)
-        x = _images_tensor(x)
-        with tf.GradientTape() as tape:
-            parts = self.loss_parts(x, training=True)
-            # per-replica loss: gradients are summed over replicas under MirroredStrategy
-            loss = parts["loss"] / tf.distribute.get_strategy().num_replicas_in_sync
-            loss = self.optimizer.scale_loss(loss)  # a no-op unless mixed precision
-        grads = tape.gradient(loss, self.trainable_weights)
-        self.optimizer.apply_gradients(zip(grads, self.trainable_weights, strict=True))
-        return self._update_metrics(parts, x)
-
-    def test_step(self, data: Any) -> dict[str, Any]:
-        x, _, _ = keras.utils.unpack_x_y_sample_weight(data)
-        x = _images_tensor(x)
-        return self._update_metrics(self.loss_parts(x, training=False), x)
+        return _replica_share(parts["loss"])
 
     # -- numpy in, numpy out ------------------------------------------------------------
-    def _inference_fn(self, which: str) -> Any:
-        """One traced function per sub-model, batch dimension left open: the encode stage
-        calls encode once per store chunk, and predict() would rebuild a pipeline each time."""
-        key = f"_zspace_{which}_fn"
-        fn = self.__dict__.get(key)
-        if fn is None:
-            sub = self.encoder if which == "encoder" else self.decoder
-            spec = tf.TensorSpec([None, *sub.input_shape[1:]], tf.float32)
-            fn = tf.function(_Inference(sub), input_signature=[spec])
-            object.__setattr__(self, key, fn)  # not a Keras-tracked attribute
-        return fn
-
-    def _batched(self, which: str, x: np.ndarray, batch_size: int) -> list[np.ndarray]:
-        fn = self._inference_fn(which)
+    def _batched(self, sub: keras.Model, x: np.ndarray, batch_size: int) -> list[np.ndarray]:
+        """Fixed-shape batches through the sub-model's compiled predict step: the last one is
+        padded so that jax.jit and tf.function trace a single shape."""
         outs: list[list[np.ndarray]] = []
         for start in range(0, len(x), batch_size):
-            out = fn(tf.constant(x[start : start + batch_size]))
-            outs.append([np.asarray(o, np.float32) for o in (out if isinstance(out, list | tuple) else [out])])
+            batch = x[start : start + batch_size]
+            n = len(batch)
+            if n < batch_size and len(x) > batch_size:
+                batch = np.concatenate([batch, np.zeros((batch_size - n, *batch.shape[1:]),
+                                                        batch.dtype)])
+            out = sub.predict_on_batch(batch)
+            out = out if isinstance(out, list | tuple) else [out]
+            outs.append([np.asarray(o, np.float32)[:n] for o in out])
         return [np.concatenate(parts) for parts in zip(*outs, strict=True)]
 
     def encode(self, x: np.ndarray, batch_size: int = 256) -> dict[str, np.ndarray]:
@@ -169,7 +180,7 @@ class _LatentModel(keras.Model):
             raise ValueError(f"encode needs images of shape (N, {s}, {s}, {c}), got {x.shape}")
         if len(x) == 0:
             return {n: np.zeros((0, self.z_dim), np.float32) for n in names}
-        return dict(zip(names, self._batched("encoder", x, batch_size), strict=True))
+        return dict(zip(names, self._batched(self.encoder, x, batch_size), strict=True))
 
     def decode(self, z: np.ndarray, batch_size: int = 256) -> np.ndarray:
         """Latent vectors (N, z_dim) -> images float32 in [0, 1], (N, H, W, C)."""
@@ -179,7 +190,7 @@ class _LatentModel(keras.Model):
         if len(z) == 0:
             s, c = self.config.input_size, self.config.channels
             return np.zeros((0, s, s, c), np.float32)
-        return self._batched("decoder", z, batch_size)[0]
+        return self._batched(self.decoder, z, batch_size)[0]
 
 
 @keras.saving.register_keras_serializable(package="zspace")
@@ -188,49 +199,29 @@ class Autoencoder(_LatentModel):
 
     kind = "ae"
 
-    def call(self, inputs: Any, training: bool = False) -> Any:
-        return self.decoder(self.encoder(_images_tensor(inputs), training=training), training=training)
-
-    def loss_parts(self, x: Any, training: bool) -> dict[str, Any]:
-        z = self.encoder(x, training=training)
-        reconstruction = ops.mean(self.reconstruction_loss(x, self.decoder(z, training=training)))
-        zero = ops.zeros_like(reconstruction)
-        return {"loss": reconstruction, "reconstruction": reconstruction, "kl": zero, "kl_share": zero}
+    def call(self, inputs: Any, training: bool = False) -> dict[str, Any]:
+        z = self.encoder(_images_tensor(inputs), training=training)
+        return {"images": self.decoder(z, training=training), "z_mean": z}
 
 
 @keras.saving.register_keras_serializable(package="zspace")
 class VAE(_LatentModel):
-    """VAE with the reparameterisation trick; KL scaled by kl_factor (the study's `fact`)."""
+    """VAE with the reparameterisation trick; KL scaled by kl_factor (the study's `fact`).
+
+    The forward pass always samples z (validation too: val_loss is the same estimate as the
+    training loss); deterministic reconstructions are decode(encode(x)["z_mean"])."""
 
     kind = "vae"
 
-    def call(self, inputs: Any, training: bool = False) -> Any:
+    def call(self, inputs: Any, training: bool = False) -> dict[str, Any]:
         z_mean, z_log_var = self.encoder(_images_tensor(inputs), training=training)
-        z = self.sample(z_mean, z_log_var) if training else z_mean
-        return self.decoder(z, training=training)
+        z = self.sample(z_mean, z_log_var)
+        return {"images": self.decoder(z, training=training), "z_mean": z_mean,
+                "z_log_var": z_log_var}
 
-    @staticmethod
-    def sample(z_mean: Any, z_log_var: Any) -> Any:
-        eps = tf.random.normal(tf.shape(z_mean), dtype=z_mean.dtype)
+    def sample(self, z_mean: Any, z_log_var: Any) -> Any:
+        eps = keras.random.normal(ops.shape(z_mean), dtype=z_mean.dtype, seed=self.seed_generator)
         return z_mean + ops.exp(0.5 * z_log_var) * eps
-
-    def loss_parts(self, x: Any, training: bool) -> dict[str, Any]:
-        # validation also samples z: val_loss is the same estimate as the training loss
-        z_mean, z_log_var = self.encoder(x, training=training)
-        y = self.decoder(self.sample(z_mean, z_log_var), training=training)
-        reconstruction = ops.mean(self.reconstruction_loss(x, y))
-        kl_per_image = -0.5 * ops.sum(
-            1.0 + z_log_var - ops.square(z_mean) - ops.exp(z_log_var), axis=1
-        )
-        kl = ops.mean(kl_per_image)
-        weighted_kl = self.config.kl_factor * kl
-        loss = reconstruction + weighted_kl
-        return {
-            "loss": loss,
-            "reconstruction": reconstruction,
-            "kl": kl,
-            "kl_share": weighted_kl / ops.maximum(loss, _EPS),
-        }
 
 
 def build_model(config: ModelConfig | dict[str, Any]) -> Autoencoder | VAE:
@@ -240,7 +231,8 @@ def build_model(config: ModelConfig | dict[str, Any]) -> Autoencoder | VAE:
 
 
 def load_model(path: str | os.PathLike[str], compile: bool = True) -> Autoencoder | VAE:
-    """A saved .keras model (with its optimizer state when compiled); safe_mode stays on."""
+    """A saved .keras model (with its optimizer state when compiled); safe_mode stays on.
+    .keras files are backend-neutral: one saved on TensorFlow loads on JAX and back."""
     path = os.fspath(path)
     if not os.path.isfile(path):
         raise FileNotFoundError(f"no saved model at {path}")

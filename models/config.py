@@ -63,6 +63,11 @@ class ModelConfig(BaseModel):
     upsampling: Literal["transpose", "upsample"] = "transpose"
     extra_dense: int | None = Field(default=None, gt=0)
     reconstruction_loss: Literal["bce", "mse"] = "bce"
+    # "pixels": the study's units (Keras binary_crossentropy, a mean over the channel axis,
+    # summed over the HxW pixels); "values": summed over all HxWxC values (C times larger, so
+    # the same kl_factor weighs KL C times less). The default stays "values" so that runs made
+    # before this option keep their meaning; the study presets say "pixels".
+    recon_sum: Literal["pixels", "values"] = "values"
     kl_factor: float = Field(default=5.0, ge=0.0, validation_alias=AliasChoices("kl_factor", "fact"))
 
     @field_validator("kernels", mode="before")
@@ -147,7 +152,15 @@ class TrainConfig(BaseModel):
     keep_checkpoints: int | None = Field(
         default=3, gt=0, description="newest per-epoch checkpoints kept; None = all"
     )
-    mixed_precision: bool = False
+    # True or "float16": mixed_float16 (loss-scaled); "bfloat16": mixed_bfloat16 (no scaling)
+    mixed_precision: bool | Literal["float16", "bfloat16"] = False
+
+    @property
+    def precision_policy(self) -> str | None:
+        """The Keras dtype policy of the compute, None for plain float32."""
+        if self.mixed_precision is False:
+            return None
+        return "mixed_bfloat16" if self.mixed_precision == "bfloat16" else "mixed_float16"
 
 
 def preset_names() -> list[str]:

@@ -109,25 +109,43 @@ def test_shapes_and_value_ranges(kind: str) -> None:
         model.decode(np.zeros((2, 5)))
 
 
-def test_losses_match_numpy() -> None:
-    cfg = ModelConfig(kind="vae", kl_factor=5.0, **TINY)
-    model = build_model(cfg)
+def _numpy_bce(x: np.ndarray, y: np.ndarray) -> np.ndarray:
+    y = np.clip(np.asarray(y, np.float64), 1e-7, 1 - 1e-7)
+    return -(x * np.log(y) + (1 - x) * np.log(1 - y))
+
+
+@pytest.mark.parametrize("recon_sum", ["pixels", "values"])
+def test_losses_match_numpy(recon_sum: str) -> None:
+    """The study's units: BCE averaged over the channel axis, summed over the HxW pixels
+    ("pixels"), or summed over all HxWx3 values ("values"); KL summed over z; batch means."""
     x = _images(6).astype(np.float32) / 255.0
-    parts = {k: float(v) for k, v in model.loss_parts(x, training=False).items()}
-    z_mean, z_log_var = (np.asarray(a, np.float64) for a in model.encoder(x))
+    ae = build_model(ModelConfig(kind="ae", recon_sum=recon_sum, **TINY))
+    per_value = _numpy_bce(x, ae(x)["images"])
+    pixels = per_value.mean(axis=3).sum(axis=(1, 2)).mean()
+    expected = pixels if recon_sum == "pixels" else per_value.sum(axis=(1, 2, 3)).mean()
+    assert expected == pytest.approx(pixels * (1 if recon_sum == "pixels" else 3), rel=1e-9)
+    ae_parts = ae.loss_parts(x, training=False)
+    assert float(ae_parts["reconstruction"]) == pytest.approx(expected, rel=1e-4)
+    assert float(ae_parts["loss"]) == pytest.approx(expected, rel=1e-4)
+    assert float(ae_parts["kl"]) == 0.0 and float(ae_parts["kl_share"]) == 0.0
+
+    vae = build_model(ModelConfig(kind="vae", kl_factor=5.0, recon_sum=recon_sum, **TINY))
+    parts = {k: float(v) for k, v in vae.loss_parts(x, training=False).items()}
+    z_mean, z_log_var = (np.asarray(a, np.float64) for a in vae.encoder(x))
     kl = np.mean(-0.5 * np.sum(1 + z_log_var - z_mean**2 - np.exp(z_log_var), axis=1))
     assert parts["kl"] == pytest.approx(kl, rel=1e-4)
     assert parts["loss"] == pytest.approx(parts["reconstruction"] + 5.0 * parts["kl"], rel=1e-6)
     assert parts["kl_share"] == pytest.approx(5.0 * parts["kl"] / parts["loss"], rel=1e-5)
-    # reconstruction: BCE summed over pixels per image, averaged over images (AE: deterministic)
-    ae = build_model(ModelConfig(kind="ae", **TINY))
-    y = np.clip(np.asarray(ae(x), np.float64), 1e-7, 1 - 1e-7)
-    bce = -(x * np.log(y) + (1 - x) * np.log(1 - y)).sum(axis=(1, 2, 3)).mean()
-    ae_parts = ae.loss_parts(x, training=False)
-    assert float(ae_parts["reconstruction"]) == pytest.approx(bce, rel=1e-4)
-    assert float(ae_parts["kl"]) == 0.0 and float(ae_parts["kl_share"]) == 0.0
+
+
+def test_mse_and_default_units() -> None:
+    assert ModelConfig().recon_sum == "values"  # the demo's units; presets say what they use
+    for study in ("celeba-vae", "celeba-ae", "celeba-ae-1600"):
+        assert load_preset(study)[0].recon_sum == "pixels", study
+    assert load_preset("demo")[0].recon_sum == "values"
+    x = _images(6).astype(np.float32) / 255.0
     mse_model = build_model(ModelConfig(kind="ae", reconstruction_loss="mse", **TINY))
-    y = np.asarray(mse_model(x), np.float64)
+    y = np.asarray(mse_model(x)["images"], np.float64)
     mse = ((x - y) ** 2).sum(axis=(1, 2, 3)).mean()
     assert float(mse_model.loss_parts(x, training=False)["loss"]) == pytest.approx(mse, rel=1e-4)
 

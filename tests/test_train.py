@@ -20,18 +20,18 @@ from samples import blob_images
 from zspace.flows.train import artifact_key, train_flow
 from zspace.storage import ChunkedWriter, Store, StoreError, write_index
 from zspace.tasks.train.stage import (
-    ImageStream,
     NonFiniteLossError,
     finished_run,
     list_checkpoints,
     train_run,
 )
+from zspace.tasks.train.stream import ImageStream
 
 N_IMAGES, CHUNK_ROWS, BATCH = 480, 64, 32
 HISTORY_KEYS = {"epoch", "loss", "val_loss", "reconstruction", "kl", "kl_share", "images_per_s"}
 TRAIN_JSON_KEYS = {
     "run", "dataset", "dataset_fingerprint", "preset", "kind", "epochs",
-    "model_fingerprint", "z_dim", "input_size",
+    "model_fingerprint", "z_dim", "input_size", "backend", "recon_sum",
 }
 
 
@@ -39,7 +39,7 @@ def make_dataset(store: Store, name: str, n: int, size: int, chunk_rows: int) ->
     """What ingest leaves behind: a complete uint8 images array and index.csv with splits."""
     images = blob_images(n, size, seed=7)
     writer = ChunkedWriter(
-        store, Store.images_rel(name), (n, size, size, 3), chunk_rows, np.uint8, {"test": name}
+        store, store.dataset(name).images, (n, size, size, 3), chunk_rows, np.uint8, {"test": name}
     )
     for i in range(writer.n_chunks):
         writer.write_chunk(i, images[i * chunk_rows : (i + 1) * chunk_rows])
@@ -104,36 +104,45 @@ def test_stream_covers_each_row_once_in_chunk_aligned_shuffled_batches(tmp_path)
     np.testing.assert_array_equal(row_ids(e0), row_ids(stream.epoch_batches(0)))  # seeded
     val = ImageStream(arr, rows, batch_size=16, shuffle=False)
     np.testing.assert_array_equal(row_ids(val.epoch_batches(0)), rows)
-    # the tf.data view: one epoch per iteration, uint8 kept
+    # the PyDataset view for any backend: batch i of the current epoch, whatever order the
+    # workers ask in (a peek at batches 0-1 first, as Keras does), a new epoch after each end
     ds = stream.dataset()
-    first = np.concatenate([b.numpy() for b in ds])
+    assert len(ds) == len(stream) and ds[1][0].shape == (16, 4, 4, 3)
+    ds.on_epoch_begin()
+    order = list(range(len(ds)))
+    order[2], order[3] = order[3], order[2]
+    got = {i: ds[i][0] for i in order}
+    first = np.concatenate([got[i] for i in range(len(ds))])
     assert first.dtype == np.uint8
-    np.testing.assert_array_equal(np.sort(row_ids([first])), rows)
     np.testing.assert_array_equal(row_ids([first]), row_ids(e0))
-    second = np.concatenate([b.numpy() for b in ds])
+    ds.on_epoch_end()
+    ds.on_epoch_begin()
+    second = np.concatenate([ds[i][0] for i in range(len(ds))])
     np.testing.assert_array_equal(row_ids([second]), row_ids(e1))
 
 
 # -- the flow and the run folder ------------------------------------------------------------------
 def test_flow_writes_the_run_folder(store_url: str, flow_result: dict) -> None:
     store = Store(store_url)
-    run = Store.run_rel("tiny-ae")
-    for name in ("config.yaml", "model.keras", "history.json", "loss_curve.png", "train.json"):
-        assert store.exists(f"{run}/{name}"), name
+    run = "tiny-ae"
+    layout = store.run(run)
+    for rel in (layout.config, layout.model, layout.history, layout.loss_curve, layout.train_record):
+        assert store.exists(rel), rel
     assert sorted(list_checkpoints(store, run)) == [1, 2]
     assert set(flow_result) >= TRAIN_JSON_KEYS
-    assert flow_result == store.read_json(f"{run}/train.json")
+    assert flow_result == store.read_json(layout.train_record)
     assert (flow_result["run"], flow_result["kind"], flow_result["epochs"]) == ("tiny-ae", "ae", 2)
+    assert (flow_result["backend"], flow_result["recon_sum"]) == ("tensorflow", "values")
     assert (flow_result["z_dim"], flow_result["input_size"], flow_result["preset"]) == (8, 32, "tiny")
-    assert flow_result["dataset_fingerprint"] == store.open_array(Store.images_rel("blobs")).attrs["fingerprint"]
-    digest = hashlib.sha256(store.read_bytes(f"{run}/model.keras")).hexdigest()
+    assert flow_result["dataset_fingerprint"] == store.open_array(store.dataset("blobs").images).attrs["fingerprint"]
+    digest = hashlib.sha256(store.read_bytes(layout.model)).hexdigest()
     assert flow_result["model_fingerprint"] == digest
-    history = store.read_json(f"{run}/history.json")
+    history = store.read_json(layout.history)
     assert [h["epoch"] for h in history] == [1, 2]
     assert all(set(h) >= HISTORY_KEYS for h in history)
     assert history[1]["val_loss"] < history[0]["val_loss"]  # it learns
     assert all(h["kl"] == 0.0 and h["kl_share"] == 0.0 and h["images_per_s"] > 0 for h in history)
-    assert store.read_bytes(f"{run}/loss_curve.png")[:4] == b"\x89PNG"
+    assert store.read_bytes(layout.loss_curve)[:4] == b"\x89PNG"
 
 
 def test_flow_publishes_progress_and_history_artifacts(flow_result: dict) -> None:
@@ -169,7 +178,7 @@ def test_higher_epochs_continue_from_the_last_epoch(store_url: str, tiny_preset:
     history = store.read_json("runs/tiny-ae-more/history.json")
     assert [h["epoch"] for h in history] == [1, 2, 3] and history[:2] == before
     assert result["epochs"] == 3 and result["model_fingerprint"] != flow_result["model_fingerprint"]
-    assert sorted(list_checkpoints(store, "runs/tiny-ae-more")) == [2, 3]  # keep_checkpoints: 2
+    assert sorted(list_checkpoints(store, "tiny-ae-more")) == [2, 3]  # keep_checkpoints: 2
     from zspace.models import load_model
 
     model = load_model(store.local_path("runs/tiny-ae-more/model.keras"))
@@ -180,7 +189,7 @@ def test_higher_epochs_continue_from_the_last_epoch(store_url: str, tiny_preset:
 
 def test_resume_after_the_process_is_killed(store_url: str, tiny_preset: str) -> None:
     store = Store(store_url)
-    run = Store.run_rel("killed")
+    run = "killed"
     cmd = [
         sys.executable, "-m", "zspace.tasks.train.stage", "--store", store_url, "--dataset", "blobs",
         "--preset", tiny_preset, "--run", "killed", "--epochs", "60", "--verbose", "0",
@@ -194,16 +203,17 @@ def test_resume_after_the_process_is_killed(store_url: str, tiny_preset: str) ->
     finally:
         os.kill(proc.pid, signal.SIGKILL)
         proc.wait()
-    assert not store.exists(f"{run}/train.json")
+    layout = store.run(run)
+    assert not store.exists(layout.train_record)
     done = max(list_checkpoints(store, run))
-    kept = [h for h in store.read_json(f"{run}/history.json") if h["epoch"] <= done]
+    kept = [h for h in store.read_json(layout.history) if h["epoch"] <= done]
     result = train_run(store_url, "blobs", run="killed", preset=tiny_preset, epochs=done + 1, verbose=0)
-    history = store.read_json(f"{run}/history.json")
+    history = store.read_json(layout.history)
     assert [h["epoch"] for h in history] == list(range(1, done + 2))
     assert history[:done] == kept and result["epochs"] == done + 1
     from zspace.models import load_model
 
-    model = load_model(store.local_path(f"{run}/model.keras"))
+    model = load_model(store.local_path(layout.model))
     assert int(model.optimizer.iterations) == (done + 1) * math.ceil(_n_train() / BATCH)
 
 
@@ -218,7 +228,7 @@ def test_vae_kl_share_and_limit(store_url: str, tiny_preset: str) -> None:
     from zspace.models import load_model
 
     model = load_model(store.local_path("runs/blobs-tiny-vae/model.keras"), compile=False)
-    codes = model.encode(store.open_array(Store.images_rel("blobs"))[:5])
+    codes = model.encode(store.open_array(store.dataset("blobs").images)[:5])
     assert set(codes) == {"z_mean", "z_log_var"} and codes["z_mean"].shape == (5, 8)
 
 

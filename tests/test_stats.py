@@ -8,6 +8,7 @@ import math
 import numpy as np
 import pytest
 import zarr
+from scipy.spatial.distance import mahalanobis as scipy_mahalanobis
 from scipy.stats import wasserstein_distance
 from sklearn.decomposition import PCA
 
@@ -225,6 +226,48 @@ def test_mahalanobis_slice_and_artificial(latents):
     hist = read(out, "artificial_radius_hist")
     assert hist.shape[0] == len(SMALL["artificial_b"]) and (hist.sum(axis=1) == SMALL["n_artificial"]).all()
     assert read(out, "artificial_radius_data_hist").sum() == N
+
+
+def test_mahalanobis_against_scipy():
+    """stats_core.mahalanobis (the one function pass 2 and the artificial vectors use) equals
+    scipy's with the inverse covariance; a constant component is left out, not fatal."""
+    rng = np.random.default_rng(5)
+    x = rng.standard_normal((400, 5)) @ rng.standard_normal((5, 5)) + np.arange(5)
+    cov = np.cov(x, rowvar=False)
+    evals, _, comps = stats_core.pca_from_covariance(cov)
+    scale = stats_core.mahalanobis_scale(evals)
+    mean = x.mean(axis=0)
+    vi = np.linalg.inv(cov)
+    probe = np.vstack([x[:20], rng.uniform(-3, 3, (10, 5))])
+    want = [scipy_mahalanobis(v, mean, vi) for v in probe]
+    np.testing.assert_allclose(stats_core.mahalanobis(probe, mean, comps, scale), want, rtol=1e-9)
+    pc = stats_core.pca_coordinates(probe, mean, comps)
+    np.testing.assert_allclose(stats_core.mahalanobis_of_coordinates(pc, scale), want, rtol=1e-9)
+    # a far point is far, the mean is at distance 0
+    assert stats_core.mahalanobis(mean[None], mean, comps, scale)[0] == pytest.approx(0, abs=1e-9)
+    # with a constant component: equal to scipy on the other four (pseudo-inverse)
+    xc = x.copy()
+    xc[:, 2] = 1.5
+    m = stats_core.Moments.empty(xc[0])
+    m.update(xc)
+    evals, _, comps = stats_core.pca_from_covariance(m.covariance)
+    live = [0, 1, 3, 4]
+    vi4 = np.linalg.inv(np.cov(xc[:, live], rowvar=False))
+    got = stats_core.mahalanobis(xc[:20], m.mean, comps, stats_core.mahalanobis_scale(evals))
+    want4 = [scipy_mahalanobis(v[live], xc[:, live].mean(axis=0), vi4) for v in xc[:20]]
+    np.testing.assert_allclose(got, want4, rtol=1e-7)
+
+
+def test_one_mahalanobis_function_is_used_everywhere():
+    """No inline copy: pass 2 and the artificial vectors call the stats_core function."""
+    import inspect
+
+    from zspace.tasks.analyze import artificial, passes
+
+    for mod in (passes, artificial):
+        src = inspect.getsource(mod)
+        assert "mahalanobis" in src and "* ctx.scale" not in src and "*= scale" not in src
+        assert 'einsum("ij,ij->i", pc, pc)' not in src
 
 
 def test_block_and_chunk_size_do_not_change_results(latents, tmp_path):

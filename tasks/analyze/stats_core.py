@@ -1,7 +1,7 @@
 """Numerical kernels of the latent statistics: pure numpy, no I/O, no dask.
 
 Everything here works on one block of rows at a time, or on the small merged accumulators,
-so that :mod:`zspace.tasks.analyze.stats` can stream any N through them. Accumulation is float64
+so that :mod:`zspace.tasks.analyze.passes` can stream any N through them. Accumulation is float64
 throughout; the Gram matrix is taken of data shifted by a fixed reference (the first
 block's mean), which keeps ``G - s s^T / n`` free of catastrophic cancellation when the
 latent cloud sits far from the origin.
@@ -208,11 +208,21 @@ def mahalanobis_scale(evals: np.ndarray) -> np.ndarray:
     return out
 
 
+def pca_coordinates(x: np.ndarray, mean: np.ndarray, components: np.ndarray) -> np.ndarray:
+    """Rows in PCA coordinates: (x - mean) @ components.T, in float64."""
+    return (np.asarray(x, dtype=np.float64) - mean) @ components.T
+
+
+def mahalanobis_of_coordinates(pc: np.ndarray, scale: np.ndarray) -> np.ndarray:
+    """Mahalanobis distance of rows already in PCA coordinates (scale from
+    :func:`mahalanobis_scale`): the one place the distance is computed."""
+    scaled = pc * scale
+    return np.sqrt(np.einsum("ij,ij->i", scaled, scaled))
+
+
 def mahalanobis(x: np.ndarray, mean: np.ndarray, components: np.ndarray, scale: np.ndarray) -> np.ndarray:
     """Distance of each row to the fitted Gaussian N(mean, cov) (pseudo-inverse on null axes)."""
-    pc = (np.asarray(x, dtype=np.float64) - mean) @ components.T
-    pc *= scale
-    return np.sqrt(np.einsum("ij,ij->i", pc, pc))
+    return mahalanobis_of_coordinates(pca_coordinates(x, mean, components), scale)
 
 
 # -- histograms ---------------------------------------------------------------------------

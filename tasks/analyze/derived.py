@@ -1,0 +1,132 @@
+"""What follows from pass 1 (covariance, correlation, PCA, the grids pass 2 bins on, the slice
+axes) and from pass 2 (per-component shape, dominant components, trimmed radius histograms,
+the Mahalanobis quantile): small float64 computations on merged accumulators, no full data."""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+
+import numpy as np
+
+from zspace.storage import StatsLayout, Store
+from zspace.tasks.analyze.params import RADIUS_BIN_COARSE, RADIUS_BIN_FINE, StatsParams
+from zspace.tasks.analyze.passes import Pass2Partial, vector_blocks
+from zspace.tasks.analyze.stats_core import (
+    Moments,
+    RadiusMoments,
+    correlation_from_covariance,
+    dominant_components,
+    exact_quantile,
+    half_width,
+    mahalanobis_scale,
+    modes,
+    pca_from_covariance,
+    uniform_edges,
+)
+
+
+@dataclass
+class Derived:
+    """Pass 1's moments turned into the statistics and the grids of pass 2."""
+
+    mean: np.ndarray
+    std: np.ndarray
+    min: np.ndarray
+    max: np.ndarray
+    covariance: np.ndarray
+    correlation: np.ndarray
+    zero_variance: np.ndarray
+    pca_eigenvalues: np.ndarray
+    pca_ratio: np.ndarray
+    pca_components: np.ndarray
+    mahalanobis_scale: np.ndarray
+    hist_width: float
+    hist_edges: np.ndarray
+    r_edges_coarse: np.ndarray  # up to a bound on the radius; trimmed after pass 2
+    r_edges_fine: np.ndarray
+    slice_axes: tuple[int, int]
+    slice_axes_given: bool
+
+    @property
+    def slice_free(self) -> np.ndarray:
+        """Boolean (z,): True for the two components the slice leaves free."""
+        free = np.zeros(len(self.mean), dtype=bool)
+        free[list(self.slice_axes)] = True
+        return free
+
+
+def histogram_grid(m: Moments, params: StatsParams) -> tuple[float, np.ndarray]:
+    """The common component-histogram grid: edges at multiples of the bin width, widened when
+    the data's range would need more than max_hist_bins bins."""
+    width = params.hist_bin_width
+    lo_all, hi_all = float(m.min.min()), float(m.max.max())
+    n_bins = math.floor(hi_all / width) - math.floor(lo_all / width) + 1
+    if n_bins > params.max_hist_bins:
+        width *= math.ceil(n_bins / params.max_hist_bins)
+    return width, uniform_edges(math.floor(lo_all / width) * width, width, hi_all)
+
+
+def choose_slice_axes(corr: np.ndarray, params: StatsParams) -> tuple[int, int]:
+    """The slice's two free axes: as given, or the most correlated pair."""
+    if params.slice_axes is not None:
+        return (int(params.slice_axes[0]), int(params.slice_axes[1]))
+    iu = np.triu_indices(len(corr), 1)
+    k = int(np.argmax(np.abs(corr[iu])))
+    return (int(iu[0][k]), int(iu[1][k]))
+
+
+def derive(m: Moments, params: StatsParams) -> Derived:
+    """Covariance, correlation, PCA and the pass-2 grids from pass 1, all in float64."""
+    cov = m.covariance
+    zero_var = m.zero_variance
+    corr = correlation_from_covariance(cov, zero_var)
+    evals, ratio, comps = pca_from_covariance(cov)
+    width, hist_edges = histogram_grid(m, params)
+    return Derived(
+        mean=m.mean, std=np.sqrt(np.diag(cov)), min=m.min.astype(np.float64),
+        max=m.max.astype(np.float64), covariance=cov, correlation=corr, zero_variance=zero_var,
+        pca_eigenvalues=evals, pca_ratio=ratio, pca_components=comps,
+        mahalanobis_scale=mahalanobis_scale(evals), hist_width=width, hist_edges=hist_edges,
+        r_edges_coarse=uniform_edges(0.0, RADIUS_BIN_COARSE, m.radius_bound),
+        r_edges_fine=uniform_edges(0.0, RADIUS_BIN_FINE, m.radius_bound),
+        slice_axes=choose_slice_axes(corr, params), slice_axes_given=params.slice_axes is not None,
+    )
+
+
+@dataclass
+class Finished:
+    """What pass 2's accumulators and arrays give: shape of each component, radius, p-quantile."""
+
+    half_width: np.ndarray
+    mode: np.ndarray
+    dominant: list[int]
+    dominant_z_mean: np.ndarray  # robust z-score of |mean|
+    dominant_z_half_width: np.ndarray
+    radius: RadiusMoments
+    r_edges_coarse: np.ndarray
+    r_edges_fine: np.ndarray
+    r_coarse: np.ndarray
+    r_fine: np.ndarray
+    mahalanobis_q: float
+
+
+def finish(store: Store, layout: StatsLayout, n: int, params: StatsParams, d: Derived,
+           p2: Pass2Partial) -> Finished:
+    """Radius histograms trimmed to the true maximum (same edges), half-widths, modes, the
+    dominant components, and the exact Mahalanobis quantile of the stored distances."""
+    rad = p2.radius
+    r_edges_coarse = uniform_edges(0.0, RADIUS_BIN_COARSE, rad.max)
+    r_edges_fine = uniform_edges(0.0, RADIUS_BIN_FINE, rad.max)
+    r_coarse = p2.r_coarse[: len(r_edges_coarse) - 1]
+    r_fine = p2.r_fine[: len(r_edges_fine) - 1]
+    if r_coarse.sum() != n or r_fine.sum() != n:  # the bound held, so this cannot happen
+        raise RuntimeError("radius histogram lost counts when trimmed to the maximum radius")
+    hw = np.array([half_width(h, d.hist_edges) for h in p2.hist])
+    dominant, z_mu, z_hw = dominant_components(d.mean, hw, d.zero_variance)
+    maha_q = exact_quantile(vector_blocks(store, layout.array("mahalanobis")), n,
+                            params.mahalanobis_quantile)
+    return Finished(half_width=hw, mode=modes(p2.hist, d.hist_edges), dominant=dominant,
+                    dominant_z_mean=z_mu, dominant_z_half_width=z_hw, radius=rad,
+                    r_edges_coarse=r_edges_coarse, r_edges_fine=r_edges_fine, r_coarse=r_coarse,
+                    r_fine=r_fine, mahalanobis_q=maha_q)

@@ -1,0 +1,258 @@
+"""The two streaming passes over all N rows, and the arrays pass 2 writes chunk by chunk.
+
+- pass 1 (:func:`latent_moments`): count, per-component sum, min, max and the float64 Gram of
+  the data shifted by the first block's mean; nothing else, so it costs about one Gram matrix.
+- pass 2 (:func:`second_pass`), on grids pass 1 made known: per-component histograms, radius
+  moments and histograms, PCA coordinates, Mahalanobis distances, the slice mask.
+
+Why not da.from_zarr and ``x.T @ x``: the Gram matrix is the whole cost, and that dask-array
+graph took 0.79 s at 170,000 x 256 against 0.45 s for a chunked numpy Gram loop on a 2-core
+machine; a few tasks that each run a plain numpy loop (one BLAS thread each) match or beat that
+loop and bound memory. Partial sums are added in the order of the parts, so a result is the
+same for the same input, parameters and number of workers.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterable
+from dataclasses import dataclass
+from typing import Any
+
+import numpy as np
+
+from zspace.storage import ChunkedWriter, StatsLayout, Store, StoreError, open_array
+from zspace.tasks.analyze.params import PRODUCER
+from zspace.tasks.analyze.stats_core import (
+    Moments,
+    RadiusMoments,
+    component_histograms,
+    correlation_from_covariance,
+    histogram,
+    mahalanobis_of_coordinates,
+    merge_all,
+    pca_coordinates,
+)
+from zspace.tasks.analyze.streaming import (
+    default_workers,
+    open_latents,
+    plan_blocks,
+    read_block,
+    run_parts,
+    split_parts,
+)
+
+Progress = Callable[[int], None] | None
+PASS2_ARRAYS = {  # name: (dtype, per-row shape is (z,) or ())
+    "pca_coordinates": ("float32", True),
+    "mahalanobis": ("float64", False),
+    "slice_mask": ("uint8", False),
+}
+
+
+# -- pass 1 --------------------------------------------------------------------------------
+def _pass1_part(url: str, blocks: list[tuple[int, int]], shift: np.ndarray,
+                progress: Progress) -> Moments:
+    arr = open_array(url)
+    m = Moments.empty(shift)
+    for start, stop in blocks:
+        m.update(read_block(arr, start, stop))
+        if progress:
+            progress(stop - start)
+    return m
+
+
+def latent_moments(
+    url: str,
+    block_rows: int | None = None,
+    dask_address: str | None = None,
+    workers: int | None = None,
+    progress: Progress = None,
+) -> Moments:
+    """Pass 1 over all rows: the merged :class:`Moments` (mean, covariance, radius moments)."""
+    arr = open_latents(url)
+    blocks = plan_blocks(arr, block_rows)
+    shift = read_block(arr, *blocks[0]).astype(np.float64).mean(axis=0)
+    workers = workers or default_workers(dask_address)
+    parts = split_parts(blocks, workers)
+    prog = None if dask_address else progress
+    moments = merge_all(run_parts(_pass1_part, [(url, p, shift, prog) for p in parts],
+                                  dask_address, workers))
+    if not (np.isfinite(moments.s).all() and np.isfinite(moments.gram).all()
+            and np.isfinite(moments.min).all() and np.isfinite(moments.max).all()):
+        raise StoreError(f"{url} holds NaN or infinite values: no statistics of it are meaningful")
+    return moments
+
+
+def correlation_matrix(url: str, block_rows: int | None = None, dask_address: str | None = None,
+                       workers: int | None = None) -> np.ndarray:
+    """Pearson correlation of all N rows, exactly, one streaming pass (what the benchmark times)."""
+    m = latent_moments(url, block_rows=block_rows, dask_address=dask_address, workers=workers)
+    return correlation_from_covariance(m.covariance, m.zero_variance)
+
+
+# -- pass 2 --------------------------------------------------------------------------------
+@dataclass
+class Pass2Context:
+    """Everything a pass-2 part needs: small, so that dask can ship it to a worker."""
+
+    url: str
+    out_url: str
+    layout: StatsLayout
+    block_rows: int
+    mean: np.ndarray
+    components: np.ndarray
+    scale: np.ndarray
+    hist_edges: np.ndarray
+    r_edges_coarse: np.ndarray
+    r_edges_fine: np.ndarray
+    r_shift: float
+    slice_free: np.ndarray  # boolean (z,): True for the two free axes
+    slice_threshold: float
+    plans: dict[str, dict[str, Any]]
+    done: dict[str, set[int]]
+
+
+@dataclass
+class Pass2Partial:
+    """Mergeable pass-2 accumulators."""
+
+    hist: np.ndarray
+    r_coarse: np.ndarray
+    r_fine: np.ndarray
+    radius: RadiusMoments
+    n_slice: int
+
+    def merge(self, other: Pass2Partial) -> Pass2Partial:
+        return Pass2Partial(self.hist + other.hist, self.r_coarse + other.r_coarse,
+                            self.r_fine + other.r_fine, self.radius.merge(other.radius),
+                            self.n_slice + other.n_slice)
+
+
+@dataclass
+class Pass2Result:
+    """Pass 2's merged accumulators and the fingerprints of the arrays it wrote."""
+
+    partial: Pass2Partial
+    fingerprints: dict[str, str]
+
+
+def stats_writer(store: Store, rel: str, shape: tuple[int, ...], chunk_rows: int, dtype: str,
+                 plan: dict[str, Any]) -> ChunkedWriter:
+    """A ChunkedWriter for an array this module owns; one left by an earlier analysis with
+    other parameters is replaced (it is derived data), anything else is never touched."""
+    try:
+        return ChunkedWriter(store, rel, shape, chunk_rows, dtype, plan)
+    except StoreError:
+        old = open_array(store.join(rel)).attrs.get("zspace_plan") or {}
+        if old.get("producer") != PRODUCER:
+            raise
+        store.remove(rel)
+        return ChunkedWriter(store, rel, shape, chunk_rows, dtype, plan)
+
+
+def _pass2_writers(ctx: Pass2Context, shape: tuple[int, int]) -> dict[str, ChunkedWriter]:
+    out = Store(ctx.out_url)
+    return {name: ChunkedWriter(out, ctx.layout.array(name), shape if wide else shape[:1],
+                                ctx.block_rows, dtype, ctx.plans[name])
+            for name, (dtype, wide) in PASS2_ARRAYS.items()}
+
+
+def _pass2_part(ctx: Pass2Context, blocks: list[tuple[int, int, int]],
+                progress: Progress) -> Pass2Partial:
+    arr = open_array(ctx.url)
+    writers = _pass2_writers(ctx, (arr.shape[0], arr.shape[1]))
+    acc = Pass2Partial(np.zeros((arr.shape[1], len(ctx.hist_edges) - 1), dtype=np.int64),
+                       np.zeros(len(ctx.r_edges_coarse) - 1, dtype=np.int64),
+                       np.zeros(len(ctx.r_edges_fine) - 1, dtype=np.int64),
+                       RadiusMoments(ctx.r_shift), 0)
+    fixed = ~ctx.slice_free
+    for i, start, stop in blocks:
+        x = read_block(arr, start, stop)
+        acc.hist += component_histograms(x, ctx.hist_edges)
+        xf = x.astype(np.float64)
+        r = np.sqrt(np.einsum("ij,ij->i", xf, xf))
+        acc.radius.update(r)
+        acc.r_coarse += histogram(r, ctx.r_edges_coarse)
+        acc.r_fine += histogram(r, ctx.r_edges_fine)
+        mask = (np.abs(x[:, fixed]) < ctx.slice_threshold).all(axis=1)
+        acc.n_slice += int(mask.sum())
+        pc = pca_coordinates(xf, ctx.mean, ctx.components)
+        if i not in ctx.done["pca_coordinates"]:
+            writers["pca_coordinates"].write_chunk(i, pc.astype(np.float32))
+        if i not in ctx.done["mahalanobis"]:
+            writers["mahalanobis"].write_chunk(i, mahalanobis_of_coordinates(pc, ctx.scale))
+        if i not in ctx.done["slice_mask"]:
+            writers["slice_mask"].write_chunk(i, mask.astype(np.uint8))
+        if progress:
+            progress(stop - start)
+    return acc
+
+
+def second_pass(store: Store, ctx: Pass2Context, n: int, z: int, blocks: list[tuple[int, int]],
+                dask_address: str | None, workers: int, progress: Progress) -> Pass2Result:
+    """Pass 2 over the blocks not written yet (a resumed analysis skips finished chunks), then
+    the pass-2 arrays finalised and fingerprinted."""
+    indexed = [(i, a, b) for i, (a, b) in enumerate(blocks)]
+    parts = split_parts(indexed, workers)
+    prog = None if dask_address else progress
+    partial = merge_all(run_parts(_pass2_part, [(ctx, p, prog) for p in parts], dask_address,
+                                  workers))
+    fps = {}
+    for name, (dtype, wide) in PASS2_ARRAYS.items():
+        w = ChunkedWriter(store, ctx.layout.array(name), (n, z) if wide else (n,), ctx.block_rows,
+                          dtype, ctx.plans[name])
+        fps[name] = str(w.array.attrs["fingerprint"]) if w.complete else w.finalize(
+            attrs={"producer": PRODUCER})
+    return Pass2Result(partial, fps)
+
+
+def done_chunks(store: Store, layout: StatsLayout, n: int, z: int, block_rows: int,
+                plans: dict[str, dict[str, Any]]) -> dict[str, set[int]]:
+    """Chunks of each pass-2 array already written under the same plan (resume)."""
+    done: dict[str, set[int]] = {}
+    for name, (dtype, wide) in PASS2_ARRAYS.items():
+        w = stats_writer(store, layout.array(name), (n, z) if wide else (n,), block_rows,
+                         dtype, plans[name])
+        done[name] = set(w.done_chunks()) if not w.complete else set(range(w.n_chunks))
+    return done
+
+
+# -- after pass 2: 1-D arrays read back ------------------------------------------------------
+def vector_blocks(store: Store, rel: str) -> Callable[[], Iterable[np.ndarray]]:
+    """A re-iterable reader of a 1-D array in ~1M-value blocks (for exact quantiles)."""
+    arr = store.open_array(rel)
+    step = int(arr.chunks[0]) * max(1, (1 << 20) // int(arr.chunks[0]))
+
+    def gen() -> Iterable[np.ndarray]:
+        for s in range(0, arr.shape[0], step):
+            yield np.asarray(arr[s : s + step])
+
+    return gen
+
+
+def write_slice_indices(store: Store, rel: str, mask_rel: str, n_slice: int, plan: dict) -> str:
+    """Rows where the slice mask is 1, streamed from the mask into 65,536-row chunks."""
+    chunk = 1 << 16
+    w = stats_writer(store, rel, (n_slice,), chunk, "int64", plan)
+    if not w.complete:
+        buf: list[np.ndarray] = []
+        held = out_i = 0
+        for idx in _mask_indices(store, mask_rel):
+            buf.append(idx)
+            held += len(idx)
+            while held >= chunk:
+                flat = np.concatenate(buf)
+                w.write_chunk(out_i, flat[:chunk])
+                out_i += 1
+                buf, held = [flat[chunk:]], len(flat) - chunk
+        if held:
+            w.write_chunk(out_i, np.concatenate(buf))
+        w.finalize()
+    return str(w.array.attrs["fingerprint"])
+
+
+def _mask_indices(store: Store, mask_rel: str) -> Iterable[np.ndarray]:
+    mask = store.open_array(mask_rel)
+    step = int(mask.chunks[0]) * max(1, (1 << 20) // int(mask.chunks[0]))
+    for s in range(0, mask.shape[0], step):
+        yield np.flatnonzero(np.asarray(mask[s : s + step])) + s

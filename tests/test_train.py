@@ -103,6 +103,9 @@ def test_stream_covers_each_row_once_in_chunk_aligned_shuffled_batches(tmp_path)
     assert not np.array_equal(row_ids(e0), row_ids(e1))  # a new order every epoch
     np.testing.assert_array_equal(row_ids(e0), row_ids(stream.epoch_batches(0)))  # seeded
     val = ImageStream(arr, rows, batch_size=16, shuffle=False)
+    # devices sharing each batch: the last batch is cut to a multiple of their number
+    cut = ImageStream(arr, rows, batch_size=16, shuffle=False, multiple_of=3)
+    assert [len(b) for b in cut.epoch_batches(0)] == [16] * 12 + [6] and len(cut) == 13
     np.testing.assert_array_equal(row_ids(val.epoch_batches(0)), rows)
     # the PyDataset view for any backend: batch i of the current epoch, whatever order the
     # workers ask in (a peek at batches 0-1 first, as Keras does), a new epoch after each end

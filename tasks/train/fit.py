@@ -59,7 +59,11 @@ def open_streams(plan: TrainPlan) -> tuple[Any, Any]:
     from zspace.tasks.train.stream import ImageStream
 
     cfg = plan.train_cfg
-    args = dict(seed=cfg.seed, shuffle_buffer=cfg.shuffle_buffer,
+    devices = data_parallel_devices()
+    if cfg.batch_size % devices:
+        raise ValueError(f"train.batch_size {cfg.batch_size} is not divisible by the {devices} "
+                         "devices that share each batch: choose a multiple of it in the preset")
+    args = dict(seed=cfg.seed, shuffle_buffer=cfg.shuffle_buffer, multiple_of=devices,
                 prefetch_chunks=cfg.prefetch_chunks, read_threads=cfg.read_threads)
     train = ImageStream(plan.images, plan.train_rows, cfg.batch_size, shuffle=True, **args)
     train.epoch = plan.done_epochs
@@ -67,6 +71,19 @@ def open_streams(plan: TrainPlan) -> tuple[Any, Any]:
     if len(plan.val_rows):
         val = ImageStream(plan.images, plan.val_rows, cfg.batch_size, shuffle=False, **args)
     return train.dataset(), (val.dataset() if val is not None else None)
+
+
+def data_parallel_devices() -> int:
+    """How many JAX accelerators split each batch (1 on TensorFlow, whose MirroredStrategy
+    splits uneven batches itself, and on a CPU)."""
+    import keras
+
+    if keras.backend.backend() != "jax":
+        return 1
+    import jax
+
+    devices = jax.devices()
+    return len(devices) if devices[0].platform != "cpu" else 1
 
 
 @contextlib.contextmanager
@@ -77,8 +94,8 @@ def distribution_scope() -> Iterator[None]:
     if keras.backend.backend() == "jax":
         import jax
 
-        devices = jax.devices()
-        if len(devices) > 1 and devices[0].platform != "cpu":
+        if data_parallel_devices() > 1:
+            devices = jax.devices()
             previous = keras.distribution.distribution()
             keras.distribution.set_distribution(keras.distribution.DataParallel(devices=devices))
             try:

@@ -7,7 +7,6 @@
 
 from __future__ import annotations
 
-import math
 import threading
 from collections import deque
 from collections.abc import Iterator
@@ -35,8 +34,12 @@ class ImageStream:
         shuffle_buffer: int = 4096,
         prefetch_chunks: int = 8,
         read_threads: int = 2,
+        multiple_of: int = 1,
     ):
         self.array = array
+        # several devices share each batch (JAX DataParallel): the last, partial batch is cut
+        # to a multiple of their number (at most multiple_of - 1 images skipped per epoch)
+        self.multiple_of = int(multiple_of)
         self.rows = np.asarray(rows, dtype=np.int64)
         self.batch_size = int(batch_size)
         self.shuffle = shuffle
@@ -51,7 +54,8 @@ class ImageStream:
         self.epoch = 0  # the next epoch `dataset()` serves (set when resuming)
 
     def __len__(self) -> int:
-        return math.ceil(len(self.rows) / self.batch_size)
+        full, rest = divmod(len(self.rows), self.batch_size)
+        return full + (rest >= self.multiple_of)
 
     @property
     def image_shape(self) -> tuple[int, ...]:
@@ -103,7 +107,10 @@ class ImageStream:
             if self.shuffle:
                 pool = pool[rng.permutation(len(pool))]
             for i in range(0, len(pool), self.batch_size):
-                yield pool[i : i + self.batch_size]
+                batch = pool[i : i + self.batch_size]
+                batch = batch[: len(batch) // self.multiple_of * self.multiple_of]
+                if len(batch):
+                    yield batch
 
     def dataset(self, workers: int = 2) -> StreamBatches:
         """A keras.utils.PyDataset of uint8 batches: each epoch of `fit` is a new epoch of

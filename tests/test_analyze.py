@@ -32,7 +32,7 @@ def pair_counts(x: np.ndarray) -> dict[str, int]:
 def test_flow_run_on_a_run_folder(tmp_path):
     store = Store(tmp_path / "store")
     x = latents()
-    w = ChunkedWriter(store, Store.latents_rel("r1", "z_mean"), x.shape, 200, "float32", {"t": 1})
+    w = ChunkedWriter(store, store.run("r1").latents("z_mean"), x.shape, 200, "float32", {"t": 1})
     for i in range(w.n_chunks):
         w.write_chunk(i, x[i * 200 : (i + 1) * 200])
     w.finalize()

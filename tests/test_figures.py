@@ -58,8 +58,8 @@ def write_latents(store: Store, rel: str, x: np.ndarray, chunk_rows: int = 300) 
 def run_store(tmp_path_factory):
     store = Store(tmp_path_factory.mktemp("figs") / "store")
     x = make_latents()
-    url = write_latents(store, Store.latents_rel("r1"), x)
-    analyze_latents(url, store, Store.stats_rel("r1"), PARAMS, show_progress=False)
+    url = write_latents(store, store.run("r1").latents(), x)
+    analyze_latents(url, store, store.run("r1").stats.root, PARAMS, show_progress=False)
     return store, x
 
 
@@ -106,7 +106,7 @@ def test_stats_folder_form(tmp_path):
 
 def test_helpers_against_numpy(run_store):
     store, x = run_store
-    arr = store.open_array(Store.latents_rel("r1"))
+    arr = store.open_array(store.run("r1").latents())
     rows = np.array([0, 5, 299, 300, 301, 1777, N - 1])
     np.testing.assert_array_equal(read_rows(arr, rows), x[rows].astype(np.float64))
 
@@ -134,3 +134,30 @@ def test_helpers_against_numpy(run_store):
     (thin,) = zoom_series(arr, [(0, 1)], [(0.0, 0.0)], sides=(None,), cap=200)
     assert thin[0].step > 1 and thin[0].seen == N
     np.testing.assert_array_equal(thin[0].points(), x[:: thin[0].step][:, [0, 1]])
+
+
+def test_registry_shape_and_a_new_figure(run_store, tmp_path):
+    """Every registered figure names a report section id; a figure added to a registry is drawn
+    into the manifest with its section, title and the statistics fingerprint."""
+    from zspace.tasks.common.figures import SECTIONS
+    from zspace.tasks.report.figures import FIGURES, figure_context, render
+    from zspace.tasks.report.stats_figures import Drawn, StatsFigure, new_figure
+
+    ids = [f.id for f in FIGURES]
+    assert len(ids) == len(set(ids)) and all(f.section in SECTIONS for f in FIGURES)
+    assert all(f.section == f.section.lower() and f.title for f in FIGURES)
+
+    store, x = run_store
+
+    def draw_first_component(ctx):
+        fig = new_figure(4, 3)
+        fig.add_subplot().plot(ctx.array("histogram_counts")[0])
+        return [Drawn("first.png", fig, f"component 0 of {ctx.n:,}")]
+
+    extra = StatsFigure("first", "components", "First component", draw_first_component)
+    ctx = figure_context(store, store.run("r1").stats, sample=200)
+    (entry, png), = list(render(ctx, [extra]))
+    assert entry["file"] == "first.png" and entry["title"] == "First component"
+    assert entry["section"] == "components" and entry["caption"] == f"component 0 of {N:,}"
+    assert (entry["width"], entry["height"]) == (400, 300) and png.startswith(b"\x89PNG")
+    assert entry["stats_fingerprint"] == store.read_json("runs/r1/stats/summary.json")["fingerprint"]

@@ -16,7 +16,9 @@ from zspace.flows.cli import main
 from zspace.flows.report import report_flow, stats_figures_current
 from zspace.storage import Store
 from zspace.tasks.analyze.stats import analyze_latents
-from zspace.tasks.report.stage import SECTIONS, write_report
+from zspace.tasks.common.figures import SECTIONS
+from zspace.tasks.report.stage import write_report
+from zspace.tasks.report.tables import components_table, radius_rows
 
 TRAIN = {"run": "r1", "dataset": "faces", "preset": "demo", "kind": "vae", "epochs": 2, "z_dim": 12,
          "input_size": 32, "n_train": 64, "n_val": 16, "loss": 1200.5, "val_loss": 1250.25,
@@ -29,8 +31,8 @@ HISTORY = [{"epoch": 1, "loss": 1500.0, "val_loss": 1400.0, "kl": 40.0, "kl_shar
 def store(tmp_path_factory):
     """A run with latents and statistics; training records written by hand (no model here)."""
     st = Store(tmp_path_factory.mktemp("report") / "store")
-    url = write_latents(st, Store.latents_rel("r1"), make_latents(2)[:1500])
-    analyze_latents(url, st, Store.stats_rel("r1"), PARAMS, show_progress=False)
+    url = write_latents(st, st.run("r1").latents(), make_latents(2)[:1500])
+    analyze_latents(url, st, st.run("r1").stats.root, PARAMS, show_progress=False)
     st.write_json("runs/r1/train.json", TRAIN)
     st.write_json("runs/r1/history.json", HISTORY)
     return st
@@ -49,9 +51,12 @@ def test_flow_draws_figures_and_writes_a_self_contained_report(store):
     doc = Path(res["report"]).read_text(encoding="utf-8")
     assert res["report"] == str(store.local_path("runs/r1/report.html"))
 
-    # every section heading, every figure of every manifest, nothing external
-    for heading in (h for k, h in SECTIONS.items() if k != "other"):
-        assert f"<h2>{heading}</h2>" in doc
+    # every section with something in it, in report order; empty ones are left out
+    present = ["overview", "components", "radius", "correlations", "pca", "artificial",
+               "projections", "generation", "reconstruction", "missing"]
+    assert res["sections"] == [SECTIONS[k] for k in present]
+    for k, heading in SECTIONS.items():
+        assert (f"<h2>{heading}</h2>" in doc) == (k in present), k
     manifest = store.read_json("runs/r1/figures/stats.json")
     assert len(manifest) == 14 == res["n_figures"]
     for e in manifest:
@@ -94,9 +99,10 @@ def test_report_embeds_every_manifest_of_every_stage(store, tmp_path):
     for e in stats[:2]:
         shutil.copy(st.local_path(f"runs/r1/figures/{e['file']}"), st.local_path(f"runs/r1/figures/p_{e['file']}"))
     st.write_json("runs/r1/figures/project.json", [
-        {"file": f"p_{e['file']}", "title": f"Projection test {k}", "caption": "c", "section": "x"}
+        {"file": f"p_{e['file']}", "title": f"Projection test {k}", "caption": "c",
+         "section": "projections"}
         for k, e in enumerate(stats[:2])] + [{"file": "gone.png", "title": "Gone", "caption": "",
-                                               "section": "x"}])
+                                               "section": "projections"}])
     st.write_json("runs/r1/samples/scores.json", {"normal": {"nn_pixel": 0.1, "sharpness": 2.0}})
     res = write_report(st.url, "r1")
     doc = Path(res["report"]).read_text(encoding="utf-8")
@@ -108,6 +114,66 @@ def test_report_embeds_every_manifest_of_every_stage(store, tmp_path):
     assert any("gone.png" in m for m in res["missing"])
     assert not any("zspace project" in m for m in res["missing"])
     assert "<td>nn_pixel</td>" not in doc and "<th>nn_pixel</th>" in doc  # scores as a table
+    assert "<h2>Findings</h2>" not in doc and "<h2>Other figures</h2>" not in doc
+
+
+def test_figures_are_filed_by_their_section_id_only(store, tmp_path):
+    """No per-stage override: a stage's entries land where their section id says, whatever the
+    stage is called; an unknown id lands in "Other figures"; an empty section is left out."""
+    if not stats_figures_current(store.url, "r1"):
+        report_flow(store=store.url, run="r1", sample=1200)
+    st = Store(tmp_path / "copy")
+    shutil.copytree(store.local_path("runs/r1"), st.local_path("runs/r1"))
+    src = st.read_json("runs/r1/figures/stats.json")[0]["file"]
+    for name in ("a.png", "b.png", "c.png", "d.png"):
+        shutil.copy(st.local_path(f"runs/r1/figures/{src}"), st.local_path(f"runs/r1/figures/{name}"))
+    st.write_json("runs/r1/figures/project.json",
+                  [{"file": "a.png", "title": "Filed in generation", "section": "generation"}])
+    st.write_json("runs/r1/figures/reconstruction.json",
+                  [{"file": "b.png", "title": "Filed in findings", "section": "findings"},
+                   {"file": "c.png", "title": "Filed nowhere known", "section": "no-such-id"}])
+    st.write_json("runs/r1/figures/meaning.json",
+                  [{"file": "d.png", "title": "Filed in meaning", "section": "meaning"}])
+    res = write_report(st.url, "r1")
+    doc = Path(res["report"]).read_text(encoding="utf-8")
+
+    def within(title: str, section: str) -> bool:
+        start = doc.index(f'<section id="{section}">')
+        return start < doc.index(title) < doc.index("</section>", start)
+
+    assert within("Filed in generation", "generation")
+    assert within("Filed in findings", "findings")
+    assert within("Filed nowhere known", "other")
+    assert within("Filed in meaning", "meaning")
+    assert res["sections"][0] == SECTIONS["findings"] and SECTIONS["other"] in res["sections"]
+    assert SECTIONS["fragmentation"] not in res["sections"]
+    # the project stage ran (project.json) but filed nothing under projections: left out
+    assert SECTIONS["projections"] not in res["sections"]
+    assert not any("zspace project" in m for m in res["missing"])
+    assert any("zspace generate" in m for m in res["missing"])  # generate.json is absent
+
+
+def _summary_for(z_dim: int, peak: float) -> dict:
+    hw = [1.0 + k for k in range(z_dim)]
+    return {"n": 100, "z_dim": z_dim, "mean": [0.1 * k for k in range(z_dim)], "half_width": hw,
+            "std": [1.0] * z_dim, "dominant_components": [], "dominant_rule": "r",
+            "histogram": {"bin_width": 0.25},
+            "radius": {"peak": peak, "sqrt_z_dim": z_dim ** 0.5, "mean": peak, "std": 1.0,
+                       "min": 0.0, "max": 2 * peak, "peak_rule": "p"}}
+
+
+def test_medians_and_radius_ratio_for_an_even_z_dim():
+    """Median over an even number of components is the mean of the two middle ones; the peak
+    is compared with sqrt(z_dim) of the run's own z_dim, the study's with sqrt(256)."""
+    sm = _summary_for(4, 3.0)  # half-widths 1, 2, 3, 4 -> 2.5; means 0, .1, .2, .3 -> 0.15
+    html = components_table(sm)
+    assert "mean +0.150, half-width 2.500" in html
+    rows = {r[0]: r[1:] for r in radius_rows(sm)}
+    assert rows["sqrt(z_dim)"] == [2.0, 16.0]
+    assert rows["peak / sqrt(z_dim)"] == [1.5, 16.5 / 16.0]
+    sm = _summary_for(100, 10.5)
+    assert {r[0]: r[1:] for r in radius_rows(sm)}["peak / sqrt(z_dim)"][0] == 1.05
+    assert "half-width 50.500" in components_table(sm)
 
 
 def test_cli_and_missing_stages(tmp_path, capsys):

@@ -1,7 +1,8 @@
 """Keras model code: the study's AE and VAE, their configs and the named presets.
 
-Importing this package imports Keras/TensorFlow (lazily: the config and preset helpers load
-without it, so `from zspace.models.config import ModelConfig` stays fast).
+Importing this package imports Keras (lazily: the config and preset helpers load without it,
+so `from zspace.models.config import ModelConfig` stays fast). Keras runs on TensorFlow (the
+default) or JAX: call `zspace.models.backend.use_backend(name)` before anything imports keras.
 
 Public API::
 
@@ -12,6 +13,7 @@ Public API::
     model.kind, .config, .z_dim, .encoder, .decoder
     model.encode(x, batch_size=256) -> {"z_mean"[, "z_log_var"]}   float32
     model.decode(z, batch_size=256) -> images float32 in [0, 1]
+    backend.use_backend(name) / current_backend() / device_name()
 """
 
 from __future__ import annotations

@@ -4,9 +4,10 @@ For N x z in (170,000 x 256), (1,700,000 x 256), (170,000 x 1600): write correla
 latents to a temporary zarr array (chunked along N as the encode stage does), then time, each
 in a fresh process and with that process's peak RSS (VmHWM):
 
-- zspace_s:    zspace.tasks.stats.correlation_matrix (one streaming pass, dask, float64 Gram)
+- zspace_s:    zspace.tasks.analyze.stats.correlation_matrix (one streaming pass, dask, float64 Gram)
 - numpy_s:     load the whole array, np.corrcoef
-- subsample_s: np.corrcoef on 5,000 random rows, as the study did "because of RAM"
+- subsample_s: np.corrcoef on 5,000 random rows (study.CORRELATION_SUBSAMPLE), as the study
+               did "because of RAM"
 - floor_s:     the machine's floor: read the array chunk by chunk and accumulate one float64
                Gram matrix with numpy (best of one BLAS thread and the default)
 
@@ -31,8 +32,12 @@ import time
 
 import numpy as np
 
-SIZES = "170000x256,1700000x256,170000x1600"
-SUBSAMPLE = 5_000
+from zspace import study
+
+_N = study.N_TRAIN_IMAGES
+SIZES = (f"{_N}x{study.Z_DIM},{10 * _N}x{study.Z_DIM},"
+         f"{_N}x{study.SECOND_AE_Z_DIM}")
+SUBSAMPLE = study.CORRELATION_SUBSAMPLE
 
 
 def rss_mb() -> float:
@@ -128,7 +133,7 @@ def bench_size(tmp: str, n: int, z: int) -> dict:
     t0 = time.perf_counter()
     write_latents(url, n, z)
     write_s = time.perf_counter() - t0
-    repeat = 3 if n * z <= 170_000 * 256 else 1
+    repeat = 3 if n * z <= study.N_TRAIN_IMAGES * study.Z_DIM else 1
     zs = measure("zspace", url, os.path.join(tmp, "zspace.npy"), repeat)
     npy = measure("numpy", url, os.path.join(tmp, "numpy.npy"), repeat)
     sub = measure("subsample", url, os.path.join(tmp, "sub.npy"), repeat)

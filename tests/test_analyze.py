@@ -10,7 +10,7 @@ from prefect import get_client
 
 from zspace.flows.analyze import analyze_flow
 from zspace.flows.cli import main
-from zspace.storage import ChunkedWriter, Store
+from zspace.storage import ChunkedWriter, RunLayout, Store
 
 PARAMS = {"n_artificial": 200, "artificial_b": (1.0, 2.0, 4.0)}
 
@@ -40,9 +40,9 @@ def test_flow_run_on_a_run_folder(tmp_path):
     state = analyze_flow(store=store.url, run="r1", params=PARAMS, return_state=True)
     assert state.is_completed()
     res = state.result()
-    assert res["stats_url"] == store.join("runs/r1/stats") and not res["cached"]
+    assert res["stats_url"] == store.join(RunLayout("r1").stats.root) and not res["cached"]
     assert json.loads(json.dumps(res)) == res  # small and JSON-able
-    summary = store.read_json("runs/r1/stats/summary.json")
+    summary = store.read_json(RunLayout("r1").stats.summary)
     assert summary["correlation_counts"] == pair_counts(x)
     assert summary["fingerprint"] == res["fingerprint"]
     for key in ("n", "z_dim", "mean", "std", "half_width", "dominant_components", "radius",

@@ -6,7 +6,7 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from zspace.storage import ChunkedWriter, Store
+from zspace.storage import ChunkedWriter, RunLayout, Store
 from zspace.tasks.analyze.stats import analyze_latents
 from zspace.tasks.report.figures import (
     draw_figures,
@@ -73,10 +73,10 @@ def check_png(path, size: tuple[int, int]) -> None:
 def test_every_figure_is_a_png_of_the_expected_size(run_store):
     store, _ = run_store
     manifest = draw_stats_figures(store.url, "r1", sample=1200, seed=3)
-    fig_dir = store.local_path("runs/r1/figures")
+    fig_dir = store.local_path(RunLayout("r1").figures)
     assert [e["file"] for e in manifest] == list(SIZES)
-    assert store.read_json("runs/r1/figures/stats.json") == manifest
-    fp = store.read_json("runs/r1/stats/summary.json")["fingerprint"]
+    assert store.read_json(RunLayout("r1").manifest("stats")) == manifest
+    fp = store.read_json(RunLayout("r1").stats.summary)["fingerprint"]
     for e in manifest:
         assert e["title"] and e["caption"] and e["section"] in {
             "components", "radius", "correlations", "pca", "artificial"}
@@ -160,4 +160,4 @@ def test_registry_shape_and_a_new_figure(run_store, tmp_path):
     assert entry["file"] == "first.png" and entry["title"] == "First component"
     assert entry["section"] == "components" and entry["caption"] == f"component 0 of {N:,}"
     assert (entry["width"], entry["height"]) == (400, 300) and png.startswith(b"\x89PNG")
-    assert entry["stats_fingerprint"] == store.read_json("runs/r1/stats/summary.json")["fingerprint"]
+    assert entry["stats_fingerprint"] == store.read_json(RunLayout("r1").stats.summary)["fingerprint"]

@@ -14,7 +14,7 @@ from test_figures import PARAMS, make_latents, write_latents
 
 from zspace.flows.cli import main
 from zspace.flows.report import report_flow, stats_figures_current
-from zspace.storage import Store
+from zspace.storage import RunLayout, Store
 from zspace.tasks.analyze.stats import analyze_latents
 from zspace.tasks.common.figures import SECTIONS
 from zspace.tasks.report.stage import write_report
@@ -33,8 +33,8 @@ def store(tmp_path_factory):
     st = Store(tmp_path_factory.mktemp("report") / "store")
     url = write_latents(st, st.run("r1").latents(), make_latents(2)[:1500])
     analyze_latents(url, st, st.run("r1").stats.root, PARAMS, show_progress=False)
-    st.write_json("runs/r1/train.json", TRAIN)
-    st.write_json("runs/r1/history.json", HISTORY)
+    st.write_json(RunLayout("r1").train_record, TRAIN)
+    st.write_json(RunLayout("r1").history, HISTORY)
     return st
 
 
@@ -49,7 +49,7 @@ def test_flow_draws_figures_and_writes_a_self_contained_report(store):
     res = state.result()
     assert res["figures_drawn"] and stats_figures_current(store.url, "r1")
     doc = Path(res["report"]).read_text(encoding="utf-8")
-    assert res["report"] == str(store.local_path("runs/r1/report.html"))
+    assert res["report"] == str(store.local_path(RunLayout("r1").report))
 
     # every section with something in it, in report order; empty ones are left out
     present = ["overview", "components", "radius", "correlations", "pca", "artificial",
@@ -57,16 +57,16 @@ def test_flow_draws_figures_and_writes_a_self_contained_report(store):
     assert res["sections"] == [SECTIONS[k] for k in present]
     for k, heading in SECTIONS.items():
         assert (f"<h2>{heading}</h2>" in doc) == (k in present), k
-    manifest = store.read_json("runs/r1/figures/stats.json")
+    manifest = store.read_json(RunLayout("r1").manifest("stats"))
     assert len(manifest) == 14 == res["n_figures"]
     for e in manifest:
-        assert embedded(doc, store.read_bytes(f"runs/r1/figures/{e['file']}")), e["file"]
+        assert embedded(doc, store.read_bytes(RunLayout("r1").figure(e['file']))), e["file"]
         assert e["title"] in doc
     assert not re.search(r"""(src|href)=["'](https?:|//|file:)""", doc)
     assert "<link" not in doc and "<script" not in doc
 
     # our numbers beside the study's
-    sm = store.read_json("runs/r1/stats/summary.json")
+    sm = store.read_json(RunLayout("r1").stats.summary)
     assert f"<td>{sm['correlation_counts']['0.1']:,}</td><td>1,456</td>" in doc
     assert "<td>&gt; 0.6</td>" in doc and "<td>16.5</td>" in doc and "<td>5,015</td>" in doc
     for i, j, _ in sm["correlated_pairs"]:
@@ -93,17 +93,17 @@ def test_report_embeds_every_manifest_of_every_stage(store, tmp_path):
     if not stats_figures_current(store.url, "r1"):
         report_flow(store=store.url, run="r1", sample=1200)
     st = Store(tmp_path / "copy")
-    shutil.copytree(store.local_path("runs/r1"), st.local_path("runs/r1"))
-    stats = st.read_json("runs/r1/figures/stats.json")
+    shutil.copytree(store.local_path(RunLayout("r1").root), st.local_path(RunLayout("r1").root))
+    stats = st.read_json(RunLayout("r1").manifest("stats"))
     # a second stage's manifest over real figures (copies of two statistics figures)
     for e in stats[:2]:
-        shutil.copy(st.local_path(f"runs/r1/figures/{e['file']}"), st.local_path(f"runs/r1/figures/p_{e['file']}"))
-    st.write_json("runs/r1/figures/project.json", [
+        shutil.copy(st.local_path(RunLayout("r1").figure(e['file'])), st.local_path(RunLayout("r1").figure(f"p_{e['file']}")))
+    st.write_json(RunLayout("r1").manifest("project"), [
         {"file": f"p_{e['file']}", "title": f"Projection test {k}", "caption": "c",
          "section": "projections"}
         for k, e in enumerate(stats[:2])] + [{"file": "gone.png", "title": "Gone", "caption": "",
                                                "section": "projections"}])
-    st.write_json("runs/r1/samples/scores.json", {"normal": {"nn_pixel": 0.1, "sharpness": 2.0}})
+    st.write_json(RunLayout("r1").scores, {"normal": {"nn_pixel": 0.1, "sharpness": 2.0}})
     res = write_report(st.url, "r1")
     doc = Path(res["report"]).read_text(encoding="utf-8")
     assert res["n_figures"] == len(stats) + 2 and res["manifests"] == ["project", "stats"]
@@ -123,16 +123,16 @@ def test_figures_are_filed_by_their_section_id_only(store, tmp_path):
     if not stats_figures_current(store.url, "r1"):
         report_flow(store=store.url, run="r1", sample=1200)
     st = Store(tmp_path / "copy")
-    shutil.copytree(store.local_path("runs/r1"), st.local_path("runs/r1"))
-    src = st.read_json("runs/r1/figures/stats.json")[0]["file"]
+    shutil.copytree(store.local_path(RunLayout("r1").root), st.local_path(RunLayout("r1").root))
+    src = st.read_json(RunLayout("r1").manifest("stats"))[0]["file"]
     for name in ("a.png", "b.png", "c.png", "d.png"):
-        shutil.copy(st.local_path(f"runs/r1/figures/{src}"), st.local_path(f"runs/r1/figures/{name}"))
-    st.write_json("runs/r1/figures/project.json",
+        shutil.copy(st.local_path(RunLayout("r1").figure(src)), st.local_path(RunLayout("r1").figure(name)))
+    st.write_json(RunLayout("r1").manifest("project"),
                   [{"file": "a.png", "title": "Filed in generation", "section": "generation"}])
-    st.write_json("runs/r1/figures/reconstruction.json",
+    st.write_json(RunLayout("r1").manifest("reconstruction"),
                   [{"file": "b.png", "title": "Filed in findings", "section": "findings"},
                    {"file": "c.png", "title": "Filed nowhere known", "section": "no-such-id"}])
-    st.write_json("runs/r1/figures/meaning.json",
+    st.write_json(RunLayout("r1").manifest("meaning"),
                   [{"file": "d.png", "title": "Filed in meaning", "section": "meaning"}])
     res = write_report(st.url, "r1")
     doc = Path(res["report"]).read_text(encoding="utf-8")
@@ -178,11 +178,11 @@ def test_medians_and_radius_ratio_for_an_even_z_dim():
 
 def test_cli_and_missing_stages(tmp_path, capsys):
     st = Store(tmp_path / "store")
-    st.write_json("runs/empty/train.json", TRAIN)
+    st.write_json(RunLayout("empty").train_record, TRAIN)
     assert main(["report", "--store", st.url, "--run", "empty"]) == 0
     out = capsys.readouterr().out
     assert "report:" in out and "zspace analyze" in out and "zspace encode" in out
-    doc = st.read_text("runs/empty/report.html")
+    doc = st.read_text(RunLayout("empty").report)
     assert "<h2>Missing</h2>" in doc and "No statistics yet" in doc
     assert main(["report", "--store", st.url, "--run", "nope"]) == 2
     assert "no run 'nope'" in capsys.readouterr().err

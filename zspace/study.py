@@ -52,6 +52,8 @@ LOSS_VAE: Final[float] = 5015.0  # total per image after 24 epochs
 LOSS_AE: Final[float] = 4850.0  # reconstruction per image after 24 epochs
 LOSS_PER_IMAGE: Final = MappingProxyType({"vae": LOSS_VAE, "ae": LOSS_AE})
 PIXEL_VALUES: Final[int] = INPUT_SIZE * INPUT_SIZE * CHANNELS
+SECOND_AE_Z_DIM: Final[int] = 1600  # the second AE, for reconstruction quality
+SECOND_AE_IMAGES: Final[int] = 80_000
 
 
 def loss_per_pixel_value(loss_per_image: float) -> float:

@@ -12,7 +12,7 @@ from scipy.spatial.distance import mahalanobis as scipy_mahalanobis
 from scipy.stats import wasserstein_distance
 from sklearn.decomposition import PCA
 
-from zspace.storage import ChunkedWriter, Store, StoreError
+from zspace.storage import ChunkedWriter, StatsLayout, Store, StoreError
 from zspace.tasks.analyze import stats_core
 from zspace.tasks.analyze.stats import (
     StatsParams,
@@ -50,16 +50,19 @@ def write_latents(store: Store, rel: str, x: np.ndarray, chunk_rows: int) -> str
     return store.join(rel)
 
 
+OUT = StatsLayout("")  # the --out form: the statistics are the root of their own store
+
+
 def read(url: str, name: str) -> np.ndarray:
-    return zarr.open_array(f"{url}/{name}", mode="r")[...]
+    return Store(url).open_array(OUT.array(name))[...]
 
 
-def no_nan_json(path) -> dict:
+def summary_of(url: str) -> dict:
+    """summary.json of the statistics folder at url, refusing NaN and infinities."""
     def bad(token: str):
-        raise AssertionError(f"{path} contains {token}")
+        raise AssertionError(f"{url} summary contains {token}")
 
-    with open(path) as f:
-        return json.load(f, parse_constant=bad)
+    return json.loads(Store(url).read_text(OUT.summary), parse_constant=bad)
 
 
 @pytest.fixture(scope="module")
@@ -82,7 +85,7 @@ def np_corr(x: np.ndarray) -> np.ndarray:
 def test_moments_match_numpy(latents):
     x, store, url, result = latents
     out = result["stats_url"]
-    s = no_nan_json(f"{out}/summary.json")
+    s = summary_of(out)
     assert s["n"] == N and s["z_dim"] == Z
     np.testing.assert_allclose(s["mean"], x.mean(axis=0), rtol=1e-13, atol=1e-12)
     np.testing.assert_allclose(s["std"], x.std(axis=0, ddof=1), rtol=1e-11, atol=1e-12)
@@ -96,7 +99,7 @@ def test_moments_match_numpy(latents):
 
 def test_zero_variance_component_is_flagged_not_nan(latents):
     x, store, url, result = latents
-    s = no_nan_json(f"{result['stats_url']}/summary.json")
+    s = summary_of(result['stats_url'])
     corr = read(result["stats_url"], "correlation")
     assert s["zero_variance_components"] == [DEAD]
     assert not np.isnan(corr).any()
@@ -119,7 +122,7 @@ def test_histograms_and_half_width(latents):
     live = [k for k in range(Z) if k != DEAD]
     np.testing.assert_allclose(hw[live], 2.3548 * x[:, live].std(axis=0), rtol=0.15)
     assert hw[DEAD] == pytest.approx(0.25)  # one occupied bin: the histogram's resolution
-    s = no_nan_json(f"{out}/summary.json")
+    s = summary_of(out)
     assert s["half_width"] == pytest.approx(hw.tolist())
     assert s["dominant_components"] == [SHIFTED, WIDE]  # the constant one is not "dominant"
     assert "median" in s["dominant_rule"] and "3.5" in s["dominant_rule"]
@@ -139,7 +142,7 @@ def test_half_width_interpolation():
 def test_radius(latents):
     x, store, url, result = latents
     out = result["stats_url"]
-    s = no_nan_json(f"{out}/summary.json")
+    s = summary_of(out)
     r = np.linalg.norm(x, axis=1)
     assert s["radius"]["mean"] == pytest.approx(r.mean(), rel=1e-12)
     assert s["radius"]["std"] == pytest.approx(r.std(ddof=1), rel=1e-9)
@@ -153,7 +156,7 @@ def test_radius(latents):
 
 def test_pair_counts_and_pairs_match_numpy(latents):
     x, store, url, result = latents
-    s = no_nan_json(f"{result['stats_url']}/summary.json")
+    s = summary_of(result['stats_url'])
     c = np_corr(x)
     i, j = np.triu_indices(Z, 1)
     a = np.abs(c[i, j])
@@ -184,14 +187,14 @@ def test_pca_matches_sklearn(latents):
     ref = pca.transform(x)
     sign = np.sign(np.sum(comps * pca.components_, axis=1))
     np.testing.assert_allclose(coords[:, live], (ref * sign)[:, live], atol=2e-5 * np.abs(ref).max())
-    s = no_nan_json(f"{out}/summary.json")
+    s = summary_of(out)
     assert s["pca_explained_variance_ratio"] == pytest.approx(pca.explained_variance_ratio_.tolist())
 
 
 def test_mahalanobis_slice_and_artificial(latents):
     x, store, url, result = latents
     out = result["stats_url"]
-    s = no_nan_json(f"{out}/summary.json")
+    s = summary_of(out)
     mean = x.mean(axis=0)
     prec = np.linalg.pinv(np.cov(x, rowvar=False), rcond=1e-10, hermitian=True)
 
@@ -280,7 +283,7 @@ def test_block_and_chunk_size_do_not_change_results(latents, tmp_path):
                         show_progress=False),
         analyze_latents(url2, other, "b", StatsParams(**SMALL), workers=1, show_progress=False),
     ]
-    s_ref = no_nan_json(f"{ref}/summary.json")
+    s_ref = summary_of(ref)
     for res in runs:
         out = res["stats_url"]
         for name in ("mean", "std", "covariance", "correlation", "pca_eigenvalues",
@@ -288,7 +291,7 @@ def test_block_and_chunk_size_do_not_change_results(latents, tmp_path):
             np.testing.assert_allclose(read(out, name), read(ref, name), rtol=1e-12, atol=1e-12)
         for name in ("histogram_counts", "radius_hist_fine", "slice_indices", "artificial_radius_hist"):
             np.testing.assert_array_equal(read(out, name), read(ref, name))
-        s = no_nan_json(f"{out}/summary.json")
+        s = summary_of(out)
         assert s["correlation_counts"] == s_ref["correlation_counts"]
         assert [p[:2] for p in s["correlated_pairs"]] == [p[:2] for p in s_ref["correlated_pairs"]]
         assert s["dominant_components"] == s_ref["dominant_components"]
@@ -304,7 +307,7 @@ def test_rerun_is_cached_and_new_parameters_recompute(latents, tmp_path):
     changed = analyze_latents(url, out, "", {**SMALL, "corr_threshold": 0.3, "slice_axes": (2, 3),
                                              "slice_threshold": 8.0}, show_progress=False)
     assert not changed["cached"] and changed["fingerprint"] != first["fingerprint"]
-    s = no_nan_json(out.local_path("summary.json"))
+    s = summary_of(out.url)
     assert [p[:2] for p in s["correlated_pairs"]] == [[0, 1], [2, 3], [4, 5]]
     others = [k for k in range(Z) if k not in (2, 3)]
     want = np.flatnonzero((np.abs(x[:, others]) < 8.0).all(axis=1))
@@ -377,8 +380,8 @@ def test_interrupted_pass_two_resumes(latents, tmp_path):
     params = {**SMALL, "block_rows": 500}
     first = analyze_latents(url, out, "", params, show_progress=False)
     coords = read(out.url, "pca_coordinates")
-    out.remove("complete.json")
-    arr = zarr.open_array(out.join("pca_coordinates"), mode="r+")
+    out.remove(OUT.complete)
+    arr = out.open_array(OUT.array("pca_coordinates"), mode="r+")
     rows = arr.chunks[0]
     assert rows == 500
     arr[2 * rows : 3 * rows] = 0.0

@@ -9,6 +9,7 @@ import numpy as np
 import pytest
 
 from zspace.storage import Store
+from zspace.storage.index import attribute_table as stored_attributes
 from zspace.storage.index import factor_table, read_index, write_index
 from zspace.tasks.ingest.attributes import (
     ATTRIBUTE_FILE,
@@ -16,7 +17,6 @@ from zspace.tasks.ingest.attributes import (
     attribute_table,
     find_attributes,
     read_attributes,
-    split_attribute_columns,
 )
 
 NAMES = ["5_o_Clock_Shadow", "Arched_Eyebrows", "Smiling", "Young"]
@@ -61,7 +61,7 @@ def test_attribute_columns_round_trip_through_index_csv(tmp_path):
     store = Store(tmp_path / "store")
     write_index(store, "celeb", records)
     assert read_index(store, "celeb")["attr_Smiling"][0] == 1.0
-    factors, attributes = split_attribute_columns(factor_table(store, "celeb"))
+    factors, attributes = factor_table(store, "celeb"), stored_attributes(store, "celeb")
     assert factors == {}
     assert attributes["Smiling"][0] == 1.0 and np.isnan(attributes["Smiling"][1])
     assert list(attributes) == NAMES

@@ -398,8 +398,7 @@ def run_meaning_inputs(store: Any, run: str, dataset: str
                        ) -> tuple[Blocks, list[str], np.ndarray, list[str]]:
     """(blocks, factor_names, splits, attribute_names) for a run's z_mean and its dataset's
     index: synthetic generating factors and/or CelebA attribute columns, row for row."""
-    from zspace.storage.index import factor_table, read_index
-    from zspace.tasks.ingest.attributes import split_attribute_columns
+    from zspace.storage.index import attribute_table, factor_table, read_index
 
     rel = store.run(run).latents("z_mean")
     store.require(rel, f"encode run {run!r} first")
@@ -407,7 +406,7 @@ def run_meaning_inputs(store: Any, run: str, dataset: str
     idx = read_index(store, dataset)
     ok = idx["row"] >= 0
     splits = idx["split"][ok][np.argsort(idx["row"][ok])]
-    factors, attributes = split_attribute_columns(factor_table(store, dataset))
+    factors, attributes = factor_table(store, dataset), attribute_table(store, dataset)
     if len(splits) != latents.shape[0]:
         raise ValueError(f"run {run!r} has {latents.shape[0]} latent rows but dataset {dataset!r} "
                          f"has {len(splits)} images: encode the run again")

@@ -9,15 +9,16 @@ name are listed, not guessed.
 
 from __future__ import annotations
 
-from collections.abc import Mapping, MutableMapping, Sequence
+from collections.abc import MutableMapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path, PurePosixPath
 from typing import Any
 
 import numpy as np
 
+from zspace.storage.index import ATTRIBUTE_PREFIX
+
 ATTRIBUTE_FILE = "list_attr_celeba.txt"
-ATTRIBUTE_PREFIX = "attr_"
 
 
 @dataclass(frozen=True)
@@ -130,12 +131,3 @@ def add_attribute_columns(records: Sequence[MutableMapping[str, Any]],
     missing = set(table.missing)
     return [str(r["file"]) for r, ok in zip(records, has_image, strict=True)
             if ok and str(r["file"]) in missing]
-
-
-def split_attribute_columns(table: Mapping[str, np.ndarray]
-                            ) -> tuple[dict[str, np.ndarray], dict[str, np.ndarray]]:
-    """factor_table() columns -> (generating factors, attributes without the prefix)."""
-    factors = {k: v for k, v in table.items() if not k.startswith(ATTRIBUTE_PREFIX)}
-    attributes = {k[len(ATTRIBUTE_PREFIX):]: v for k, v in table.items()
-                  if k.startswith(ATTRIBUTE_PREFIX)}
-    return factors, attributes

@@ -117,8 +117,9 @@ class ReportContext:
             for e in entries:
                 rel = self.layout.figure(e["file"])
                 if not self.store.exists(rel):
+                    listed = esc(self.layout.manifest(stage))
                     self.missing.append(f"figure <code>{esc(e['file'])}</code> listed in "
-                                        f"figures/{esc(stage)}.json is not there")
+                                        f"<code>{listed}</code> is not there")
                     continue
                 self.figures.setdefault(section_of(e), []).append(figure_html(
                     self.store.read_bytes(rel), e.get("title", e["file"]), e.get("caption", "")))

@@ -43,6 +43,13 @@ def latent_statistics(latents_url: str, out_url: str, out_rel: str, params: dict
                            dask_address=dask_address)
 
 
+@task(name="latent-meaning")
+def latent_meaning(store: str, run: str, seed: int = 0) -> dict[str, Any]:
+    from zspace.tasks.analyze.meaning_stage import write_meaning
+
+    return write_meaning(store, run, seed)
+
+
 def summary_markdown(summary: dict[str, Any], label: str) -> str:
     """The headline figures, beside the study's reference where SPEC.md gives one."""
     r = summary["radius"]
@@ -111,6 +118,8 @@ def analyze_flow(
     latents_url, out_url, out_rel, label = resolve_io(store, run, latents, out)
     params_json = json.loads(StatsParams(**(params or {})).model_dump_json())
     result = latent_statistics(latents_url, out_url, out_rel, params_json, dask_address)
+    if store and run:  # what the components encode needs the run's dataset index
+        result["meaning"] = latent_meaning(store, run, params_json.get("seed", 0))
     summary = Store(out_url).read_json(StatsLayout(out_rel).summary)
     create_markdown_artifact(markdown=summary_markdown(summary, label), key=_artifact_key(label),
                              description=f"Latent statistics of {latents_url}")
@@ -143,7 +152,9 @@ def _summary(res: dict[str, Any]) -> str:
 
 
 def _complete(store: Store, kw: dict[str, Any]) -> bool:
-    return store.exists(store.run(kw["run"]).stats.complete)
+    from zspace.tasks.analyze.meaning_stage import meaning_current
+
+    return store.exists(store.run(kw["run"]).stats.complete) and meaning_current(store, kw["run"])
 
 
 STAGE = Stage(

@@ -35,6 +35,13 @@ def generate_samples_task(store: str, run: str, params: dict[str, Any]) -> dict[
     return generate_samples(store, run, params)
 
 
+@task(name="latent-traversals")
+def traversals_task(store: str, run: str) -> dict[str, Any]:
+    from zspace.tasks.generate.traversal_stage import write_traversals
+
+    return write_traversals(store, run)
+
+
 @task(name="compare-reconstructions")
 def compare_reconstructions_task(store: str, runs: list[str], n_show: int = 8) -> dict[str, Any]:
     from zspace.tasks.generate.reconstruct import compare_reconstructions
@@ -47,6 +54,7 @@ def generate_flow(store: str, run: str, params: dict[str, Any] | None = None,
                   compare: list[str] | None = None) -> dict[str, Any]:
     """Decoded samples and their scores for one run; reconstruction comparison with `compare`."""
     result = generate_samples_task(store, run, _params(params))
+    result["traversals"] = traversals_task(store, run)
     scores = Store(store).read_json(result["scores_rel"])["scores"]
     rows = [{"sampler": k, **{m: round(v, 5) if isinstance(v, float) else v for m, v in s.items()
                               if m in ("r_limit", "pixel_nn", "pixel_nn_sharpened", "latent_nn",
@@ -82,7 +90,8 @@ def _summary(res: dict[str, Any]) -> str:
 
 
 def _complete(store: Store, kw: dict[str, Any]) -> bool:
-    return store.exists(store.run(kw["run"]).manifest("generate"))
+    layout = store.run(kw["run"])
+    return store.exists(layout.manifest("generate")) and store.exists(layout.manifest("traversals"))
 
 
 STAGE = Stage(

@@ -82,11 +82,13 @@ class Stage:
 
     def flow_kwargs(self, values: dict[str, Any]) -> dict[str, Any]:
         """Flat CLI values -> the flow's keyword arguments (nested models packed as dicts)."""
-        out = {k: v for k, v in values.items() if k in self.params.model_fields}
+        out = {k: v for k, v in values.items()
+               if k in self.params.model_fields and k not in self.nested}
         for arg, model in self.nested.items():
             sub = {k: v for k, v in values.items() if k in model.model_fields and v is not None}
             out[arg] = json.loads(model(**sub).model_dump_json())
-        return json.loads(self.params(**out).model_dump_json()) | {
+        flat = {k: v for k, v in out.items() if k not in self.nested}
+        return json.loads(self.params(**flat).model_dump_json()) | {
             k: v for k, v in out.items() if k in self.nested}
 
     @property

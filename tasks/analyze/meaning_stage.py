@@ -28,8 +28,11 @@ def write_meaning(store_url: str, run: str, seed: int = 0) -> dict[str, Any]:
     layout = store.run(run)
     summary = store.read_json(layout.stats.summary)
     if not meaning_current(store, run):
-        dataset = store.read_run_record(run, required=("dataset",))["dataset"]
-        if factor_table(store, dataset) or attribute_table(store, dataset):
+        dataset = (store.read_json_if(layout.train_record, {}) or {}).get("dataset")
+        if dataset is None:
+            out = {"note": f"run {run!r} has no training record, so its dataset (and the "
+                   "factors or attributes of its images) is unknown"}
+        elif factor_table(store, dataset) or attribute_table(store, dataset):
             out = meaning_for_run(store, run, dataset, summary["dominant_components"], seed=seed)
         else:
             out = {"note": f"dataset {dataset!r} has no generating factors and no attributes "

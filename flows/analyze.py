@@ -15,6 +15,7 @@ from prefect import flow, task
 from prefect.artifacts import create_markdown_artifact
 from pydantic import BaseModel, ConfigDict, Field
 
+from zspace import study
 from zspace.flows.artifacts import artifact_key, md
 from zspace.flows.stage import Stage
 from zspace.storage import StatsLayout, Store, StoreError
@@ -51,7 +52,7 @@ def latent_meaning(store: str, run: str, seed: int = 0) -> dict[str, Any]:
 
 
 def summary_markdown(summary: dict[str, Any], label: str) -> str:
-    """The headline figures, beside the study's reference where SPEC.md gives one."""
+    """The headline figures, beside the study's reference numbers where it gives one."""
     r = summary["radius"]
     lines = [
         f"# Latent statistics: {md(label)}",
@@ -61,13 +62,14 @@ def summary_markdown(summary: dict[str, Any], label: str) -> str:
         "",
         "## Radius ||z||",
         f"mean {r['mean']:.3f}, std {r['std']:.3f}, peak {r['peak']:.2f} "
-        f"(sqrt(z_dim) = {r['sqrt_z_dim']:.2f}), max {r['max']:.2f}. Study: peak ~16.5 for z_dim 256.",
+        f"(sqrt(z_dim) = {r['sqrt_z_dim']:.2f}), max {r['max']:.2f}. Study: peak ~{study.RADIUS_PEAK:g} "
+        f"for z_dim {study.Z_DIM}.",
         "",
         "## Correlations",
-        "| abs(r) above | pairs i<j | study (5,000-vector subsample) |",
+        f"| abs(r) above | pairs i<j | study ({study.CORRELATION_SUBSAMPLE:,}-vector subsample) |",
         "| --- | --- | --- |",
     ]
-    ref = {"0.1": 1456, "0.2": 158, "0.3": 44, "0.4": 25, "0.5": 16, "0.6": 8}
+    ref = dict(study.CORRELATION_COUNTS)
     for t, c in summary["correlation_counts"].items():
         lines.append(f"| {t} | {c:,} | {ref.get(t, '')} |")
     pairs = summary["correlated_pairs"]
@@ -91,7 +93,8 @@ def summary_markdown(summary: dict[str, Any], label: str) -> str:
               f"except {s['axes'][0]} and {s['axes'][1]} below {s['threshold']:g} in absolute value."]
     lines += ["", "## Artificial uniform vectors in [-b, b]",
               f"Best radius match: b = {summary['artificial_best_b']:g}; mean radius within one std "
-              f"of the data's: b in {summary['artificial_matching_b']}. Study: 1.0 <= b <= 2.0.",
+              f"of the data's: b in {summary['artificial_matching_b']}. Study: {study.B_RANGE[0]:g} <= b "
+              f"<= {study.B_RANGE[1]:g}.",
               "", "| b | mean radius | W1 to data radii | inside the data cloud |",
               "| --- | --- | --- | --- |"]
     for b, row in summary["artificial"].items():

@@ -51,14 +51,19 @@ KL_SHARE: Final[float] = 0.03  # the KL term was about 3% of the total loss
 LOSS_VAE: Final[float] = 5015.0  # total per image after 24 epochs
 LOSS_AE: Final[float] = 4850.0  # reconstruction per image after 24 epochs
 LOSS_PER_IMAGE: Final = MappingProxyType({"vae": LOSS_VAE, "ae": LOSS_AE})
-PIXEL_VALUES: Final[int] = INPUT_SIZE * INPUT_SIZE * CHANNELS
+PIXELS: Final[int] = INPUT_SIZE * INPUT_SIZE
+# The study's reconstruction term: Keras binary_crossentropy (the mean over the channel axis)
+# summed over the 96 x 96 pixels; zspace's recon_sum="pixels" is the same convention.
+RECON_SUM: Final[str] = "pixels"
 SECOND_AE_Z_DIM: Final[int] = 1600  # the second AE, for reconstruction quality
 SECOND_AE_IMAGES: Final[int] = 80_000
 
 
-def loss_per_pixel_value(loss_per_image: float) -> float:
-    """A per-image loss of the study divided by its 96 x 96 x 3 values."""
-    return loss_per_image / PIXEL_VALUES
+def loss_per_value(loss_per_image: float) -> float:
+    """A per-image loss of the study as nats per pixel value: its reconstruction term sums the
+    channel mean over 96 x 96 pixels, so dividing by the pixels gives the mean BCE per value
+    (~0.53 for the AE)."""
+    return loss_per_image / PIXELS
 
 
 # -- per-component distributions (the fragmentation series) ---------------------------------

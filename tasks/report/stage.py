@@ -204,6 +204,24 @@ def reconstruction_section(ctx: ReportContext) -> list[str]:
     return out
 
 
+def meaning_section(ctx: ReportContext) -> list[str]:
+    from zspace.tasks.report.meaning_section import meaning_html
+
+    if ctx.summary is not None and not ctx.store.exists(ctx.layout.stats.meaning):
+        ctx.need("analyze", f"what the components encode <code>{esc(ctx.layout.stats.meaning)}"
+                 "</code>")
+    if not ctx.store.exists(ctx.layout.stats.meaning):
+        return []
+    other = ctx.store.read_json_if(ctx.store.run(ctx.compare).stats.meaning) if ctx.compare \
+        else None
+    kinds = (str((ctx.train or {}).get("kind", ctx.run)).upper(),
+             str((ctx.store.read_json_if(ctx.store.run(ctx.compare).train_record) or {}).get(
+                 "kind", ctx.compare)).upper() if ctx.compare else "")
+    if kinds[0] == kinds[1]:
+        kinds = (ctx.run, ctx.compare or "")
+    return meaning_html(ctx.read(ctx.layout.stats.meaning), other, kinds)
+
+
 def missing_section(ctx: ReportContext) -> list[str]:
     if not ctx.missing:
         return ["<p>Nothing is missing: every stage has run.</p>"]
@@ -213,6 +231,7 @@ def missing_section(ctx: ReportContext) -> list[str]:
 SECTION_TEXT: dict[str, Callable[[ReportContext], list[str]]] = {
     "overview": overview_section,
     "components": components_section,
+    "meaning": meaning_section,
     "radius": _stats_section(radius_table),
     "correlations": _stats_section(correlations_table),
     "pca": _stats_section(pca_table),

@@ -14,8 +14,8 @@ from zspace.tasks.report.html import esc, table
 
 FINAL_KEYS = ("epoch", "loss", "val_loss", "reconstruction", "kl", "kl_share",
               "val_reconstruction", "val_kl", "images_per_s")
-TRAIN_KEYS = ("dataset", "preset", "kind", "epochs", "z_dim", "input_size", "n_train", "n_val",
-              "model_fingerprint")
+TRAIN_KEYS = ("dataset", "preset", "kind", "backend", "recon_sum", "epochs", "z_dim",
+              "input_size", "n_train", "n_val", "model_fingerprint")
 
 
 def final_loss(history: list[dict[str, Any]] | None, train: dict[str, Any] | None) -> dict[str, Any]:
@@ -24,8 +24,14 @@ def final_loss(history: list[dict[str, Any]] | None, train: dict[str, Any] | Non
     return {k: last.get(k, (train or {}).get(k)) for k in FINAL_KEYS}
 
 
-def _per_pixel(loss: float | None, size: int | None) -> float | None:
-    return loss / (3 * size * size) if size and loss is not None else None
+def _per_value(loss: float | None, train: dict[str, Any]) -> float | None:
+    """A per-image loss as nats per pixel value, whatever the reconstruction convention:
+    "pixels" sums the channel mean over H x W, "values" sums over H x W x 3."""
+    size = train.get("input_size")
+    if not size or loss is None:
+        return None
+    values = size * size * (1 if train.get("recon_sum", "values") == "pixels" else 3)
+    return loss / values
 
 
 def training_tables(info: dict[str, dict[str, Any]]) -> str:
@@ -41,19 +47,21 @@ def training_tables(info: dict[str, dict[str, Any]]) -> str:
     frows = [[k, *[info[x]["final"].get(k) for x in runs]]
              for k in ("epoch", "loss", "val_loss", "reconstruction", "kl", "kl_share",
                        "images_per_s")]
-    frows.append(["loss per pixel value", *[_per_pixel(info[x]["final"].get("loss"),
-                                                       info[x]["train"].get("input_size"))
-                                            for x in runs]])
+    frows.append(["loss per pixel value", *[_per_value(info[x]["final"].get("loss"),
+                                                       info[x]["train"]) for x in runs]])
     size = study.INPUT_SIZE
-    ref = table([f"study ({study.EPOCHS} epochs, {size}x{size}x{study.CHANNELS}, BCE summed)",
-                 "loss per image", "per pixel value"],
-                [[kind.upper(), loss, study.loss_per_pixel_value(loss)]
+    ref = table([f"study ({study.EPOCHS} epochs, {size}x{size}, channel-mean BCE summed over "
+                 "pixels)", "loss per image", "per pixel value"],
+                [[kind.upper(), loss, study.loss_per_value(loss)]
                  for kind, loss in study.LOSS_PER_IMAGE.items()])
     return "".join([
         "<h3>Training</h3>", table(["", *runs], rows),
         "<h3>Final losses (history.json, last epoch)</h3>", table(["", *runs], frows), ref,
-        f'<p class="note">The study\'s losses are per image, summed over {size}x{size}x'
-        f"{study.CHANNELS}; the per-pixel value makes runs at other image sizes comparable.</p>"])
+        f'<p class="note">The study\'s losses are per image: Keras binary_crossentropy (the '
+        f"mean over the 3 channels) summed over {size}x{size} pixels, plus {study.KL_FACT:g} x KL "
+        "for the VAE. A run with recon_sum = pixels is in those units; the per-pixel-value row "
+        "divides each run's loss by the values its convention sums, so runs at other image "
+        "sizes or conventions compare.</p>"])
 
 
 def components_table(sm: dict[str, Any]) -> str:

@@ -88,6 +88,15 @@ def _complete(store: Store, kw: dict[str, Any]) -> bool:
     return store.has_complete_array(layout.images) and store.exists(layout.index)
 
 
+def _check(kw: dict[str, Any]) -> None:
+    """List the source and check the name before any flow run: an empty folder, a corrupt zip
+    or a bad name is one message, not a failed run."""
+    from zspace.tasks.ingest.stage import plan_ingest
+
+    Store(kw["store"]).dataset(kw["name"])
+    plan_ingest(IngestConfig(**kw))
+
+
 def _plan_key(ctx: PipelineContext, dataset: str) -> dict[str, Any]:
     """The source listing (names, sizes, split): new files mean a new key."""
     from zspace.tasks.ingest.stage import plan_ingest
@@ -105,6 +114,7 @@ STAGE = Stage(
     per="dataset",
     artifacts=("ingest-{dataset}", "ingest-{dataset}-summary"),
     summary=_summary,
+    check=_check,
     from_pipeline=lambda ctx, dataset: {
         "source": ctx.settings["source"], "store": ctx.store, "name": dataset,
         "size": ctx.settings["size"], "count": ctx.settings["count"], "seed": ctx.settings["seed"]},

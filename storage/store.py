@@ -54,6 +54,9 @@ class Store:
         self.is_local = "file" in (
             self.fs.protocol if isinstance(self.fs.protocol, tuple) else (self.fs.protocol,)
         )
+        if self.is_local and os.path.exists(self.root) and not os.path.isdir(self.root):
+            raise StoreError(f"store {self.url} is a file, not a folder: give a folder path "
+                             "(it is created if missing)")
 
     def __repr__(self) -> str:
         return f"Store({self.url!r})"

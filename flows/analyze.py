@@ -19,6 +19,7 @@ from zspace import study
 from zspace.flows.artifacts import artifact_key, md
 from zspace.flows.stage import Stage
 from zspace.storage import StatsLayout, Store, StoreError
+from zspace.storage.lock import writer_lock
 from zspace.tasks.analyze.stats import StatsParams, analyze_latents
 
 
@@ -120,9 +121,12 @@ def analyze_flow(
     """Statistics of runs/<run>/latents/z_mean (store + run) or of any zarr array (latents + out)."""
     latents_url, out_url, out_rel, label = resolve_io(store, run, latents, out)
     params_json = json.loads(StatsParams(**(params or {})).model_dump_json())
-    result = latent_statistics(latents_url, out_url, out_rel, params_json, dask_address)
-    if store and run:  # what the components encode needs the run's dataset index
-        result["meaning"] = latent_meaning(store, run, params_json.get("seed", 0))
+    st = Store(out_url)
+    lock = st.run(run).lock if store and run else StatsLayout(out_rel).lock
+    with writer_lock(st, lock, f"analyze {label}"):
+        result = latent_statistics(latents_url, out_url, out_rel, params_json, dask_address)
+        if store and run:  # what the components encode needs the run's dataset index
+            result["meaning"] = latent_meaning(store, run, params_json.get("seed", 0))
     summary = Store(out_url).read_json(StatsLayout(out_rel).summary)
     create_markdown_artifact(markdown=summary_markdown(summary, label), key=_artifact_key(label),
                              description=f"Latent statistics of {latents_url}")

@@ -17,6 +17,7 @@ from pydantic import BaseModel, ConfigDict, Field
 from zspace.flows.artifacts import artifact_key, md
 from zspace.flows.stage import Stage
 from zspace.storage import Store
+from zspace.storage.lock import writer_lock
 
 
 @task(name="encode-latents")
@@ -32,7 +33,12 @@ def encode_flow(store: str, run: str, batch_size: int = 256) -> dict[str, Any]:
     from zspace.tasks.encode.stage import finished_encode
 
     done = finished_encode(Store(store), run)  # no TensorFlow, no task run, when finished
-    result = done if done is not None else encode_latents(store, run, batch_size)
+    if done is not None:
+        result = done
+    else:
+        st = Store(store)
+        with writer_lock(st, st.run(run).lock, f"encode {run}"):
+            result = encode_latents(store, run, batch_size)
     lines = [f"# Encoded run {md(run)}", "",
              f"{result['n']:,} images of dataset {md(result['dataset'])} -> {result['kind']} latents, "
              f"z_dim {result['z_dim']}" + (" (already complete)" if result["cached"] else ""), "",

@@ -10,6 +10,7 @@ from prefect.artifacts import create_markdown_artifact
 from zspace.flows.artifacts import artifact_key, md
 from zspace.flows.stage import PipelineContext, Stage
 from zspace.storage import Store
+from zspace.storage.lock import writer_lock
 from zspace.tasks.ingest.stage import IngestConfig, ingest, iter_failed
 
 
@@ -61,7 +62,9 @@ def ingest_flow(
         partition=partition, crop=crop, dask_address=dask_address, workers=workers,
         chunk_rows=chunk_rows, max_pixels=max_pixels,
     )
-    summary = ingest_images(cfg.model_dump())
+    st = Store(store)
+    with writer_lock(st, st.dataset(name).lock, f"ingest {name}"):
+        summary = ingest_images(cfg.model_dump())
     failed = list(iter_failed(Store(store), name)) if summary["n_failed"] else []
     create_markdown_artifact(
         markdown=summary_markdown(summary, failed),

@@ -33,6 +33,7 @@ from pydantic import BaseModel, ConfigDict, Field
 
 from zspace.flows.stage import PipelineContext, Stage
 from zspace.storage import Store, StoreError
+from zspace.storage.lock import writer_lock
 from zspace.tasks.common.progress import artifact_key as progress_artifact_key
 from zspace.tasks.train.stage import (
     NonFiniteLossError,
@@ -249,7 +250,9 @@ def train_flow(
         store=store, dataset=dataset, preset=preset, epochs=epochs, run=run, limit=limit,
         kind=kind, mixed_precision=mixed_precision,
     )
-    return train_model(params.model_copy(update={"run": params.run_name}).model_dump())
+    st = Store(store)
+    with writer_lock(st, st.run(params.run_name).lock, f"train {params.run_name}"):
+        return train_model(params.model_copy(update={"run": params.run_name}).model_dump())
 
 
 def _summary(result: dict[str, Any]) -> str:

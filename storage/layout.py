@@ -43,6 +43,8 @@ def check_name(kind: str, name: str) -> str:
 
 
 def _segment(kind: str, name: str) -> str:
+    if name == ".lock":
+        return name
     if not isinstance(name, str) or not _SEGMENT.match(name) or ".." in name:
         raise LayoutError(f"{kind} {name!r} is not a plain file name")
     return name
@@ -80,6 +82,10 @@ class StatsLayout:
     @property
     def meaning(self) -> str:
         return self.file("meaning.json")
+
+    @property
+    def lock(self) -> str:
+        return self.file(".lock") if self.root else ".lock"
 
 
 @dataclass(frozen=True)

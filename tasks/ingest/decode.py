@@ -93,7 +93,10 @@ def _read_source(kind: str, root: str, key: str) -> bytes:
         if is_unsafe_zip_name(key):
             raise ValueError("refused: unsafe path in zip (absolute or '..')")
         return _open_zip(root).read(key)
-    return (Path(root) / key).read_bytes()
+    path = Path(root) / key
+    if not path.is_file():  # a FIFO would block, a broken or looping link cannot be read
+        raise ValueError("not a regular file (a pipe, device, broken or looping link)")
+    return path.read_bytes()
 
 
 def decode_batch(

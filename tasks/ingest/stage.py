@@ -72,6 +72,15 @@ def _is_image_name(name: str) -> bool:
     return name.lower().endswith(IMAGE_EXTENSIONS)
 
 
+def _size(path: Path) -> int:
+    """Bytes of a listed file; -1 for what cannot be stat'ed (a broken or looping link),
+    which the decoder then lists as failed with its reason."""
+    try:
+        return path.stat().st_size
+    except OSError:
+        return -1
+
+
 def list_sources(cfg: IngestConfig) -> tuple[str, list[str], list[int]]:
     """(kind, keys, sizes) in a stable order: sorted relative paths, or synthetic indices."""
     if cfg.source == SYNTHETIC:
@@ -85,7 +94,7 @@ def list_sources(cfg: IngestConfig) -> tuple[str, list[str], list[int]]:
             for f in files:
                 if _is_image_name(f):
                     full = Path(root) / f
-                    found.append((full.relative_to(src).as_posix(), full.stat().st_size))
+                    found.append((full.relative_to(src).as_posix(), _size(full)))
         found.sort()
         kind = "folder"
     elif zipfile.is_zipfile(src):

@@ -22,7 +22,6 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Literal
 
-import yaml
 from prefect import flow, get_run_logger, task
 from prefect.client.schemas.objects import State, TaskRun
 from prefect.tasks import Task
@@ -31,7 +30,7 @@ from pydantic import BaseModel, ConfigDict, Field, field_validator
 from zspace.flows.caching import result_storage_for
 from zspace.flows.registry import STAGE_NAMES, stage, stages
 from zspace.flows.stage import PipelineContext, Stage, stage_cache_key
-from zspace.models.config import load_preset, preset_name, preset_path
+from zspace.models.config import load_preset, preset_name, read_preset
 from zspace.storage import Store
 
 TRAINING_LIMIT = "zspace-training"
@@ -75,8 +74,7 @@ class PipelineParams(BaseModel):
 
 
 def preset_pipeline_section(preset: str) -> dict[str, Any]:
-    data = yaml.safe_load(preset_path(preset).read_text()) or {}
-    section = data.get("pipeline") or {}
+    section = read_preset(preset)[1].get("pipeline") or {}
     if not isinstance(section, dict):
         raise ValueError(f"preset {preset}: 'pipeline:' must be a mapping")
     return section

@@ -6,6 +6,7 @@ that a pydantic error names the field a user has to change.
 
 from __future__ import annotations
 
+import importlib.resources
 import math
 from pathlib import Path
 from typing import Any, Literal
@@ -23,8 +24,9 @@ from pydantic import (
 
 ACTIVATIONS = ("leaky_relu", "relu", "elu", "gelu", "silu", "swish", "tanh")
 
-# deployments/presets beside the package folders (editable install: models/ is in the repo root)
-PRESETS_DIR = Path(__file__).resolve().parents[1] / "deployments" / "presets"
+# The named presets ship as package data (zspace.presets = deployments/presets), so an
+# installed zspace finds them as well as a source checkout does.
+PRESETS_DIR = Path(str(importlib.resources.files("zspace.presets")))
 
 
 def _per_layer(value: Any, info: ValidationInfo, what: str) -> Any:
@@ -188,12 +190,30 @@ def preset_name(name_or_path: str | Path) -> str:
     return Path(name_or_path).stem if Path(name_or_path).suffix in (".yaml", ".yml") else str(name_or_path)
 
 
+def read_preset(name_or_path: str | Path) -> tuple[Path, dict[str, Any]]:
+    """(path, the preset's top-level mapping); safe YAML only (no Python tags), and a file
+    that is not valid YAML or not a mapping is one message naming the file and line."""
+    path = preset_path(name_or_path)
+    try:
+        data = yaml.safe_load(path.read_text(encoding="utf-8")) or {}
+    except yaml.YAMLError as e:
+        mark = getattr(e, "problem_mark", None)
+        where = f" at line {mark.line + 1}" if mark is not None else ""
+        raise ValueError(f"preset {path} is not valid YAML{where}: "
+                         f"{getattr(e, 'problem', None) or e}") from None
+    except UnicodeDecodeError:
+        raise ValueError(f"preset {path} is not a UTF-8 text file") from None
+    if not isinstance(data, dict):
+        raise ValueError(f"preset {path} must be a mapping with model:, train: and pipeline: "
+                         f"sections, not a {type(data).__name__}")
+    return path, data
+
+
 def load_preset(name_or_path: str | Path) -> tuple[ModelConfig, TrainConfig]:
     """The `model:` and `train:` sections of a preset; other top-level sections are ignored
     here (they belong to other stages)."""
-    path = preset_path(name_or_path)
-    data = yaml.safe_load(path.read_text()) or {}
-    if not isinstance(data, dict) or "model" not in data:
+    path, data = read_preset(name_or_path)
+    if "model" not in data:
         raise ValueError(f"preset {path} has no 'model:' section")
     problems = []
     model = train = None

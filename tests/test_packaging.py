@@ -1,0 +1,31 @@
+"""A non-editable install carries what zspace reads at run time: the presets (package data),
+every subpackage, and the `zspace` command."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+import zipfile
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[1]
+
+
+def test_wheel_holds_presets_and_every_package(tmp_path: Path) -> None:
+    subprocess.run([sys.executable, "-m", "pip", "wheel", "--no-deps", "--no-build-isolation",
+                    "-q", "-w", str(tmp_path), str(ROOT)], check=True, capture_output=True,
+                   timeout=300)
+    wheel = next(tmp_path.glob("zspace-*.whl"))
+    names = set(zipfile.ZipFile(wheel).namelist())
+    for preset in ("demo", "celeba-ae", "celeba-ae-1600", "celeba-vae"):
+        assert f"zspace/presets/{preset}.yaml" in names
+    packages = {p.parent.relative_to(ROOT).as_posix() for d in ("flows", "tasks", "models",
+                                                                 "storage")
+                for p in (ROOT / d).rglob("__init__.py")}
+    for pkg in packages:
+        assert f"zspace/{pkg}/__init__.py" in names, pkg
+    assert any(n.endswith("entry_points.txt") for n in names)
+    static = [p.relative_to(ROOT / "tasks").as_posix()
+              for p in (ROOT / "tasks").rglob("static/*") if p.is_file()]
+    for f in static:
+        assert f"zspace/tasks/{f}" in names, f

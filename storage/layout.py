@@ -178,6 +178,10 @@ class RunLayout:
     def projection(self, config: str) -> str:
         return self._f("projections", _segment("projection config", config))
 
+    def projection_record(self, config: str) -> str:
+        """A projection's completion record (parameters, n, fingerprints), written last."""
+        return f"{self.projection(config)}/record.json"
+
     # generate
     @property
     def samples(self) -> str:

@@ -23,22 +23,14 @@ import numpy as np
 from zspace.storage import ChunkedWriter, Store, StoreError, is_complete, open_array
 from zspace.storage.store import chunk_rows_for
 from zspace.tasks.common.progress import Progress, artifact_key
-from zspace.tasks.common.runs import load_run_model  # noqa: F401  (re-exported for callers)
+from zspace.tasks.common.runs import load_run_model
 
 PRODUCER = "zspace.encode"
 LATENT_CHUNK_BYTES = 2 << 20
 
 
 def read_train_record(store: Store, run: str) -> dict[str, Any]:
-    rel = f"{Store.run_rel(run)}/train.json"
-    if not store.exists(rel):
-        raise StoreError(f"{store.join(rel)} does not exist: train run {run!r} first "
-                         f"(zspace train --store {store.url} ...)")
-    rec = store.read_json(rel)
-    missing = [k for k in ("dataset", "model_fingerprint", "kind", "z_dim") if k not in rec]
-    if missing:
-        raise StoreError(f"{store.join(rel)} lacks {missing}: was the run trained by this version?")
-    return rec
+    return store.read_run_record(run, required=("dataset", "model_fingerprint", "kind", "z_dim"))
 
 
 def latent_names(kind: str) -> list[str]:
@@ -51,8 +43,8 @@ def plan_encode(store: Store, run: str, chunk_images: int | None = None) -> dict
     chunk_images: images per latent chunk (rounded up to whole image chunks); default about
     2 MB of latents per chunk."""
     rec = read_train_record(store, run)
-    images_rel = Store.images_rel(rec["dataset"])
-    if not store.exists(f"{images_rel}/zarr.json"):
+    images_rel = store.dataset(rec["dataset"]).images
+    if not store.has_array(images_rel):
         raise StoreError(f"{store.join(images_rel)} does not exist: ingest dataset "
                          f"{rec['dataset']!r} first")
     images = store.open_array(images_rel)
@@ -90,8 +82,8 @@ def finished_encode(store: Store, run: str) -> dict[str, Any] | None:
     p = plan_encode(store, run)
     out = {}
     for name in p["names"]:
-        rel = Store.latents_rel(run, name)
-        if not store.exists(f"{rel}/zarr.json"):
+        rel = store.run(run).latents(name)
+        if not store.has_array(rel):
             return None
         arr = store.open_array(rel)
         if not is_complete(arr) or arr.attrs.get("zspace_plan") != {**p["plan"], "output": name}:
@@ -114,6 +106,65 @@ def _writer(store: Store, rel: str, shape: tuple[int, int], chunk_rows: int,
         store.remove(rel)
         return ChunkedWriter(store, rel, shape, chunk_rows, "float32", plan,
                              dimension_names=("image", "z"))
+
+
+def _check_model(store: Store, run: str, p: dict[str, Any], model: Any) -> None:
+    """The trained model must fit the images and its own record."""
+    s, c = model.config.input_size, model.config.channels
+    if p["image_shape"] != (s, s, c):
+        raise StoreError(f"{store.join(p['images_rel'])} holds images of shape "
+                         f"{p['image_shape']} but run {run!r} expects ({s}, {s}, {c})")
+    if model.z_dim != p["z_dim"] or model.kind != p["record"]["kind"]:
+        raise StoreError(f"{store.join(store.run(run).model)} ({model.kind}, z_dim "
+                         f"{model.z_dim}) does not match its train.json "
+                         f"({p['record']['kind']}, z_dim {p['z_dim']})")
+
+
+def _encode_chunk(model: Any, x: np.ndarray, names: list[str], batch_size: int,
+                  bar: Progress) -> dict[str, np.ndarray]:
+    """One image chunk through the encoder, a few batches at a time (float32 stays small)."""
+    step = 4 * batch_size
+    parts: dict[str, list[np.ndarray]] = {name: [] for name in names}
+    for s0 in range(0, len(x), step):
+        out = model.encode(x[s0 : s0 + step], batch_size=batch_size)
+        for name in names:
+            parts[name].append(out[name])
+        bar.update(min(step, len(x) - s0))
+    return {name: np.concatenate(parts[name]) for name in names}
+
+
+def _encode_chunks(store: Store, run: str, p: dict[str, Any], writers: dict[str, ChunkedWriter],
+                   todo: list[int], done_rows: int, batch_size: int) -> None:
+    """Encode the missing chunks in order, reading the next one while this one encodes."""
+    model = load_run_model(store, run)
+    _check_model(store, run, p, model)
+    images = store.open_array(p["images_rel"])
+    n, rows = p["n"], p["chunk_rows"]
+
+    def read(i: int) -> np.ndarray:
+        return np.asarray(images[i * rows : min((i + 1) * rows, n)])
+
+    with Progress(n, f"encode {run}", key=artifact_key(f"encode-{run}"), unit="img",
+                  initial=done_rows) as bar, ThreadPoolExecutor(1) as pool:
+        nxt = pool.submit(read, todo[0])
+        for k, i in enumerate(todo):
+            x = nxt.result()
+            nxt = pool.submit(read, todo[k + 1]) if k + 1 < len(todo) else None
+            for name, z in _encode_chunk(model, x, p["names"], batch_size, bar).items():
+                if not np.isfinite(z).all():
+                    raise StoreError(f"run {run}: the model produced non-finite {name} for images "
+                                     f"{i * rows}..{i * rows + len(x) - 1}; nothing of it was kept")
+                writers[name].write_chunk(i, z, {"rows": [i * rows, i * rows + len(x)]})
+
+
+def _finalize(store: Store, run: str, p: dict[str, Any], writers: dict[str, ChunkedWriter],
+              complete: bool) -> dict[str, dict[str, str]]:
+    attrs = {"producer": PRODUCER, "run": run, "kind": p["record"]["kind"],
+             "model_fingerprint": p["plan"]["model_fingerprint"], "dataset": p["plan"]["dataset"],
+             "dataset_fingerprint": p["plan"]["dataset_fingerprint"]}
+    return {name: {"url": store.join(store.run(run).latents(name)),
+                   "fingerprint": w.finalize(attrs=attrs) if complete else ""}
+            for name, w in writers.items()}
 
 
 def encode_run(
@@ -139,62 +190,22 @@ def encode_run(
         done["seconds"] = round(time.perf_counter() - t0, 3)
         return done
     p = plan_encode(store, run, chunk_images)
-    n, z_dim, rows = p["n"], p["z_dim"], p["chunk_rows"]
-    writers = {name: _writer(store, Store.latents_rel(run, name), (n, z_dim), rows,
+    n, rows = p["n"], p["chunk_rows"]
+    writers = {name: _writer(store, store.run(run).latents(name), (n, p["z_dim"]), rows,
                              {**p["plan"], "output": name}) for name in p["names"]}
     n_chunks = next(iter(writers.values())).n_chunks
     marked = [set(w.done_chunks()) for w in writers.values()]
-    todo = [i for i in range(n_chunks) if not all(i in m for m in marked)]
+    finished = [i for i in range(n_chunks) if all(i in m for m in marked)]
+    todo = [i for i in range(n_chunks) if i not in finished]
     if stop_after_chunks is not None:
         todo = todo[: max(0, stop_after_chunks)]
-
-    model = load_run_model(store, run) if todo else None
-    if model is not None:
-        s, c = model.config.input_size, model.config.channels
-        if p["image_shape"] != (s, s, c):
-            raise StoreError(f"{store.join(p['images_rel'])} holds images of shape "
-                             f"{p['image_shape']} but run {run!r} expects ({s}, {s}, {c})")
-        if model.z_dim != z_dim or model.kind != p["record"]["kind"]:
-            raise StoreError(f"runs/{run}/model.keras ({model.kind}, z_dim {model.z_dim}) does not "
-                             f"match its train.json ({p['record']['kind']}, z_dim {z_dim})")
-    images = store.open_array(p["images_rel"])
-    done_rows = sum(min(rows, n - i * rows) for i in range(n_chunks) if all(i in m for m in marked))
-    step = 4 * batch_size  # images converted to float32 at a time
-
-    def read(i: int) -> np.ndarray:
-        return np.asarray(images[i * rows : min((i + 1) * rows, n)])
-
-    encoded = 0
-    with Progress(n, f"encode {run}", key=artifact_key(f"encode-{run}"), unit="img",
-                  initial=done_rows) as bar, ThreadPoolExecutor(1) as pool:
-        nxt = pool.submit(read, todo[0]) if todo else None
-        for k, i in enumerate(todo):
-            x = nxt.result()
-            nxt = pool.submit(read, todo[k + 1]) if k + 1 < len(todo) else None
-            parts: dict[str, list[np.ndarray]] = {name: [] for name in p["names"]}
-            for s0 in range(0, len(x), step):
-                out = model.encode(x[s0 : s0 + step], batch_size=batch_size)
-                for name in p["names"]:
-                    parts[name].append(out[name])
-                bar.update(min(step, len(x) - s0))
-            for name, w in writers.items():
-                z = np.concatenate(parts[name])
-                if not np.isfinite(z).all():
-                    raise StoreError(f"runs/{run}: the model produced non-finite {name} for images "
-                                     f"{i * rows}..{i * rows + len(x) - 1}; nothing of it was kept")
-                w.write_chunk(i, z, {"rows": [i * rows, i * rows + len(x)]})
-            encoded += 1
+    if todo:
+        done_rows = sum(min(rows, n - i * rows) for i in finished)
+        _encode_chunks(store, run, p, writers, todo, done_rows, batch_size)
     complete = all(len(w.done_chunks()) == n_chunks for w in writers.values())
-    out: dict[str, dict[str, str]] = {}
-    for name, w in writers.items():
-        fp = w.finalize(attrs={"producer": PRODUCER, "run": run, "kind": p["record"]["kind"],
-                               "model_fingerprint": p["plan"]["model_fingerprint"],
-                               "dataset": p["plan"]["dataset"],
-                               "dataset_fingerprint": p["plan"]["dataset_fingerprint"]}) \
-            if complete else ""
-        out[name] = {"url": store.join(Store.latents_rel(run, name)), "fingerprint": fp}
     seconds = time.perf_counter() - t0
-    res = _result(run, p, out, cached=False, encoded_chunks=encoded, seconds=seconds)
+    res = _result(run, p, _finalize(store, run, p, writers, complete), cached=False,
+                  encoded_chunks=len(todo), seconds=seconds)
     res["complete"] = complete
     encoded_rows = sum(min(rows, n - i * rows) for i in todo)
     res["images_per_s"] = round(encoded_rows / seconds, 1) if seconds > 0 else None

@@ -11,7 +11,7 @@ from pydantic import ValidationError
 
 from zspace.flows.cli import main
 from zspace.flows.project import project_flow
-from zspace.storage import Store
+from zspace.storage import Store, StoreError
 from zspace.tasks.common.sampling import sample_rows
 from zspace.tasks.project.stage import ProjectParams, project_latents
 
@@ -44,7 +44,7 @@ def test_flow_writes_coordinates_figures_and_manifest_and_reruns_as_a_no_op(stor
     manifest = store.read_json(f"runs/{RUN}/figures/project.json")
     assert [e["file"] for e in manifest] == ["tsne_study-20k.png", "tsne_pca-2.png", "tsne_pca-10.png"]
     for e in manifest:
-        assert {"file", "title", "caption", "section"} <= set(e) and e["section"] == "Projections"
+        assert {"file", "title", "caption", "section"} <= set(e) and e["section"] == "projections"
         with Image.open(store.local_path(f"runs/{RUN}/figures/{e['file']}")) as im:
             im.verify()
             assert im.format == "PNG" and im.size[0] > 500 and im.size[1] > 300
@@ -78,3 +78,15 @@ def test_bad_parameters_and_missing_inputs_fail_clearly(store, capsys):
     assert main(["project", "--store", store.url, "--run", RUN, "--configs", "study-20k",
                  "--n-iter", "60", "--early-exaggeration-iter", "30", "--n-jobs", "2"]) == 0
     assert "already done" in capsys.readouterr().out
+
+
+def test_statistics_of_older_latents_are_refused(tmp_path, store):
+    """Defect: project alone after a re-encode used the old statistics' PCA coordinates."""
+    import shutil
+
+    copy = Store(tmp_path / "copy")
+    shutil.copytree(store.local_path(), copy.local_path())
+    z = copy.open_array(copy.run(RUN).latents("z_mean"), mode="r+")
+    z.attrs["fingerprint"] = "f" * 64  # as if the run had been encoded again since
+    with pytest.raises(StoreError, match="statistics of older latents.*zspace analyze"):
+        project_latents(copy.url, RUN, {"configs": ["pca-2"], **FAST}, show_progress=False)

@@ -13,3 +13,31 @@ def load_run_model(store: Store, run: str) -> Any:
     rel = store.run(run).model
     store.require(rel, f"train run {run!r} first")
     return load_model_from_store(store, rel, compile=False)
+
+
+def current_latents(store: Store, run: str) -> Any:
+    """runs/<run>/latents/z_mean, complete; a clear error naming what to run otherwise."""
+    from zspace.storage import StoreError, is_complete
+
+    rel = store.run(run).latents("z_mean")
+    store.require(rel,
+                  f"run `zspace encode --store {store.url} --run {run}` first")
+    arr = store.open_array(rel)
+    if not is_complete(arr):
+        raise StoreError(f"{store.join(rel)} is not complete: rerun `zspace encode` to resume")
+    return arr
+
+
+def current_stats_record(store: Store, run: str, latents: Any) -> dict[str, Any]:
+    """The statistics' completion record, refused when it was computed from other latents
+    (a re-encode since): figures or projections of old statistics would silently mislead."""
+    from zspace.storage import StoreError
+
+    stats = store.run(run).stats
+    store.require(stats.complete, f"run `zspace analyze --store {store.url} --run {run}` first")
+    record = store.read_json(stats.complete)
+    if record.get("input_fingerprint") != f"content:{latents.attrs.get('fingerprint')}":
+        raise StoreError(f"{store.join(stats.root)} holds statistics of older latents than "
+                         f"{store.join(store.run(run).latents('z_mean'))}: rerun `zspace analyze "
+                         f"--store {store.url} --run {run}` first")
+    return record

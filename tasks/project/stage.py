@@ -24,10 +24,10 @@ with generating factors (synthetic faces), by one factor, and the manifest figur
 from __future__ import annotations
 
 import hashlib
-import io
 import json
 import os
 import time
+from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
@@ -35,7 +35,8 @@ import zarr
 from pydantic import BaseModel, ConfigDict, Field, field_validator
 
 from zspace.storage import Store, StoreError, factor_table, is_complete, read_rows
-from zspace.tasks.common.figures import write_manifest
+from zspace.tasks.common.figures import png_bytes, write_manifest
+from zspace.tasks.common.runs import current_latents, current_stats_record
 from zspace.tasks.common.sampling import sample_rows
 
 PROJECT_VERSION = 1
@@ -77,10 +78,6 @@ class ProjectParams(BaseModel):
         return list(dict.fromkeys(v))
 
 
-def projection_rel(run: str, config: str) -> str:
-    return f"{Store.run_rel(run)}/projections/{config}"
-
-
 def tsne_settings(config: str, params: ProjectParams) -> dict[str, Any]:
     s = {**TSNE_DEFAULTS, **CONFIGS[config]["tsne"]}
     if params.n_iter is not None:
@@ -94,19 +91,6 @@ def _fingerprint(arr: zarr.Array, url: str) -> str:
     if not is_complete(arr):
         raise StoreError(f"{url} is not complete (an interrupted stage? rerun it to resume)")
     return str(arr.attrs.get("fingerprint"))
-
-
-def write_small_array(store: Store, rel: str, data: np.ndarray) -> str:
-    """A small array rewritten whole (the record.json written after it is the completion mark)."""
-    store.remove(rel)
-    store.makedirs(rel.rsplit("/", 1)[0])
-    data = np.ascontiguousarray(data)
-    fp = hashlib.sha256(data.tobytes()).hexdigest()
-    arr = zarr.create_array(store=store.join(rel), shape=data.shape, dtype=data.dtype,
-                            chunks=data.shape if data.size else None, overwrite=True,
-                            attributes={"complete": True, "fingerprint": fp})
-    arr[...] = data
-    return fp
 
 
 FFT_FROM = 10_000  # openTSNE's own rule: Barnes-Hut is ~4x faster below, FFT scales above
@@ -165,10 +149,7 @@ def scatter_png(coords: np.ndarray, panels: list[tuple[str, np.ndarray]], title:
         ax.set_aspect("equal", adjustable="datalim")
     fig.suptitle(title)
     fig.tight_layout()
-    buf = io.BytesIO()
-    fig.savefig(buf, format="png", dpi=100)
-    plt.close(fig)
-    return buf.getvalue()
+    return png_bytes(fig)
 
 
 def _caption(config: str, n: int, k: int | None, z_dim: int, settings: dict[str, Any], seed: int,
@@ -184,107 +165,136 @@ def _caption(config: str, n: int, k: int | None, z_dim: int, settings: dict[str,
     )
 
 
+@dataclass
+class _Inputs:
+    """What every projection of a run reads: its current latents, and the PCA coordinates of
+    the current statistics when there are any."""
+
+    store: Store
+    run: str
+    z_arr: Any
+    z_fp: str
+    pca_arr: Any | None
+    pca_fp: str | None
+    colour: tuple[str, np.ndarray] | None
+
+    @property
+    def shape(self) -> tuple[int, int]:
+        n, z = self.z_arr.shape
+        return int(n), int(z)
+
+
+def _inputs(store: Store, run: str, params: ProjectParams) -> _Inputs:
+    z_arr = current_latents(store, run)
+    z_fp = _fingerprint(z_arr, store.join(store.run(run).latents("z_mean")))
+    pca_arr = pca_fp = None
+    pca_rel = store.run(run).stats.array("pca_coordinates")
+    if store.has_array(pca_rel) and store.exists(store.run(run).stats.complete):
+        current_stats_record(store, run, z_arr)  # refuses statistics of older latents
+        pca_arr = store.open_array(pca_rel)
+        pca_fp = _fingerprint(pca_arr, store.join(pca_rel))
+    dataset = (store.read_json_if(store.run(run).train_record, {}) or {}).get("dataset")
+    colour = colour_values(store, dataset, int(z_arr.shape[0]), params.color_factor)
+    return _Inputs(store, run, z_arr, z_fp, pca_arr, pca_fp, colour)
+
+
+def _plan(inp: _Inputs, config: str, params: ProjectParams) -> dict[str, Any]:
+    spec = CONFIGS[config]
+    n_total, z_dim = inp.shape
+    n = min(spec["n_points"], n_total, params.max_points or spec["n_points"])
+    k = spec["pca"]
+    source: dict[str, Any] = {"latents": inp.store.join(inp.store.run(inp.run).latents("z_mean")),
+                              "latents_fingerprint": inp.z_fp}
+    if k is not None:
+        if inp.pca_arr is None:
+            raise StoreError(f"{inp.store.join(inp.store.run(inp.run).stats.root)} has no PCA "
+                             f"coordinates: run `zspace analyze --store {inp.store.url} --run "
+                             f"{inp.run}` first (needed by {config})")
+        source["pca_coordinates_fingerprint"] = inp.pca_fp
+        k = min(k, z_dim)
+    return {"version": PROJECT_VERSION, "config": config, "n_requested": spec["n_points"],
+            "n": n, "pca_components": k, "tsne": tsne_settings(config, params),
+            "seed": params.seed, "negative_gradient_method": gradient_method(n), **source}
+
+
+def _compute(inp: _Inputs, config: str, plan: dict[str, Any], n_jobs: int) -> dict[str, Any]:
+    """One t-SNE: coordinates and rows (small arrays), the figure, then the record (last)."""
+    store, layout = inp.store, inp.store.run(inp.run)
+    n, k, settings, seed = plan["n"], plan["pca_components"], plan["tsne"], plan["seed"]
+    n_total, z_dim = inp.shape
+    t0 = time.perf_counter()
+    rows = sample_rows(n_total, n, seed)
+    x = read_rows(inp.pca_arr, rows, k) if k is not None else read_rows(inp.z_arr, rows)
+    radius = np.linalg.norm(read_rows(inp.z_arr, rows) if k is not None else x, axis=1)
+    coords = run_tsne(x, settings, seed, n_jobs)
+    if not np.isfinite(coords).all():
+        raise ValueError(f"t-SNE {config} of run {inp.run!r} gave non-finite coordinates")
+    seconds = time.perf_counter() - t0
+    rel = layout.projection(config)
+    fp = store.write_small_array(f"{rel}/coordinates", coords)
+    store.write_small_array(f"{rel}/rows", rows)
+    panels = [("radius ||z||", radius)]
+    if inp.colour is not None:
+        panels.append((f"factor {inp.colour[0]}", inp.colour[1][rows]))
+    title = f"t-SNE {config} of {inp.run}: {n:,} points" + (
+        f" (PCA, first {k} components)" if k is not None else f" x {z_dim} components")
+    fig_file = f"tsne_{config}.png"
+    store.write_bytes(layout.figure(fig_file), scatter_png(coords, panels, title))
+    cf = inp.colour[0] if inp.colour else None
+    rec = {"plan": plan, "n": n, "fingerprint": fp, "seconds": round(seconds, 2),
+           "figure": fig_file, "colour_factor": cf, "title": f"t-SNE: {config}",
+           "caption": _caption(config, n, k, z_dim, settings, seed, cf)}
+    store.write_json(layout.projection_record(config), rec)
+    return rec
+
+
+def _project_one(inp: _Inputs, config: str, params: ProjectParams, n_jobs: int
+                 ) -> dict[str, Any]:
+    """A finished projection with the same plan is kept; anything else is computed anew."""
+    plan = _plan(inp, config, params)
+    layout = inp.store.run(inp.run)
+    rec = inp.store.read_json_if(layout.projection_record(config))
+    cached = bool(rec and rec.get("plan") == plan
+                  and inp.store.exists(layout.figure(f"tsne_{config}.png")))
+    if not cached:
+        inp.store.remove(layout.projection_record(config))
+        rec = _compute(inp, config, plan, n_jobs)
+    return {"rel": layout.projection(config), "n": rec["n"], "fingerprint": rec["fingerprint"],
+            "seconds": rec["seconds"], "cached": cached}
+
+
+def _manifest_entries(inp: _Inputs) -> list[dict[str, str]]:
+    """Every finished projection of these latents (also of earlier calls); projections of
+    older latents or older statistics are left out."""
+    layout, entries = inp.store.run(inp.run), []
+    for config in CONFIGS:
+        rec = inp.store.read_json_if(layout.projection_record(config))
+        if not rec:
+            continue
+        plan = rec.get("plan", {})
+        current = plan.get("latents_fingerprint") == inp.z_fp and (
+            plan.get("pca_components") is None
+            or plan.get("pca_coordinates_fingerprint") == inp.pca_fp)
+        if current and inp.store.exists(layout.figure(rec["figure"])):
+            entries.append({"file": rec["figure"], "title": rec["title"],
+                            "caption": rec["caption"], "section": "projections"})
+    return entries
+
+
 def project_latents(store_url: str, run: str, params: ProjectParams | dict[str, Any] | None = None,
                     show_progress: bool = True) -> dict[str, Any]:
     """All asked-for projections of runs/<run>/latents/z_mean; finished ones are not redone."""
     params = params if isinstance(params, ProjectParams) else ProjectParams(**(params or {}))
     store = Store(store_url)
-    run_rel = Store.run_rel(run)
-    lat_rel = Store.latents_rel(run, "z_mean")
-    if not store.exists(f"{lat_rel}/zarr.json"):
-        raise StoreError(f"{store.join(lat_rel)} does not exist: run `zspace encode --store "
-                         f"{store_url} --run {run}` first")
-    z_arr = store.open_array(lat_rel)
-    z_fp = _fingerprint(z_arr, store.join(lat_rel))
-    n_total, z_dim = (int(s) for s in z_arr.shape)
-    dataset = None
-    if store.exists(f"{run_rel}/train.json"):
-        dataset = store.read_json(f"{run_rel}/train.json").get("dataset")
+    inp = _inputs(store, run, params)
     n_jobs = params.n_jobs or os.cpu_count() or 1
-    colour = colour_values(store, dataset, n_total, params.color_factor)
-
     results: dict[str, Any] = {}
-    entries: list[dict[str, str]] = []
-    configs = params.configs
-    bar = None
-    if show_progress:
-        from tqdm import tqdm
+    from tqdm import tqdm
 
-        bar = tqdm(total=len(configs), desc=f"t-SNE {run}", unit="config")
-    for config in configs:
-        spec = CONFIGS[config]
-        n_asked = spec["n_points"]
-        n = min(n_asked, n_total, params.max_points or n_asked)
-        settings = tsne_settings(config, params)
-        k = spec["pca"]
-        source = {"latents": store.join(lat_rel), "latents_fingerprint": z_fp}
-        if k is not None:
-            pca_rel = f"{Store.stats_rel(run)}/pca_coordinates"
-            if not store.exists(f"{pca_rel}/zarr.json"):
-                raise StoreError(f"{store.join(pca_rel)} does not exist: run `zspace analyze "
-                                 f"--store {store_url} --run {run}` first (needed by {config})")
-            pca_arr = store.open_array(pca_rel)
-            source["pca_coordinates_fingerprint"] = _fingerprint(pca_arr, store.join(pca_rel))
-            k = min(k, z_dim)
-        plan = {"version": PROJECT_VERSION, "config": config, "n_requested": n_asked, "n": n,
-                "pca_components": k, "tsne": settings, "seed": params.seed,
-                "negative_gradient_method": gradient_method(n), **source}
-        rel = projection_rel(run, config)
-        fig_file = f"tsne_{config}.png"
-        fig_rel = f"{run_rel}/figures/{fig_file}"
-        record_rel = f"{rel}/record.json"
-        rec = store.read_json(record_rel) if store.exists(record_rel) else None
-        if not (rec and rec.get("plan") == plan and store.exists(fig_rel)):
-            store.remove(record_rel)
-            t0 = time.perf_counter()
-            rows = sample_rows(n_total, n, params.seed)
-            x = read_rows(pca_arr, rows, k) if k is not None else read_rows(z_arr, rows)
-            radius = np.linalg.norm(read_rows(z_arr, rows), axis=1) if k is not None else \
-                np.linalg.norm(x, axis=1)
-            coords = run_tsne(x, settings, params.seed, n_jobs)
-            if not np.isfinite(coords).all():
-                raise ValueError(f"t-SNE {config} of run {run!r} gave non-finite coordinates")
-            seconds = time.perf_counter() - t0
-            fp = write_small_array(store, f"{rel}/coordinates", coords)
-            write_small_array(store, f"{rel}/rows", rows)
-            panels = [("radius ||z||", radius)]
-            if colour is not None:
-                panels.append((f"factor {colour[0]}", colour[1][rows]))
-            title = f"t-SNE {config} of {run}: {n:,} points" + (
-                f" (PCA, first {k} components)" if k is not None else f" x {z_dim} components")
-            store.write_bytes(fig_rel, scatter_png(coords, panels, title))
-            cf = colour[0] if colour else None
-            rec = {"plan": plan, "n": n, "fingerprint": fp, "seconds": round(seconds, 2),
-                   "figure": fig_file, "colour_factor": cf,
-                   "title": f"t-SNE: {config}",
-                   "caption": _caption(config, n, k, z_dim, settings, params.seed, cf)}
-            store.write_json(record_rel, rec)
-            rec = {**rec, "cached": False}
-        else:
-            rec = {**rec, "cached": True}
-        results[config] = {"rel": rel, "n": rec["n"], "fingerprint": rec["fingerprint"],
-                           "seconds": rec["seconds"], "cached": rec["cached"]}
-        if bar is not None:
-            bar.update(1)
-    if bar is not None:
-        bar.close()
-    # the manifest lists every finished projection of these latents, also those of earlier
-    # calls; projections of older latents (a retrained model) are left out
-    pca_rel = f"{Store.stats_rel(run)}/pca_coordinates"
-    pca_fp = (store.open_array(pca_rel).attrs.get("fingerprint")
-              if store.exists(f"{pca_rel}/zarr.json") else None)
-    for config in CONFIGS:
-        record_rel = f"{projection_rel(run, config)}/record.json"
-        if store.exists(record_rel):
-            rec = store.read_json(record_rel)
-            plan = rec.get("plan", {})
-            current = plan.get("latents_fingerprint") == z_fp and (
-                plan.get("pca_components") is None
-                or plan.get("pca_coordinates_fingerprint") == pca_fp)
-            if current and store.exists(f"{run_rel}/figures/{rec['figure']}"):
-                entries.append({"file": rec["figure"], "title": rec["title"],
-                                "caption": rec["caption"], "section": "projections"})
-    manifest = write_manifest(store, run, "project", entries)
+    for config in tqdm(params.configs, desc=f"t-SNE {run}", unit="config",
+                       disable=not show_progress):
+        results[config] = _project_one(inp, config, params, n_jobs)
+    manifest = write_manifest(store, run, "project", _manifest_entries(inp))
     fp_all = hashlib.sha256(json.dumps({c: r["fingerprint"] for c, r in results.items()},
                                        sort_keys=True).encode()).hexdigest()
     return {"run": run, "projections": results, "manifest": manifest, "fingerprint": fp_all}

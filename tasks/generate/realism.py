@@ -1,0 +1,140 @@
+"""Is a decoded image data-like? A typicality score in a named feature space, and where the
+probe z-points lie.
+
+realism: the feature space is the first K principal components (whitened) of the training
+images' pixels, fitted on a seeded sample of training images. Real faces have a typical
+distance from the centre of that space (concentration of measure); a blurred average face sits
+too close to the centre, noise and saturated colour fields too far. realism = 1 - |2p - 1|,
+where p is the percentile of an image's distance among held-out training images' distances:
+~0.5 on average for real images, ~0 for atypical ones, in [0, 1]. (Measured first: placing the
+re-encoded image E(D(z)) among the data's latent Mahalanobis distances did not separate noise
+or far-out decoded points from faces, because the encoder maps them near the centre.)
+
+Where the probes lie (the 2023 addendum's question): for each probe z, (a) whether it is
+inside the region of the data (Mahalanobis distance below the data's 99th percentile) and (b)
+whether it is on the data (distance to the nearest data z-point below the 99th percentile of
+the data's own nearest-neighbour distances). A probe inside the region but off the data is
+in a void between data points; a probe outside the region misses the data altogether.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any
+
+import numpy as np
+
+from zspace.tasks.analyze.stats_core import mahalanobis, mahalanobis_scale
+
+REALISM_COMPONENTS = 8
+REALISM_RULE = (f"realism = 1 - |2p - 1|, p = the percentile of the image's distance from the "
+                f"centre of the whitened first {REALISM_COMPONENTS} principal components of the "
+                "training images' pixels, among held-out training images' distances; mean over "
+                "the sampler's images; ~0.5 = as typical as real faces, 0 = atypical (blurred "
+                "average, noise, saturated fields)")
+PLACE_QUANTILE = 0.99
+PLACE_RULE = (f"a probe is inside the data's region when its Mahalanobis distance is below the "
+              f"data's {PLACE_QUANTILE:.0%} quantile, and on the data when its distance to the "
+              f"nearest data z-point is below the {PLACE_QUANTILE:.0%} quantile of the data's "
+              "own nearest-neighbour distances; inside but not on the data = in a void")
+
+
+@dataclass(frozen=True)
+class DataCloud:
+    """The fitted Gaussian and the data's own distance distributions."""
+
+    mean: np.ndarray
+    components: np.ndarray
+    scale: np.ndarray
+    data_mahalanobis: np.ndarray  # sorted, one per data vector (or a large sample)
+    data_nn: np.ndarray  # sorted nearest-neighbour distances of sampled data points
+
+    @classmethod
+    def fit(cls, mean: np.ndarray, components: np.ndarray, eigenvalues: np.ndarray,
+            data_mahalanobis: np.ndarray, data_nn: np.ndarray) -> DataCloud:
+        return cls(np.asarray(mean, np.float64), np.asarray(components, np.float64),
+                   mahalanobis_scale(np.asarray(eigenvalues, np.float64)),
+                   np.sort(np.asarray(data_mahalanobis, np.float64)),
+                   np.sort(np.asarray(data_nn, np.float64)))
+
+    def mahalanobis(self, z: np.ndarray) -> np.ndarray:
+        return mahalanobis(np.asarray(z, np.float64), self.mean, self.components, self.scale)
+
+    def percentile(self, d: np.ndarray) -> np.ndarray:
+        """Fraction of the data at or below each distance (the empirical CDF)."""
+        return np.searchsorted(self.data_mahalanobis, d, side="right") / len(self.data_mahalanobis)
+
+
+def _flat(images: np.ndarray) -> np.ndarray:
+    x = np.asarray(images)
+    x = x.astype(np.float64) / 255.0 if x.dtype == np.uint8 else x.astype(np.float64)
+    return x.reshape(len(x), -1)
+
+
+@dataclass(frozen=True)
+class PixelTypicality:
+    """The feature space of `realism`: whitened pixel PCA of training images, and the sorted
+    distances of held-out training images in it."""
+
+    pca: Any
+    reference: np.ndarray
+
+    @classmethod
+    def fit(cls, train_images: np.ndarray, k: int = REALISM_COMPONENTS,
+            seed: int = 0) -> PixelTypicality:
+        from sklearn.decomposition import PCA
+
+        x = _flat(train_images)
+        order = np.random.default_rng(seed).permutation(len(x))
+        fit_rows, held = order[: len(x) // 2], order[len(x) // 2:]
+        if len(held) < 10 or k >= len(fit_rows):
+            raise ValueError(f"realism needs more training images than {len(x)} for {k} "
+                             "components")
+        pca = PCA(k, whiten=True, random_state=seed).fit(x[fit_rows])
+        ref = np.sort(np.linalg.norm(pca.transform(x[held]), axis=1))
+        return cls(pca, ref)
+
+    def score(self, images: np.ndarray) -> np.ndarray:
+        d = np.linalg.norm(self.pca.transform(_flat(images)), axis=1)
+        p = np.searchsorted(self.reference, d, side="right") / len(self.reference)
+        return 1.0 - np.abs(2.0 * p - 1.0)
+
+
+def realism(images: np.ndarray, typicality: PixelTypicality) -> np.ndarray:
+    """Per-image realism in [0, 1] (see the module docstring)."""
+    return typicality.score(images)
+
+
+def placement(z: np.ndarray, nn_distance: np.ndarray, cloud: DataCloud) -> dict[str, float]:
+    """Fractions of probes inside the data's region, on the data, and in voids."""
+    region = float(np.quantile(cloud.data_mahalanobis, PLACE_QUANTILE))
+    near = float(np.quantile(cloud.data_nn, PLACE_QUANTILE))
+    inside = cloud.mahalanobis(z) <= region
+    on = np.asarray(nn_distance) <= near
+    return {"inside_region": float(inside.mean()), "on_data": float(on.mean()),
+            "in_void": float((inside & ~on).mean()), "outside_region": float((~inside).mean()),
+            "nn_ratio": float(np.median(nn_distance) / max(np.median(cloud.data_nn), 1e-12))}
+
+
+def void_or_miss(per_sampler: dict[str, dict[str, Any]],
+                 random_samplers: tuple[str, ...]) -> dict[str, Any]:
+    """Why do random z-points decode badly: voids between the data, or outside the data's
+    region? Decided on the random samplers (N(0, I), uniform boxes) that score worse than the
+    fitted Gaussian."""
+    rows = {k: v for k, v in per_sampler.items() if k in random_samplers}
+    if not rows:
+        return {"answer": "not decidable", "rule": "no random sampler was run"}
+    outside = float(np.mean([v["outside_region"] for v in rows.values()]))
+    void = float(np.mean([v["in_void"] for v in rows.values()]))
+    if outside >= 0.5 and outside > void:
+        answer = "they miss the region where the data lie"
+    elif void >= 0.5:
+        answer = "they fall into voids between the data points"
+    else:
+        answer = "mixed: neither voids nor misses explain most random probes"
+    return {"answer": answer, "mean_outside_region": outside, "mean_in_void": void,
+            "samplers": sorted(rows),
+            "rule": (f"{PLACE_RULE}; the answer is 'miss the region' when at least half of the "
+                     "random probes (averaged over the random samplers) lie outside the region "
+                     "and more lie outside than in voids, 'voids' when at least half lie in "
+                     "voids, otherwise 'mixed'")}

@@ -3,6 +3,7 @@ every subpackage, and the `zspace` command."""
 
 from __future__ import annotations
 
+import shutil
 import subprocess
 import sys
 import zipfile
@@ -12,10 +13,15 @@ ROOT = Path(__file__).resolve().parents[1]
 
 
 def test_wheel_holds_presets_and_every_package(tmp_path: Path) -> None:
+    src = tmp_path / "src"  # built from a copy, so no build/ folder lands in the checkout
+    for part in ("flows", "tasks", "models", "storage", "zspace", "deployments"):
+        shutil.copytree(ROOT / part, src / part, ignore=shutil.ignore_patterns("__pycache__"))
+    for f in ("pyproject.toml", "README.md"):
+        shutil.copy(ROOT / f, src / f)
     subprocess.run([sys.executable, "-m", "pip", "wheel", "--no-deps", "--no-build-isolation",
-                    "-q", "-w", str(tmp_path), str(ROOT)], check=True, capture_output=True,
-                   timeout=300)
-    wheel = next(tmp_path.glob("zspace-*.whl"))
+                    "-q", "-w", str(tmp_path / "dist"), str(src)], check=True,
+                   capture_output=True, timeout=300)
+    wheel = next((tmp_path / "dist").glob("zspace-*.whl"))
     names = set(zipfile.ZipFile(wheel).namelist())
     for preset in ("demo", "celeba-ae", "celeba-ae-1600", "celeba-vae"):
         assert f"zspace/presets/{preset}.yaml" in names

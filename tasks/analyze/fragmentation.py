@@ -65,7 +65,8 @@ def rules(p: FragmentationParams) -> dict[str, str]:
             "Clark-Evans ratio R = mean NN distance / (0.5 / sqrt(n / area)) of the points in the "
             f"window; not decidable below {p.min_points} points; filamentary when R is below the "
             f"min of {p.n_surrogates} Gaussian surrogates' R in the same window, more regular "
-            "when above their max, else gaussian-like"),
+            "when above their max, else gaussian-like (a Gaussian cloud is called filamentary in "
+            f"one window with probability 1/{p.n_surrogates + 1})"),
         "overall": (
             "filamentary when the intrinsic dimension or kNN verdict is filamentary or at least "
             "half of the decidable windows are; else gaussian-like"),

@@ -1,0 +1,115 @@
+"""Fragmentation statistics on clouds where filaments are planted (points on 1-D curves) and
+where they are absent (a correlated Gaussian), plus a window too sparse to decide."""
+
+from __future__ import annotations
+
+import json
+
+import numpy as np
+import pytest
+import zarr
+
+from zspace.tasks.analyze.fragmentation import (
+    FragmentationParams,
+    cloud_statistics,
+    fragmentation_summary,
+    two_samples,
+)
+
+PARAMS = FragmentationParams(max_points=600)
+
+
+def curves(n: int, d: int, n_curves: int = 4, noise: float = 0.01, seed: int = 0) -> np.ndarray:
+    """Points on a few smooth random closed-form 1-D curves in d dimensions, small noise."""
+    rng = np.random.default_rng(seed)
+    parts = []
+    for _ in range(n_curves):
+        t = rng.uniform(0, 1, n // n_curves)[:, None]
+        freq, phase = rng.normal(size=(3, d)), rng.uniform(0, 6, size=(3, d))
+        x = 2 * sum(np.sin((j + 1) * 2 * t * freq[j] + phase[j]) for j in range(3))
+        parts.append(x + noise * rng.normal(size=x.shape))
+    return rng.permutation(np.concatenate(parts))
+
+
+def gaussian(n: int, d: int, seed: int = 1) -> np.ndarray:
+    rng = np.random.default_rng(seed)
+    return rng.normal(size=(n, d)) @ (0.3 * rng.normal(size=(d, d))) + 0.5
+
+
+def summarise(z: np.ndarray, params: FragmentationParams = PARAMS, **kw) -> dict:
+    mean, cov = z.mean(axis=0), np.cov(z.T)
+    evals, evecs = np.linalg.eigh(cov)
+    return fragmentation_summary(z, mean, cov, evecs[:, ::-1].T, params=params, **kw)
+
+
+@pytest.fixture(scope="module")
+def planted() -> dict:
+    return summarise(curves(1200, 32))
+
+
+@pytest.fixture(scope="module")
+def absent() -> dict:
+    return summarise(gaussian(1200, 32))
+
+
+def test_curves_are_filamentary_with_low_local_dimension(planted):
+    assert planted["overall"] == "filamentary"
+    assert planted["intrinsic_dimension"]["verdict"] == "filamentary"
+    assert planted["knn"]["verdict"] == "filamentary"
+    assert planted["data"]["local_mle_quantiles"]["0.5"] < 2.0
+    assert planted["surrogate"]["local_mle_quantiles"]["0.5"] > 6.0
+    whole = planted["windows"]["pc1_pc2"][0]
+    assert whole["side"] is None and whole["verdict"] == "filamentary"
+    assert whole["clark_evans"] < whole["surrogate_min"]
+
+
+def test_gaussian_cloud_is_gaussian_like(absent):
+    assert absent["overall"] == "gaussian-like"
+    assert absent["intrinsic_dimension"]["verdict"] == "gaussian-like"
+    assert absent["knn"]["verdict"] == "gaussian-like"
+    assert 0.8 < absent["knn"]["median_ratio"] < 1.2
+    windows = [w["verdict"] for rows in absent["windows"].values() for w in rows]
+    decided = [v for v in windows if v != "not decidable"]
+    assert decided and 2 * decided.count("filamentary") < len(decided)
+    assert abs(absent["data"]["mle"] - absent["surrogate"]["mle"]) < 0.15 * absent["surrogate"]["mle"]
+
+
+def test_every_verdict_has_its_rule_and_the_dict_is_json(planted):
+    json.dumps(planted)
+    assert planted["overall_rule"] and planted["knn"]["rule"] and planted["intrinsic_dimension"]["rule"]
+    assert all(w["rule"] for rows in planted["windows"].values() for w in rows)
+    assert set(planted["sampling_error"]) == {"twonn", "mle", "knn_median"}
+    assert planted["n_sample"] == 600 and planted["data_second_sample"]["n"] == 600
+
+
+def test_a_window_with_few_points_is_not_decidable():
+    params = FragmentationParams(max_points=300, n_surrogates=3, windows=(None, 0.05),
+                                 min_points=30)
+    out = summarise(gaussian(600, 8), params)
+    tiny = out["windows"]["pc1_pc2"][1]
+    assert tiny["count"] < 30 and tiny["verdict"] == "not decidable"
+    assert out["windows"]["pc1_pc2"][0]["verdict"] != "not decidable"
+
+
+def test_our_estimators_match_scikit_dimension():
+    import skdim
+    x = gaussian(1000, 12)
+    ours = cloud_statistics(x, FragmentationParams(k=20, k_max=20))
+    theirs_mle = skdim.id.MLE(K=20).fit(x).dimension_
+    theirs_twonn = skdim.id.TwoNN().fit(x).dimension_
+    assert abs(ours["mle"] - theirs_mle) < 0.1 * theirs_mle
+    assert abs(ours["twonn"] - theirs_twonn) < 0.2 * theirs_twonn
+
+
+def test_zarr_input_is_sampled_chunkwise_and_matches_numpy(tmp_path):
+    z = gaussian(400, 6)
+    arr = zarr.create_array(store=str(tmp_path / "z.zarr"), shape=z.shape, chunks=(64, 6),
+                            dtype="float64")
+    arr[:] = z
+    a_np, b_np = two_samples(z, 150, seed=3)
+    a_z, b_z = two_samples(arr, 150, seed=3)
+    np.testing.assert_array_equal(a_np, a_z)
+    np.testing.assert_array_equal(b_np, b_z)
+    assert not {tuple(r) for r in a_np} & {tuple(r) for r in b_np}
+    with pytest.raises(ValueError, match="at least 6"):
+        two_samples(z[:4], 100, seed=0)

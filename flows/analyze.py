@@ -45,6 +45,14 @@ def latent_statistics(latents_url: str, out_url: str, out_rel: str, params: dict
                            dask_address=dask_address)
 
 
+@task(name="latent-fragmentation")
+def latent_fragmentation(out_url: str, out_rel: str, latents_url: str,
+                         params: dict[str, Any]) -> dict[str, Any]:
+    from zspace.tasks.analyze.fragmentation_stage import write_fragmentation
+
+    return write_fragmentation(out_url, out_rel, latents_url, params)
+
+
 @task(name="latent-meaning")
 def latent_meaning(store: str, run: str, seed: int = 0) -> dict[str, Any]:
     from zspace.tasks.analyze.meaning_stage import write_meaning
@@ -125,6 +133,8 @@ def analyze_flow(
     lock = st.run(run).lock if store and run else StatsLayout(out_rel).lock
     with writer_lock(st, lock, f"analyze {label}"):
         result = latent_statistics(latents_url, out_url, out_rel, params_json, dask_address)
+        result["fragmentation"] = latent_fragmentation(out_url, out_rel, latents_url,
+                                                       {"seed": params_json.get("seed", 0)})
         if store and run:  # what the components encode needs the run's dataset index
             result["meaning"] = latent_meaning(store, run, params_json.get("seed", 0))
     summary = Store(out_url).read_json(StatsLayout(out_rel).summary)
@@ -159,9 +169,12 @@ def _summary(res: dict[str, Any]) -> str:
 
 
 def _complete(store: Store, kw: dict[str, Any]) -> bool:
+    from zspace.tasks.analyze.fragmentation_stage import fragmentation_current
     from zspace.tasks.analyze.meaning_stage import meaning_current
 
-    return store.exists(store.run(kw["run"]).stats.complete) and meaning_current(store, kw["run"])
+    stats = store.run(kw["run"]).stats
+    return store.exists(stats.complete) and meaning_current(store, kw["run"]) \
+        and fragmentation_current(store, stats)
 
 
 STAGE = Stage(

@@ -222,6 +222,12 @@ def meaning_section(ctx: ReportContext) -> list[str]:
     return meaning_html(ctx.read(ctx.layout.stats.meaning), other, kinds)
 
 
+def fragmentation_section(ctx: ReportContext) -> list[str]:
+    from zspace.tasks.report.fragmentation_section import fragmentation_html
+
+    return fragmentation_html((ctx.summary or {}).get("fragmentation"))
+
+
 def missing_section(ctx: ReportContext) -> list[str]:
     if not ctx.missing:
         return ["<p>Nothing is missing: every stage has run.</p>"]
@@ -235,6 +241,7 @@ SECTION_TEXT: dict[str, Callable[[ReportContext], list[str]]] = {
     "radius": _stats_section(radius_table),
     "correlations": _stats_section(correlations_table),
     "pca": _stats_section(pca_table),
+    "fragmentation": fragmentation_section,
     "artificial": _stats_section(artificial_table),
     "projections": _stage_section("project", "projections"),
     "generation": generation_section,

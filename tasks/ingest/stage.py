@@ -10,10 +10,9 @@ from __future__ import annotations
 
 import hashlib
 import json
-import os
-import zipfile
-from collections.abc import Iterator, Sequence
-from pathlib import Path, PurePosixPath
+from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path
 from typing import Any
 
 import numpy as np
@@ -23,12 +22,21 @@ from zspace.storage import ChunkedWriter, Store, StoreError, iter_row_blocks, wr
 from zspace.storage.store import chunk_rows_for
 from zspace.tasks.common.parallel import ordered_map
 from zspace.tasks.common.progress import Progress
-from zspace.tasks.ingest.decode import IMAGE_EXTENSIONS, decode_to_chunk
+from zspace.tasks.ingest.decode import decode_to_chunk
+from zspace.tasks.ingest.sources import (
+    DEFAULT_SPLIT_FRACTIONS,
+    PARTITION_FILE,
+    SPLIT_NAMES,
+    SYNTHETIC,
+    assign_splits,
+    find_partition,
+    list_sources,
+    read_partition,
+)
 
-SPLIT_NAMES = ("train", "val", "test")
-DEFAULT_SPLIT_FRACTIONS = (0.85, 0.05, 0.10)
-SYNTHETIC = "synthetic"
-PARTITION_FILE = "list_eval_partition.txt"
+__all__ = ["DEFAULT_SPLIT_FRACTIONS", "PARTITION_FILE", "SPLIT_NAMES", "SYNTHETIC",
+           "IngestConfig", "assign_splits", "find_partition", "ingest", "ingest_plan",
+           "iter_failed", "list_sources", "plan_ingest", "read_partition"]
 
 
 class IngestConfig(BaseModel):
@@ -67,92 +75,6 @@ class IngestConfig(BaseModel):
         return self
 
 
-# -- sources ------------------------------------------------------------------------------
-def _is_image_name(name: str) -> bool:
-    return name.lower().endswith(IMAGE_EXTENSIONS)
-
-
-def _size(path: Path) -> int:
-    """Bytes of a listed file; -1 for what cannot be stat'ed (a broken or looping link),
-    which the decoder then lists as failed with its reason."""
-    try:
-        return path.stat().st_size
-    except OSError:
-        return -1
-
-
-def list_sources(cfg: IngestConfig) -> tuple[str, list[str], list[int]]:
-    """(kind, keys, sizes) in a stable order: sorted relative paths, or synthetic indices."""
-    if cfg.source == SYNTHETIC:
-        n = cfg.count or 2000
-        return "synthetic", [f"synthetic/{i:07d}" for i in range(n)], [0] * n
-    src = Path(cfg.source)
-    if src.is_dir():
-        found: list[tuple[str, int]] = []
-        for root, dirs, files in os.walk(src):
-            dirs.sort()
-            for f in files:
-                if _is_image_name(f):
-                    full = Path(root) / f
-                    found.append((full.relative_to(src).as_posix(), _size(full)))
-        found.sort()
-        kind = "folder"
-    elif zipfile.is_zipfile(src):
-        with zipfile.ZipFile(src) as zf:
-            found = sorted(
-                (i.filename, i.file_size)
-                for i in zf.infolist()
-                if not i.is_dir() and _is_image_name(i.filename)
-            )
-        kind = "zip"
-    else:
-        raise ValueError(f"source {cfg.source!r} is neither a folder nor a zip file")
-    if cfg.count is not None:
-        found = found[: cfg.count]
-    if not found:
-        raise ValueError(f"source {cfg.source!r} holds no images ({', '.join(IMAGE_EXTENSIONS)})")
-    return kind, [k for k, _ in found], [s for _, s in found]
-
-
-def find_partition(cfg: IngestConfig) -> Path | None:
-    """CelebA keeps list_eval_partition.txt beside img_align_celeba/ (or beside the zip)."""
-    if cfg.partition:
-        return Path(cfg.partition)
-    if cfg.source == SYNTHETIC:
-        return None
-    src = Path(cfg.source)
-    candidates = [src / PARTITION_FILE] if src.is_dir() else []
-    candidates.append(src.parent / PARTITION_FILE)
-    return next((c for c in candidates if c.is_file()), None)
-
-
-def read_partition(path: Path) -> dict[str, str]:
-    """file name -> split from 'name 0|1|2' lines; a malformed line is an error naming it."""
-    out: dict[str, str] = {}
-    for n, line in enumerate(path.read_text().splitlines(), 1):
-        parts = line.split()
-        if not parts:
-            continue
-        if len(parts) != 2 or parts[1] not in ("0", "1", "2"):
-            raise ValueError(f"{path}:{n}: expected '<file> <0|1|2>', got {line!r}")
-        out[parts[0]] = SPLIT_NAMES[int(parts[1])]
-    return out
-
-
-def assign_splits(keys: Sequence[str], partition: dict[str, str] | None, seed: int) -> list[str]:
-    """Partition file where it names the file; otherwise a seeded 85/5/10 split."""
-    n = len(keys)
-    perm = np.random.default_rng(seed).permutation(n)
-    cut = np.cumsum([round(f * n) for f in DEFAULT_SPLIT_FRACTIONS[:2]])
-    seeded = np.empty(n, dtype=object)
-    seeded[perm[: cut[0]]] = "train"
-    seeded[perm[cut[0] : cut[1]]] = "val"
-    seeded[perm[cut[1] :]] = "test"
-    if not partition:
-        return list(seeded)
-    return [partition.get(PurePosixPath(k).name, seeded[i]) for i, k in enumerate(keys)]
-
-
 # -- the stage ------------------------------------------------------------------------------
 def ingest_plan(cfg: IngestConfig, kind: str, keys: list[str], sizes: list[int],
                 splits: list[str]) -> dict[str, Any]:
@@ -183,6 +105,36 @@ def plan_ingest(cfg: IngestConfig) -> tuple[str, list[str], list[str], Path | No
     return kind, keys, splits, partition_path, ingest_plan(cfg, kind, keys, sizes, splits)
 
 
+@dataclass
+class _Planned:
+    """One ingest's listing, plan and array layout, decided before anything is decoded."""
+
+    cfg: IngestConfig
+    store: Store
+    kind: str
+    keys: list[str]
+    splits: list[str]
+    partition_path: Path | None
+    plan: dict[str, Any]
+    chunk_rows: int
+
+    @property
+    def row_shape(self) -> tuple[int, int, int]:
+        return (self.cfg.size, self.cfg.size, 3)
+
+    @property
+    def final_rel(self) -> str:
+        return self.store.dataset(self.cfg.name).images
+
+    @property
+    def staging_rel(self) -> str:
+        return self.store.dataset(self.cfg.name).staging_images
+
+    def writer(self, rel: str, n_rows: int) -> ChunkedWriter:
+        return ChunkedWriter(self.store, rel, (n_rows, *self.row_shape), self.chunk_rows,
+                             np.uint8, self.plan)
+
+
 def ingest(cfg: IngestConfig) -> dict[str, Any]:
     """Run (or resume, or skip) one ingest; returns a small summary.
 
@@ -192,54 +144,71 @@ def ingest(cfg: IngestConfig) -> dict[str, Any]:
     """
     store = Store(cfg.store)
     kind, keys, splits, partition_path, plan = plan_ingest(cfg)
-    row_shape = (cfg.size, cfg.size, 3)
-    chunk_rows = cfg.chunk_rows or chunk_rows_for(row_shape, np.uint8)
-    final_rel = Store.images_rel(cfg.name)
-    staging_rel = f"{Store.dataset_rel(cfg.name)}/staging-images"
-    has_final = store.exists(f"{final_rel}/zarr.json")
+    chunk_rows = cfg.chunk_rows or chunk_rows_for((cfg.size, cfg.size, 3), np.uint8)
+    p = _Planned(cfg, store, kind, keys, splits, partition_path, plan, chunk_rows)
+    has_final = store.has_array(p.final_rel)
     if has_final:
-        final = ChunkedWriter(store, final_rel, (1, *row_shape), chunk_rows, np.uint8, plan)
-        if final.complete and store.exists(Store.index_rel(cfg.name)):
-            store.remove(staging_rel)  # left behind if killed right after finishing
+        final = p.writer(p.final_rel, 1)
+        if final.complete and store.exists(store.dataset(cfg.name).index):
+            store.remove(p.staging_rel)  # left behind if killed right after finishing
             return _summary(store, cfg.name, final.array.attrs.asdict(), cached=True)
-
     # Phase 1 resumes from the staging array, or, when it was already renamed (nothing had
     # failed), from the final array, which carries the same chunk marks.
-    has_staging = store.exists(f"{staging_rel}/zarr.json")
-    phase1_rel = staging_rel if has_staging or not has_final else final_rel
+    phase1_rel = p.staging_rel if store.has_array(p.staging_rel) or not has_final else p.final_rel
     records = _decode_all(cfg, store, phase1_rel, kind, keys, splits, chunk_rows, plan)
+    ok = _number_rows(cfg, records)
+    final = _phase2(p, phase1_rel, ok)
+    write_index(store, cfg.name, [dict(r) for r in records])
+    final.finalize(int(ok.sum()), _attrs(p, records, ok))
+    store.remove(p.staging_rel)
+    return _summary(store, cfg.name, final.array.attrs.asdict(), cached=False)
+
+
+def _number_rows(cfg: IngestConfig, records: list[dict[str, Any]]) -> np.ndarray:
+    """Each record's row in the final array (-1 for a failed source); which sources were read.
+    Nothing readable at all is an error naming the first reasons."""
     ok = np.array([r["status"] == "ok" for r in records])
-    n_images, n_failed = int(ok.sum()), int((~ok).sum())
-    if n_images == 0:
+    if not ok.any():
         reasons = "; ".join(f"{r['file']}: {r['status']}" for r in records[:5])
-        raise StoreError(f"no image could be read from {cfg.source} ({n_failed} failed: {reasons})")
+        raise StoreError(f"no image could be read from {cfg.source} "
+                         f"({int((~ok).sum())} failed: {reasons})")
     rows = np.cumsum(ok) - 1
     for r, good, row in zip(records, ok, rows, strict=True):
         r["row"] = int(row) if good else -1
+    return ok
 
-    if n_failed == 0 and phase1_rel == staging_rel:
-        store.fs.mv(store._fspath(staging_rel), store._fspath(final_rel), recursive=True)
-    final = ChunkedWriter(store, final_rel, (n_images, *row_shape), chunk_rows, np.uint8, plan)
+
+def _phase2(p: _Planned, phase1_rel: str, ok: np.ndarray) -> ChunkedWriter:
+    """The final array: the staging array renamed when every source was read, otherwise the
+    good rows copied over in order."""
+    n_failed = int((~ok).sum())
+    if n_failed == 0 and phase1_rel == p.staging_rel:
+        p.store.move(p.staging_rel, p.final_rel)
+    final = p.writer(p.final_rel, int(ok.sum()))
     if n_failed:
-        _compact(store.open_array(staging_rel), final, np.flatnonzero(ok))
-    write_index(store, cfg.name, [{k: v for k, v in r.items()} for r in records])
+        _compact(p.store.open_array(p.staging_rel), final, np.flatnonzero(ok))
+    return final
+
+
+def _attrs(p: _Planned, records: list[dict[str, Any]], ok: np.ndarray) -> dict[str, Any]:
+    """What the images array records about its making (beside its plan and fingerprint)."""
+    cfg = p.cfg
     attrs = {
-        "source": plan["source"],
-        "kind": kind,
+        "source": p.plan["source"],
+        "kind": p.kind,
         "size": cfg.size,
-        "crop": plan["crop"],
-        "n_images": n_images,
-        "n_failed": n_failed,
-        "n_sources": len(keys),
+        "crop": p.plan["crop"],
+        "n_images": int(ok.sum()),
+        "n_failed": int((~ok).sum()),
+        "n_sources": len(p.keys),
         "splits": {s: int(sum(1 for r in records if r["split"] == s and r["row"] >= 0))
                    for s in SPLIT_NAMES},
-        "partition": str(partition_path) if partition_path else f"seeded 85/5/10, seed {cfg.seed}",
+        "partition": (str(p.partition_path) if p.partition_path
+                      else f"seeded 85/5/10, seed {cfg.seed}"),
     }
-    if kind == "synthetic":
+    if p.kind == "synthetic":
         attrs["seed"] = cfg.seed
-    final.finalize(n_images, attrs)
-    store.remove(staging_rel)
-    return _summary(store, cfg.name, final.array.attrs.asdict(), cached=False)
+    return attrs
 
 
 def _decode_all(cfg: IngestConfig, store: Store, staging_rel: str, kind: str, keys: list[str],
@@ -297,8 +266,8 @@ def _summary(store: Store, name: str, attrs: dict[str, Any], cached: bool) -> di
     out.update(
         dataset=name,
         store=store.url,
-        images=store.join(Store.images_rel(name)),
-        index=store.join(Store.index_rel(name)),
+        images=store.join(store.dataset(name).images),
+        index=store.join(store.dataset(name).index),
         cached=cached,
     )
     return json.loads(json.dumps(out))

@@ -7,8 +7,9 @@ categorical factor), so the latent space has smooth directions to find, and the 
 ground truth the latent analysis can be checked against.
 
 Geometry is built in head-local coordinates (frame units, origin at the centre of the eye line,
-y down), rotated/scaled/shifted as polygons and drawn with PIL at a supersampled resolution,
-then box-reduced (antialiasing), lit, composited over the background and given fine grain.
+y down), rotated/scaled/shifted as polygons and drawn with PIL at a supersampled resolution
+(the parts are in :mod:`.face_parts`), then box-reduced (antialiasing), lit, composited over the
+background and given fine grain.
 """
 
 from __future__ import annotations
@@ -20,6 +21,8 @@ from collections.abc import Mapping
 
 import numpy as np
 from PIL import Image, ImageDraw
+
+from zspace.tasks.ingest import face_parts as parts
 
 # name: (low, high). Ranges are in the factor's own units (frame fractions, degrees, or 0..1).
 FACTOR_RANGES: dict[str, tuple[float, float]] = {
@@ -198,139 +201,33 @@ def light_gain(factors: Mapping[str, float], x: np.ndarray | float, y: np.ndarra
     return directional * roundness
 
 
-# -- shape helpers ---------------------------------------------------------------------------
-_T64 = np.linspace(0.0, 2 * math.pi, 64, endpoint=False)
-_T24 = np.linspace(0.0, 2 * math.pi, 24, endpoint=False)
-
-
-def _ellipse(cx: float, cy: float, rx: float, ry: float, n: int = 24) -> np.ndarray:
-    t = _T64 if n == 64 else _T24
-    return np.stack([cx + rx * np.cos(t), cy + ry * np.sin(t)], axis=1)
-
-
-def _egg(rx: float, ry: float, taper: float, cy: float = 0.0, n: int = 64) -> np.ndarray:
-    """A head oval that narrows towards the chin (taper > 0)."""
-    t = _T64 if n == 64 else _T24
-    st = np.sin(t)
-    return np.stack([rx * np.cos(t) * (1.0 - taper * np.clip(st, 0, 1) ** 2), cy + ry * st], axis=1)
-
-
-def _arc(x0: float, x1: float, y: float, bend: float, n: int = 12) -> np.ndarray:
-    """Points of a parabola from x0 to x1 at height y, `bend` higher in the middle."""
-    t = np.linspace(-1.0, 1.0, n)
-    return np.stack([(x0 + x1) / 2 + t * (x1 - x0) / 2, y - bend * (1 - t * t)], axis=1)
-
-
-def _band(top: np.ndarray, thickness: np.ndarray | float) -> np.ndarray:
-    """A thick stroke along a polyline: the line and the line shifted down, as one polygon."""
-    low = top.copy()
-    low[:, 1] += thickness
-    return np.concatenate([top, low[::-1]])
-
-
-def _col(rgb: np.ndarray) -> tuple[int, int, int, int]:
-    r, g, b = (min(max(round(float(v)), 0), 255) for v in rgb)
-    return r, g, b, 255
-
-
 # -- drawing ---------------------------------------------------------------------------------
 def draw_face(factors: Mapping[str, float], size: int) -> np.ndarray:
-    """The face for a factor table, as uint8 (size, size, 3) RGB."""
+    """The face for a factor table, as uint8 (size, size, 3) RGB: the parts painted back to
+    front on a supersampled canvas, box-reduced, lit and composited over the background."""
     if size < 8:
         raise ValueError(f"size must be at least 8 pixels, got {size}")
     f = _check(factors)
     g = _geometry(f)
     ss = 4 if size <= 48 else 3
     px = size * ss
-    to_frame = _frame_transform(f)
     canvas = Image.new("RGBA", (px, px), (0, 0, 0, 0))
-    draw = ImageDraw.Draw(canvas)
-
-    def poly(p: np.ndarray, rgb: np.ndarray) -> None:
-        q = to_frame(p) * px
-        draw.polygon(q.ravel().tolist(), fill=_col(rgb))
-
-    def circle(x: float, y: float, r: float, rgb: np.ndarray) -> None:
-        (cx, cy), rp = to_frame(np.array([[x, y]]))[0] * px, r * f["head_scale"] * BASE_SCALE * px
-        draw.ellipse((cx - rp, cy - rp, cx + rp, cy + rp), fill=_col(rgb))
-
-    skin, hair, cloth = skin_rgb(f), hair_rgb(f), clothes_rgb(f)
-    rx, ry, vol = g["rx"], g["ry"], g["vol"]
+    pen = parts.Pen(ImageDraw.Draw(canvas), _frame_transform(f), px, f["head_scale"], BASE_SCALE)
+    skin, hair = skin_rgb(f), hair_rgb(f)
     style = int(round(f["hair_style"]))
-    taper = 0.16 + 0.06 * (1 - f["face_width"])
+    parts.shoulders(pen, skin, clothes_rgb(f))
+    parts.back_hair(pen, f, g, style, hair)
+    parts.neck_ears_head(pen, f, g, skin)
+    parts.front_hair(pen, f, g, style, hair)
+    parts.brows(pen, f, g, skin, hair)
+    parts.eyes(pen, f, g, skin)
+    parts.nose(pen, skin)
+    parts.mouth(pen, g, skin)
+    return _composite(f, canvas.reduce(ss), size)
 
-    # Shoulders and neckline, then the hair that falls behind the head, then the neck.
-    sh = np.array([[0.0, 0.33], [0.2, 0.345], [0.32, 0.37], [0.42, 0.41], [0.5, 0.47], [0.56, 0.56],
-                   [0.6, 0.7], [0.62, 1.1]])
-    poly(np.concatenate([sh, sh[::-1] * (-1, 1)]), cloth)
-    poly(np.array([[-0.12, 0.4], [0.12, 0.4], [0.0, 0.52]]), skin * 0.84)
-    hair_back = hair * 0.8
-    if style == 2:      # bob: a rounded mass down to the jaw
-        poly(_egg(rx + vol + 0.03, ry + vol * 0.6, -0.1, cy=-0.02), hair_back)
-    elif style == 3:    # long: down over the shoulders
-        w = rx + vol + 0.04
-        t = np.linspace(math.pi, 2 * math.pi, 33)
-        top = np.stack([w * np.cos(t), (ry + vol) * np.sin(t)], axis=1)
-        body = np.array([[w + 0.03, 0.45], [w - 0.04, 0.62], [-w + 0.04, 0.62], [-w - 0.03, 0.45]])
-        poly(np.concatenate([top, body]), hair_back)
-    elif style == 4:    # curly: a halo of curls behind the head
-        for k, t in enumerate(np.linspace(math.pi * 0.95, math.pi * 2.05, 15)):
-            r = 0.05 + 0.025 * f["hair_volume"] + 0.008 * ((k * 7) % 3)
-            x = (rx + vol * 0.6) * math.cos(t)
-            y = (ry + vol * 0.4) * math.sin(t) - 0.01
-            circle(x, y, r, hair_back)
-        for side in (-1, 1):
-            for k, y in enumerate((0.02, 0.09, 0.16)):
-                circle(side * (rx + 0.025 + 0.01 * k), y, 0.045 + 0.02 * f["hair_volume"], hair_back)
-    neck_w = 0.52 * rx
-    poly(np.array([[-neck_w, 0.12], [neck_w, 0.12], [neck_w * 1.08, 0.62], [-neck_w * 1.08, 0.62]]),
-         skin * 0.8)
 
-    # Ears, head.
-    for side in (-1, 1):
-        ex = side * rx * 0.97
-        poly(_ellipse(ex, 0.045, 0.03, 0.058), skin * 0.9)
-        poly(_ellipse(ex + side * 0.006, 0.045, 0.014, 0.034), skin * 0.72)
-    poly(_egg(rx, ry, taper), skin)
-
-    # Hair in front: the cap over the skull, the fringe and the side pieces.
-    _front_hair(poly, circle, f, g, style, hair)
-
-    # Eyebrows: thick arcs in a darkened hair colour.
-    brow = hair * 0.55 + skin * 0.2 if f["hair_darkness"] > 0.3 else hair * 0.45 + skin * 0.25
-    es, ew, eh = g["es"], g["ew"], g["eh"]
-    for side in (-1, 1):
-        bx0, bx1 = side * (es - ew * 1.15), side * (es + ew * 1.2)
-        by = -eh - 0.03 - 0.004 * (1 - f["eye_openness"])
-        top = _arc(min(bx0, bx1), max(bx0, bx1), by, 0.012, 10)
-        thick = 0.013 * np.sin(np.linspace(0.3, 2.6, 10)[:: -side])
-        poly(_band(top, thick), brow)
-
-    # Eyes: the white, iris, pupil, a highlight, and the upper lid line.
-    iris_col = np.array([70.0, 48.0, 34.0]) * (0.7 + 0.6 * f["hair_redness"] * (1 - f["hair_darkness"]))
-    for side in (-1, 1):
-        x = side * es
-        poly(_ellipse(x, 0.0, ew * 1.02, eh + 0.004), skin * 0.62)
-        poly(_ellipse(x, 0.0, ew, eh), np.array([236.0, 232.0, 226.0]))
-        ir = ew * 0.5
-        poly(_ellipse(x, 0.0, ir, min(ir, eh * 0.98)), iris_col)
-        pr = ir * 0.5
-        poly(_ellipse(x, 0.0, pr, min(pr, eh * 0.8)), np.array([14.0, 12.0, 12.0]))
-        lid = _arc(x - ew * 1.05, x + ew * 1.05, -eh * 0.55, eh * 0.55, 12)
-        poly(_band(lid - (0, 0.006), 0.008 * np.sin(np.linspace(0.2, 2.9, 12))), skin * 0.35)
-        if eh > 0.008:
-            circle(x + ir * 0.35, -min(ir, eh) * 0.35, ir * 0.22, np.array([250.0, 250.0, 250.0]))
-
-    # Nose: a shadow along one side and the nostrils.
-    nose = skin * 0.74
-    poly(np.array([[0.012, 0.05], [0.02, 0.05], [0.03, 0.095], [0.02, 0.1]]), skin * 0.86)
-    poly(_band(_arc(-0.028, 0.028, 0.107, -0.006, 8), 0.006), skin * 0.84)
-    for side in (-1, 1):
-        poly(_ellipse(side * 0.014, 0.108, 0.009, 0.0045), nose * 0.85)
-
-    _mouth(poly, f, g, skin)
-
-    small = canvas.reduce(ss)
+def _composite(f: Mapping[str, float], small: Image.Image, size: int) -> np.ndarray:
+    """Light the figure, lay it over the background gradient and add the fine grain."""
     rgba = np.asarray(small, dtype=np.float32)
     alpha = rgba[..., 3:] / 255.0
     grid = (np.arange(size, dtype=np.float32) + 0.5) / size
@@ -340,97 +237,6 @@ def draw_face(factors: Mapping[str, float], size: int) -> np.ndarray:
     out = figure * alpha + background * (1.0 - alpha)
     out += _grain(f, size)
     return np.clip(np.rint(out), 0, 255).astype(np.uint8)
-
-
-def _front_hair(poly, circle, f, g, style: int, hair: np.ndarray) -> None:
-    rx, ry, vol = g["rx"], g["ry"], g["vol"]
-    hv = f["hair_volume"]
-    t = np.linspace(math.pi, 2 * math.pi, 33)  # left -> over the top -> right
-
-    def outer(extra: float, lo: float = 0.0) -> np.ndarray:
-        return np.stack([(rx + extra) * np.cos(t), lo + (ry + extra) * np.sin(t)], axis=1)
-
-    if style == 0:      # very short: a close crop with a high hairline
-        cap = outer(0.008 + 0.01 * hv)
-        line = np.array([[rx * 1.0, -0.02], [rx * 0.8, -0.11], [rx * 0.3, -0.15], [-rx * 0.3, -0.15],
-                         [-rx * 0.8, -0.11], [-rx * 1.0, -0.02]])
-        poly(np.concatenate([cap, line]), hair)
-    elif style == 1:    # short: volume on top, a side-swept fringe and sideburns
-        cap = outer(vol)
-        line = np.array([[rx + vol * 0.5, 0.02], [rx * 0.92, 0.03], [rx * 0.86, -0.07],
-                         [rx * 0.5, -0.1], [0.0, -0.135], [-rx * 0.45, -0.15], [-rx * 0.85, -0.1],
-                         [-rx * 0.92, 0.03], [-rx - vol * 0.5, 0.02]])
-        poly(np.concatenate([cap, line]), hair)
-        poly(np.array([[-rx * 0.55, -0.2], [rx * 0.2, -0.2], [rx * 0.75, -0.09],
-                       [rx * 0.1, -0.14]]), hair * 0.88)
-    elif style == 2:    # bob: straight fringe, side curtains to the jaw
-        cap = outer(vol + 0.015)
-        line = np.array([[rx + vol + 0.03, 0.2], [rx * 0.82, 0.2], [rx * 0.78, -0.02],
-                         [rx * 0.6, -0.075], [0.0, -0.085], [-rx * 0.6, -0.075], [-rx * 0.78, -0.02],
-                         [-rx * 0.82, 0.2], [-rx - vol - 0.03, 0.2]])
-        poly(np.concatenate([cap, line]), hair)
-    elif style == 3:    # long: centre parting, curtains past the ears
-        cap = outer(vol)
-        line = np.array([[rx + vol + 0.02, 0.34], [rx * 0.88, 0.34], [rx * 0.86, 0.05],
-                         [rx * 0.7, -0.09], [rx * 0.25, -0.17], [0.0, -0.2], [-rx * 0.25, -0.17],
-                         [-rx * 0.7, -0.09], [-rx * 0.86, 0.05], [-rx * 0.88, 0.34],
-                         [-rx - vol - 0.02, 0.34]])
-        poly(np.concatenate([cap, line]), hair)
-        poly(np.array([[0.0, -ry - vol * 0.9], [0.006, -ry * 0.9], [0.0, -0.2], [-0.006, -ry * 0.9]]),
-             hair * 0.7)
-    else:               # curly: a cap of curls over the forehead
-        _curls(poly, circle, f, g, hair)
-        return
-    # A sheen across the crown and a few strands, so the hair is not a flat blob.
-    ts = np.linspace(math.pi * 1.12, math.pi * 1.45, 10)
-    rs = 1.0 if style == 0 else 1.0 + vol / ry * 0.5
-    arc_o = np.stack([rx * 0.9 * rs * np.cos(ts), ry * 0.93 * rs * np.sin(ts)], axis=1)
-    arc_i = np.stack([rx * 0.72 * rs * np.cos(ts), ry * 0.8 * rs * np.sin(ts)], axis=1)
-    poly(np.concatenate([arc_o, arc_i[::-1]]), hair * 1.12 + 14)
-    if style in (2, 3):
-        y1 = 0.2 if style == 2 else 0.34
-        for side in (-1, 1):
-            for k, x0 in enumerate((0.9, 0.98, 1.06)):
-                xs = side * (rx * x0 + vol * 0.4 * k)
-                dx = side * (0.008 + 0.008 * k)
-                poly(np.array([[xs, -0.02], [xs + side * 0.004, -0.02], [xs + dx + side * 0.004, y1 - 0.01],
-                               [xs + dx, y1 - 0.01]]), hair * 0.78)
-
-
-def _curls(poly, circle, f, g, hair: np.ndarray) -> None:
-    rx, ry, vol = g["rx"], g["ry"], g["vol"]
-    hv = f["hair_volume"]
-    t = np.linspace(math.pi, 2 * math.pi, 33)
-    e = vol * 0.5
-    cap = np.stack([(rx + e) * np.cos(t), (ry + e) * np.sin(t)], axis=1)
-    line = np.array([[rx * 1.02, 0.02], [rx * 0.8, -0.1], [0.0, -0.14], [-rx * 0.8, -0.1],
-                     [-rx * 1.02, 0.02]])
-    poly(np.concatenate([cap, line]), hair * 0.9)
-    for k, tt in enumerate(np.linspace(math.pi * 1.03, math.pi * 1.97, 9)):
-        r = 0.034 + 0.012 * hv + 0.005 * (k % 2)
-        x = (rx * 0.82) * math.cos(tt)
-        y = (ry * 0.58) * math.sin(tt) - 0.015
-        circle(x, y, r, hair * (0.95 + 0.1 * (k % 2)))
-
-
-def _mouth(poly, f, g, skin: np.ndarray) -> None:
-    mw, smile, mo, my = g["mw"], g["smile"], g["mo"], g["mouth_y"]
-    t = np.linspace(-1.0, 1.0, 15)
-    x = t * mw
-    base = my - smile * t * t + smile * 0.35      # corners rise by `smile`, centre sinks a little
-    bulge = np.sqrt(np.clip(1 - t * t, 0, 1))
-    lip = skin * 0.62 + np.array([170.0, 45.0, 60.0]) * 0.32
-    up_out = base - mo * 0.5 * bulge - 0.014 * bulge
-    lo_out = base + mo * 0.5 * bulge + 0.019 * bulge
-    poly(np.concatenate([np.stack([x, up_out], 1), np.stack([x, lo_out], 1)[::-1]]), lip)
-    if mo > 0.006:
-        up_in, lo_in = base - mo * 0.5 * bulge, base + mo * 0.5 * bulge
-        poly(np.concatenate([np.stack([x, up_in], 1), np.stack([x, lo_in], 1)[::-1]]),
-             np.array([70.0, 22.0, 26.0]))
-        teeth = up_in + np.minimum(mo * 0.35, 0.012) * bulge
-        poly(np.concatenate([np.stack([x * 0.8, up_in], 1), np.stack([x * 0.8, teeth], 1)[::-1]]),
-             np.array([236.0, 230.0, 220.0]))
-    poly(_band(np.stack([x * 1.03, base - 0.003], 1), 0.006), skin * 0.3)
 
 
 _GRAIN_BANKS: dict[int, np.ndarray] = {}

@@ -41,7 +41,7 @@ def latent_store(root: Path) -> Store:
         train_run(store.url, DATASET, run=run, preset=str(preset), kind=run.rsplit("-", 1)[1],
                   verbose=0)
         encode_run(store, run, batch_size=128)
-        analyze_latents(store.join(Store.latents_rel(run, "z_mean")), store, Store.stats_rel(run),
+        analyze_latents(store.join(store.run(run).latents("z_mean")), store, store.run(run).stats.root,
                         StatsParams(n_artificial=100, artificial_b=(1.0, 2.0)), workers=1,
                         show_progress=False)
     _BUILT["store"] = store

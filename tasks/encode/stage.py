@@ -20,7 +20,7 @@ from typing import Any
 
 import numpy as np
 
-from zspace.storage import ChunkedWriter, Store, StoreError, is_complete, open_array
+from zspace.storage import ChunkedWriter, Store, StoreError, is_complete
 from zspace.storage.store import chunk_rows_for
 from zspace.tasks.common.progress import Progress, artifact_key
 from zspace.tasks.common.runs import load_run_model
@@ -29,8 +29,8 @@ PRODUCER = "zspace.encode"
 LATENT_CHUNK_BYTES = 2 << 20
 
 
-def read_train_record(store: Store, run: str) -> dict[str, Any]:
-    return store.read_run_record(run, required=("dataset", "model_fingerprint", "kind", "z_dim"))
+# What encode reads from runs/<run>/train.json.
+TRAIN_FIELDS = ("dataset", "model_fingerprint", "kind", "z_dim")
 
 
 def latent_names(kind: str) -> list[str]:
@@ -42,7 +42,7 @@ def plan_encode(store: Store, run: str, chunk_images: int | None = None) -> dict
 
     chunk_images: images per latent chunk (rounded up to whole image chunks); default about
     2 MB of latents per chunk."""
-    rec = read_train_record(store, run)
+    rec = store.read_run_record(run, required=TRAIN_FIELDS)
     images_rel = store.dataset(rec["dataset"]).images
     if not store.has_array(images_rel):
         raise StoreError(f"{store.join(images_rel)} does not exist: ingest dataset "
@@ -100,7 +100,7 @@ def _writer(store: Store, rel: str, shape: tuple[int, int], chunk_rows: int,
         return ChunkedWriter(store, rel, shape, chunk_rows, "float32", plan,
                              dimension_names=("image", "z"))
     except StoreError:
-        old = open_array(store.join(rel)).attrs.get("zspace_plan") or {}
+        old = store.open_array(rel).attrs.get("zspace_plan") or {}
         if old.get("producer") != PRODUCER:
             raise
         store.remove(rel)

@@ -12,7 +12,7 @@ from typing import Any
 import numpy as np
 
 from zspace.tasks.common.figures import _plt, grid_figure, png_bytes, rows_figure
-from zspace.tasks.generate.samplers import GenerateParams
+from zspace.tasks.generate.samplers import GenerateParams, describe
 from zspace.tasks.generate.scoring import sharpen
 
 
@@ -43,16 +43,6 @@ class Figure:
     caption: str
 
 
-def _describe(g: Generated, name: str) -> str:
-    if name == "normal":
-        return "z ~ N(0, I)"
-    if name == "gaussian-fit":
-        return ("z ~ N(mean, covariance) fitted to all z_mean vectors (Cholesky factor"
-                + (f", diagonal jitter {g.jitter:.2g}" if g.jitter else "") + ")")
-    r = g.scores[name]["r_limit"]
-    return f"each component uniform in [-{r:g}, {r:g}] (r_limit {r:g})"
-
-
 def sampler_grids(g: Generated) -> list[Figure]:
     f, out = g.params.sharpen_factor, []
     for name in g.names:
@@ -61,7 +51,7 @@ def sampler_grids(g: Generated) -> list[Figure]:
                           f"{g.run}: decoded {name}", g.params.grid_cols)
         out.append(Figure(
             f"gen_{name}.png", png, f"Decoded: {name}",
-            f"{g.params.n_images} images decoded from {_describe(g, name)}, seed {g.params.seed}; "
+            f"{g.params.n_images} images decoded from {describe(name, g.jitter)}, seed {g.params.seed}; "
             f"right: PIL ImageEnhance.Sharpness factor {f:g}. Realism {s['realism']:.2f} "
             f"(re-encoding consistency, 0-1); Laplacian variance {s['sharpness']:.2e} (sharpened "
             f"{s['sharpness_sharpened']:.2e}); nearest z_mean {s['latent_nn']:.2f}; nearest "

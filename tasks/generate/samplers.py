@@ -1,7 +1,8 @@
 """The samplers of the generation stage: where artificial z-points come from.
 
-A sampler is one entry of SAMPLERS: a name pattern and a draw function (n vectors, seeded).
-Adding a sampler means one function and one entry; `sampler_names` lists what a run uses.
+A sampler is one entry of SAMPLERS (a :class:`Sampler`: its draw function, n vectors seeded by
+the run's seed and the sampler's name, and a description for captions). Adding a sampler means
+one draw function and one entry; `sampler_names` lists what a run uses.
 
     normal          z ~ N(0, I), the study's grid of 28
     uniform-r<r>    every component uniform in [-r, r], for each r_limit (0.5 ... 8)
@@ -13,6 +14,7 @@ from __future__ import annotations
 
 import hashlib
 from collections.abc import Callable
+from dataclasses import dataclass
 
 import numpy as np
 from pydantic import BaseModel, ConfigDict, Field, field_validator
@@ -65,7 +67,6 @@ def sample_fitted_gaussian(mean: np.ndarray, cov: np.ndarray, n: int, seed: int 
     return mean + eps @ lower.T
 
 
-
 Draw = Callable[[np.random.Generator, int, int, float, np.ndarray, np.ndarray], np.ndarray]
 
 
@@ -84,24 +85,65 @@ def _gaussian_fit(rng: np.random.Generator, n: int, z_dim: int, r: float, mean: 
     return sample_fitted_gaussian(mean, cov, n, int(rng.integers(2**31)))
 
 
-# name (or prefix, for one sampler per r_limit) -> draw function
-SAMPLERS: dict[str, Draw] = {"normal": _normal, "uniform-r": _uniform, "gaussian-fit": _gaussian_fit}
-RANDOM_SAMPLERS = ("normal", "uniform-r")  # probes that know nothing of the data
+@dataclass(frozen=True)
+class Sampler:
+    """One entry of the registry: how to draw, what it is (for captions), and whether it is a
+    probe that knows nothing of the data. A sampler `per_r_limit` runs once per r_limit, as
+    `<key><r_limit>` (uniform-r0.5 ... uniform-r8)."""
+
+    draw: Draw
+    describe: Callable[[float, float], str]  # (r_limit, Cholesky jitter) -> what z is
+    uses_data: bool = False
+    per_r_limit: bool = False
+
+
+def _fitted(r: float, jitter: float) -> str:
+    return ("z ~ N(mean, covariance) fitted to all z_mean vectors (Cholesky factor"
+            + (f", diagonal jitter {jitter:.2g}" if jitter else "") + ")")
+
+
+# The registry, in the order the samplers run and are shown. Adding a sampler: a draw function
+# and one entry here; the stage, scores.json and the figures pick it up.
+SAMPLERS: dict[str, Sampler] = {
+    "normal": Sampler(_normal, lambda r, j: "z ~ N(0, I)"),
+    "uniform-r": Sampler(_uniform, lambda r, j: f"each component uniform in [-{r:g}, {r:g}] "
+                                                f"(r_limit {r:g})", per_r_limit=True),
+    "gaussian-fit": Sampler(_gaussian_fit, _fitted, uses_data=True),
+}
+RANDOM_SAMPLERS = tuple(k for k, s in SAMPLERS.items() if not s.uses_data)  # know nothing of data
 
 
 def sampler_names(params: GenerateParams) -> list[str]:
-    return ["normal", *[f"uniform-r{r:g}" for r in params.r_limits], "gaussian-fit"]
+    """Every sampler a run uses, one per r_limit for the per-r_limit ones."""
+    return [name for key, s in SAMPLERS.items()
+            for name in ([f"{key}{r:g}" for r in params.r_limits] if s.per_r_limit else [key])]
+
+
+def sampler_of(name: str) -> Sampler:
+    """The registry entry behind a sampler name (uniform-r2.5 -> uniform-r)."""
+    if name in SAMPLERS:
+        return SAMPLERS[name]
+    for key, s in SAMPLERS.items():
+        if s.per_r_limit and name.startswith(key):
+            return s
+    raise ValueError(f"unknown sampler {name!r}: choose from {list(SAMPLERS)}")
 
 
 def r_limit_of(name: str) -> float | None:
-    return float(name.removeprefix("uniform-r")) if name.startswith("uniform-r") else None
+    for key, s in SAMPLERS.items():
+        if s.per_r_limit and name.startswith(key):
+            return float(name.removeprefix(key))
+    return None
+
+
+def describe(name: str, jitter: float = 0.0) -> str:
+    """What a sampler's z is, for captions."""
+    return sampler_of(name).describe(r_limit_of(name) or 0.0, jitter)
 
 
 def draw(name: str, params: GenerateParams, z_dim: int, mean: np.ndarray, cov: np.ndarray) -> np.ndarray:
     """n_images vectors of one sampler, seeded by the run's seed and the sampler's name."""
+    sampler = sampler_of(name)
     seed = [params.seed, int(hashlib.sha256(name.encode()).hexdigest()[:8], 16)]
-    key = "uniform-r" if name.startswith("uniform-r") else name
-    if key not in SAMPLERS:
-        raise ValueError(f"unknown sampler {name!r}")
-    return SAMPLERS[key](np.random.default_rng(seed), params.n_images, z_dim,
-                         r_limit_of(name) or 0.0, mean, cov)
+    return sampler.draw(np.random.default_rng(seed), params.n_images, z_dim,
+                        r_limit_of(name) or 0.0, mean, cov)

@@ -1,5 +1,6 @@
-"""t-SNE projections of a latent cloud (SPEC.md §4), with openTSNE's FFT gradients so that
-165,000 points are practical on a CPU (Barnes-Hut below 10,000 points, where it is faster).
+"""t-SNE projections of a latent cloud, as the study maps its latent spaces, with openTSNE's
+FFT gradients so that 165,000 points are practical on a CPU (Barnes-Hut below 10,000 points,
+where it is faster).
 
 Configurations (named by the size they ask for; a smaller cloud gives all its points and the
 record says the actual n):

@@ -10,7 +10,7 @@ const VIRIDIS = [[68, 1, 84], [59, 82, 139], [33, 145, 140], [94, 201, 98], [253
 
 const S = {
   meta: null, xy: null, rows: null, colour: null, lut: null, lo: 0, hi: 1,
-  view: { scale: 1, tx: 0, ty: 0 }, selected: null, a: null, b: null, neighbours: [],
+  view: { scale: 1, tx: 0, ty: 0 }, selected: null, point: null, a: null, b: null, neighbours: [],
   hover: null, drag: null, decoding: false, decodePending: false, decodeCount: 0,
 };
 
@@ -56,7 +56,9 @@ async function loadColour(name) {
   S.lo = vals.length ? vals[Math.floor(0.01 * (vals.length - 1))] : 0;
   S.hi = vals.length ? vals[Math.floor(0.99 * (vals.length - 1))] : 1;
   if (S.hi <= S.lo) S.hi = S.lo + 1;
-  $("colour-range").textContent = S.lo.toPrecision(3) + " … " + S.hi.toPrecision(3);
+  $("colour-lo").textContent = S.lo.toPrecision(3);
+  $("colour-hi").textContent = S.hi.toPrecision(3);
+  if (S.point) showValues(S.point);
   draw();
 }
 
@@ -89,10 +91,11 @@ function draw() {
   const ctx = $("map").getContext("2d");
   const img = ctx.createImageData(w, h), px = img.data;
   px.fill(255);
-  const n = S.rows.length, r = Math.max(1, Math.round(dpr * (n > 50000 ? 1 : 2)));
+  const n = S.rows.length, r = Math.max(1, Math.round(dpr * (n > 50000 ? 1 : n > 5000 ? 2 : 4)));
+  const half = Math.floor(r / 2);
   for (let k = 0; k < n; k++) {
     const [sx, sy] = toScreen(k);
-    const x = Math.round(sx), y = Math.round(sy);
+    const x = Math.round(sx) - half, y = Math.round(sy) - half;
     if (x < 0 || y < 0 || x >= w - r || y >= h - r) continue;
     const v = S.colour ? S.colour[S.rows[k]] : NaN;
     let cr = 160, cg = 160, cb = 160;
@@ -212,6 +215,7 @@ async function selectPoint(row) {
   try {
     const p = await (await fetchOk(API + "/point/" + row)).json();
     if (S.selected !== row) return;
+    S.point = p;
     showValues(p);
     showNeighbours(p.neighbours);
     if (baseChoice() === "point") requestDecode();
@@ -220,15 +224,19 @@ async function selectPoint(row) {
 }
 
 function showValues(p) {
-  const table = $("point-values");
+  // radius and the value the map is coloured by first; every other value folded away
+  const table = $("point-values"), more = $("more-values");
   table.replaceChildren();
-  const add = (k, v) => {
-    const tr = table.insertRow();
+  more.replaceChildren();
+  const add = (box, k, v) => {
+    const tr = box.insertRow();
     tr.insertCell().textContent = k;
     tr.insertCell().textContent = v === null ? "–" : (typeof v === "number" ? v.toPrecision(4) : v);
   };
-  add("radius ‖z‖", p.radius);
-  for (const [k, v] of Object.entries(p.values)) if (k !== "radius") add(k, v);
+  const shown = $("colour-select").value;
+  add(table, "radius ‖z‖", p.radius);
+  if (shown !== "radius" && shown in p.values) add(table, shown, p.values[shown]);
+  for (const [k, v] of Object.entries(p.values)) if (k !== "radius" && k !== shown) add(more, k, v);
 }
 
 function showNeighbours(list) {
@@ -323,7 +331,10 @@ async function start() {
   $("set-a").addEventListener("click", () => setA(S.selected));
   $("set-b").addEventListener("click", () => setB(S.selected));
   $("reset-sliders").addEventListener("click", () => {
-    for (const i of document.querySelectorAll("#sliders input")) i.value = 0;
+    for (const i of document.querySelectorAll("#sliders input")) {
+      i.value = 0;
+      i.nextElementSibling.textContent = "0";
+    }
     requestDecode();
   });
   for (const r of document.querySelectorAll("input[name=base]")) r.addEventListener("change", requestDecode);

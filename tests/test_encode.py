@@ -21,7 +21,7 @@ def make_store(root, kinds=("vae", "ae")) -> tuple[Store, np.ndarray]:
     store = Store(root)
     rng = np.random.default_rng(0)
     images = rng.integers(0, 256, size=(N, SIZE, SIZE, 3), dtype=np.uint8)
-    w = ChunkedWriter(store, Store.images_rel("tiny"), images.shape, IMAGE_CHUNK, "uint8", {"t": 1})
+    w = ChunkedWriter(store, store.dataset("tiny").images, images.shape, IMAGE_CHUNK, "uint8", {"t": 1})
     for i in range(w.n_chunks):
         w.write_chunk(i, images[i * IMAGE_CHUNK : (i + 1) * IMAGE_CHUNK])
     fp = w.finalize()
@@ -29,10 +29,10 @@ def make_store(root, kinds=("vae", "ae")) -> tuple[Store, np.ndarray]:
         cfg = ModelConfig(kind=kind, filters=[4, 4, 8, 8], input_size=SIZE, z_dim=3)
         model = build_model(cfg)
         model.encode(images[:2])  # builds the weights
-        run_rel = Store.run_rel(kind)
-        store.makedirs(run_rel)
-        model.save(store.local_path(f"{run_rel}/model.keras"))
-        store.write_json(f"{run_rel}/train.json", {
+        layout = store.run(kind)
+        store.makedirs(layout.root)
+        model.save(store.local_path(layout.model))
+        store.write_json(layout.train_record, {
             "run": kind, "dataset": "tiny", "dataset_fingerprint": fp, "kind": kind,
             "model_fingerprint": f"model-{kind}", "z_dim": 3, "input_size": SIZE,
         })
@@ -48,7 +48,7 @@ def stores(tmp_path_factory):
 
 
 def latents(store: Store, run: str, name: str) -> np.ndarray:
-    return zarr.open_array(store.join(Store.latents_rel(run, name)), mode="r")[...]
+    return zarr.open_array(store.join(store.run(run).latents(name)), mode="r")[...]
 
 
 def test_encode_matches_the_model_and_resumes_after_a_stop(stores):
@@ -63,7 +63,7 @@ def test_encode_matches_the_model_and_resumes_after_a_stop(stores):
         z = latents(a, "vae", name)
         assert z.shape == (N, 3) and z.dtype == np.float32
         np.testing.assert_allclose(z, want[name], rtol=1e-5, atol=1e-6)
-        arr = zarr.open_array(a.join(Store.latents_rel("vae", name)), mode="r")
+        arr = zarr.open_array(a.join(a.run("vae").latents(name)), mode="r")
         assert arr.chunks[0] == 16 and arr.attrs["complete"] is True
         assert arr.attrs["model_fingerprint"] == "model-vae"
 

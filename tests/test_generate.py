@@ -105,7 +105,7 @@ def test_fitted_gaussian_reproduces_the_data_covariance(store):
 def test_reconstruction_metrics_match_numpy_on_the_test_split(store, generated):
     rec = generated["reconstruction"]
     rows = split_rows(store, DATASET, "test")
-    images = store.open_array(Store.images_rel(DATASET))[...][rows]
+    images = store.open_array(store.dataset(DATASET).images)[...][rows]
     x = images.astype(np.float64) / 255.0
     for run in (RUN, OTHER):
         model = load_run_model(store, run)

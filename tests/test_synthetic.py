@@ -114,28 +114,29 @@ def test_background_factor_predicts_corners(faces) -> None:
             assert np.abs(got - background_rgb(f, y)).max() < 8, f
 
 
-def test_skin_tone_predicts_face_centre(faces) -> None:
-    errs, tone, lum = [], [], []
+def _colour_at(faces, landmark: str, colour) -> tuple[np.ndarray, list[np.ndarray]]:
+    """Per face: |pixels at a landmark - the factors' lit colour|, and the patch itself."""
+    errs, patches = [], []
     for img, f in faces:
-        x, y = landmarks(f)["face_centre"]
+        x, y = landmarks(f)[landmark]
         got = _patch(img, x, y)
-        errs.append(np.abs(got - skin_rgb(f) * light_gain(f, x, y)).max())
-        tone.append(f["skin_tone"])
-        lum.append(got.mean())
+        errs.append(np.abs(got - colour(f) * light_gain(f, x, y)).max())
+        patches.append(got)
+    return np.array(errs), patches
+
+
+def test_skin_tone_predicts_face_centre(faces) -> None:
+    errs, patches = _colour_at(faces, "face_centre", skin_rgb)
     assert np.max(errs) < 10
-    assert np.corrcoef(tone, lum)[0, 1] > 0.8
+    tone = [f["skin_tone"] for _, f in faces]
+    assert np.corrcoef(tone, [p.mean() for p in patches])[0, 1] > 0.8
 
 
 def test_hair_colour_predicts_top_of_head(faces) -> None:
-    errs, dark, lum = [], [], []
-    for img, f in faces:
-        x, y = landmarks(f)["hair"]
-        got = _patch(img, x, y)
-        errs.append(np.abs(got - hair_rgb(f) * light_gain(f, x, y)).max())
-        dark.append(f["hair_darkness"])
-        lum.append(got.mean())
+    errs, patches = _colour_at(faces, "hair", hair_rgb)
     assert np.median(errs) < 5 and np.max(errs) < 20  # curls are drawn in +-5% shades
-    assert np.corrcoef(dark, lum)[0, 1] < -0.8
+    dark = [f["hair_darkness"] for _, f in faces]
+    assert np.corrcoef(dark, [p.mean() for p in patches])[0, 1] < -0.8
 
 
 def test_head_x_predicts_figure_centroid(faces) -> None:

@@ -33,7 +33,8 @@ def to_uint8(images: np.ndarray) -> np.ndarray:
     return np.clip(np.rint(np.asarray(images, dtype=np.float32) * 255.0), 0, 255).astype(np.uint8)
 
 
-def _plt() -> Any:
+def pyplot() -> Any:
+    """matplotlib.pyplot on the Agg backend (no display), imported only when a figure is drawn."""
     import matplotlib
 
     matplotlib.use("Agg")
@@ -42,10 +43,13 @@ def _plt() -> Any:
     return plt
 
 
+_plt = pyplot  # the earlier private name, still imported by some stages
+
+
 def png_bytes(fig: Any) -> bytes:
     buf = io.BytesIO()
     fig.savefig(buf, format="png", dpi=100)
-    _plt().close(fig)
+    pyplot().close(fig)
     return buf.getvalue()
 
 

@@ -11,7 +11,7 @@ from typing import Any
 
 import numpy as np
 
-from zspace.tasks.common.figures import _plt, grid_figure, png_bytes, rows_figure
+from zspace.tasks.common.figures import grid_figure, png_bytes, pyplot, rows_figure
 from zspace.tasks.generate.samplers import GenerateParams, describe
 from zspace.tasks.generate.scoring import sharpen
 
@@ -107,7 +107,7 @@ def _score_panel(ax: Any, g: Generated, key: str, key_s: str | None, label: str)
 
 
 def scores_against_r_limit(g: Generated) -> list[Figure]:
-    fig, axes = _plt().subplots(1, len(PANELS), figsize=(5 * len(PANELS), 4.4))
+    fig, axes = pyplot().subplots(1, len(PANELS), figsize=(5 * len(PANELS), 4.4))
     for ax, (key, key_s, label) in zip(axes, PANELS, strict=True):
         _score_panel(ax, g, key, key_s, label)
     axes[0].legend(fontsize=7)
@@ -126,7 +126,7 @@ def scores_against_r_limit(g: Generated) -> list[Figure]:
 def probe_placement(g: Generated) -> list[Figure]:
     if not g.placement:
         return []
-    fig, ax = _plt().subplots(figsize=(max(6, 0.7 * len(g.names) + 2), 4))
+    fig, ax = pyplot().subplots(figsize=(max(6, 0.7 * len(g.names) + 2), 4))
     x = np.arange(len(g.names))
     parts = (("on_data", "on the data", "C2"), ("in_void", "in a void (inside the region)", "C1"),
              ("outside_region", "outside the data's region", "C3"))

@@ -11,6 +11,7 @@ import math
 import warnings
 import zipfile
 from collections.abc import Sequence
+from dataclasses import dataclass
 from functools import lru_cache
 from pathlib import Path, PurePosixPath
 
@@ -99,63 +100,59 @@ def _read_source(kind: str, root: str, key: str) -> bytes:
     return path.read_bytes()
 
 
-def decode_batch(
-    kind: str,
-    root: str,
-    keys: Sequence[str],
-    size: int,
-    crop: tuple[int, int, int, int] | None,
-    max_pixels: int,
-    seed: int,
-) -> tuple[np.ndarray, list[str], list[dict[str, float]] | None]:
+@dataclass(frozen=True)
+class DecodeSpec:
+    """What every worker needs to turn a source key into an image (sent once per chunk)."""
+
+    kind: str  # "folder", "zip" or "synthetic"
+    root: str  # the folder or zip ("" for synthetic faces)
+    size: int
+    crop: tuple[int, int, int, int] | None
+    max_pixels: int
+    seed: int  # synthetic faces: the factor tables' seed
+
+
+def decode_batch(spec: DecodeSpec, keys: Sequence[str]
+                 ) -> tuple[np.ndarray, list[str], list[dict[str, float]] | None]:
     """Decode a batch of sources: (images of the ok ones, status per source, factors)."""
     images: list[np.ndarray] = []
     status: list[str] = []
     factors: list[dict[str, float]] | None = None
-    if kind == "synthetic":
+    if spec.kind == "synthetic":
         from zspace.tasks.ingest.synthetic import synthetic_face
 
         factors = []
         for key in keys:
-            img, f = synthetic_face(seed, int(key.rsplit("/", 1)[1]), size)
+            img, f = synthetic_face(spec.seed, int(key.rsplit("/", 1)[1]), spec.size)
             images.append(img)
             factors.append(f)
             status.append("ok")
     else:
         for key in keys:
             try:
-                images.append(load_image(_read_source(kind, root, key), size, crop, max_pixels))
+                images.append(load_image(_read_source(spec.kind, spec.root, key), spec.size,
+                                         spec.crop, spec.max_pixels))
                 status.append("ok")
             except (OSError, ValueError, SyntaxError, UnidentifiedImageError, zipfile.BadZipFile,
                     Image.DecompressionBombError, Image.DecompressionBombWarning, EOFError,
                     KeyError, MemoryError) as e:
                 status.append(f"failed: {_reason(e)}")
-    arr = np.stack(images) if images else np.zeros((0, size, size, 3), np.uint8)
+    arr = np.stack(images) if images else np.zeros((0, spec.size, spec.size, 3), np.uint8)
     return arr, status, factors
 
 
-def decode_to_chunk(
-    url: str,
-    chunk: int,
-    chunk_rows: int,
-    kind: str,
-    root: str,
-    keys: Sequence[str],
-    size: int,
-    crop: tuple[int, int, int, int] | None,
-    max_pixels: int,
-    seed: int,
-) -> tuple[int, list[str], list[dict[str, float]] | None, str]:
+def decode_to_chunk(url: str, chunk: int, chunk_rows: int, spec: DecodeSpec, keys: Sequence[str]
+                    ) -> tuple[int, list[str], list[dict[str, float]] | None, str]:
     """Decode sources [chunk*chunk_rows, ...) and write them, in place, as chunk `chunk` of the
     staging array at url (failed sources leave zero rows). The worker compresses and writes,
     so the coordinating process stays idle and ingest scales with cores."""
     from zspace.storage.store import write_rows
 
-    images, status, factors = decode_batch(kind, root, keys, size, crop, max_pixels, seed)
+    images, status, factors = decode_batch(spec, keys)
     if len(images) == len(keys):
         rows = images
     else:
-        rows = np.zeros((len(keys), size, size, 3), np.uint8)
+        rows = np.zeros((len(keys), spec.size, spec.size, 3), np.uint8)
         rows[[i for i, st in enumerate(status) if st == "ok"]] = images
     return chunk, status, factors, write_rows(url, chunk * chunk_rows, rows)
 

@@ -22,7 +22,7 @@ from zspace.storage import ChunkedWriter, Store, StoreError, iter_row_blocks, wr
 from zspace.storage.store import chunk_rows_for
 from zspace.tasks.common.parallel import ordered_map
 from zspace.tasks.common.progress import Progress
-from zspace.tasks.ingest.decode import decode_to_chunk
+from zspace.tasks.ingest.decode import DecodeSpec, decode_to_chunk
 from zspace.tasks.ingest.sources import (
     DEFAULT_SPLIT_FRACTIONS,
     PARTITION_FILE,
@@ -155,7 +155,7 @@ def ingest(cfg: IngestConfig) -> dict[str, Any]:
     # Phase 1 resumes from the staging array, or, when it was already renamed (nothing had
     # failed), from the final array, which carries the same chunk marks.
     phase1_rel = p.staging_rel if store.has_array(p.staging_rel) or not has_final else p.final_rel
-    records = _decode_all(cfg, store, phase1_rel, kind, keys, splits, chunk_rows, plan)
+    records = _decode_all(p, phase1_rel)
     ok = _number_rows(cfg, records)
     final = _phase2(p, phase1_rel, ok)
     write_index(store, cfg.name, [dict(r) for r in records])
@@ -211,43 +211,46 @@ def _attrs(p: _Planned, records: list[dict[str, Any]], ok: np.ndarray) -> dict[s
     return attrs
 
 
-def _decode_all(cfg: IngestConfig, store: Store, staging_rel: str, kind: str, keys: list[str],
-                splits: list[str], chunk_rows: int, plan: dict[str, Any]) -> list[dict[str, Any]]:
+def _decode_all(p: _Planned, staging_rel: str) -> list[dict[str, Any]]:
     """Phase 1: every source decoded once into the staging array; returns the index records."""
-    row_shape = (cfg.size, cfg.size, 3)
-    staging = ChunkedWriter(store, staging_rel, (len(keys), *row_shape), chunk_rows, np.uint8,
-                            plan, dimension_names=("source", "y", "x", "channel"))
+    cfg, keys, rows = p.cfg, p.keys, p.chunk_rows
+    staging = ChunkedWriter(p.store, staging_rel, (len(keys), *p.row_shape), rows, np.uint8,
+                            p.plan, dimension_names=("source", "y", "x", "channel"))
     marks = staging.done_chunks()
     todo = [c for c in range(staging.n_chunks) if c not in marks]
     if todo:
-        root = str(Path(cfg.source).resolve()) if kind != "synthetic" else ""
-        jobs = (
-            (staging.url, c, chunk_rows, kind, root, keys[c * chunk_rows : (c + 1) * chunk_rows],
-             cfg.size, cfg.crop, cfg.max_pixels, cfg.seed)
-            for c in todo
-        )
+        root = str(Path(cfg.source).resolve()) if p.kind != "synthetic" else ""
+        spec = DecodeSpec(p.kind, root, cfg.size, cfg.crop, cfg.max_pixels, cfg.seed)
+        jobs = ((staging.url, c, rows, spec, keys[c * rows : (c + 1) * rows]) for c in todo)
         preload = ["zspace.tasks.ingest.decode", "zspace.storage.store"]
-        if kind == "synthetic":
+        if p.kind == "synthetic":
             preload.append("zspace.tasks.ingest.synthetic")
-        done = len(keys) - sum(len(keys[c * chunk_rows : (c + 1) * chunk_rows]) for c in todo)
+        done = len(keys) - sum(len(keys[c * rows : (c + 1) * rows]) for c in todo)
         with Progress(len(keys), f"ingest {cfg.name}", key=f"ingest-{cfg.name}", unit="img",
                       initial=done) as bar:
             for c, status, factors, sha in ordered_map(
                 decode_to_chunk, jobs, dask_address=cfg.dask_address, workers=cfg.workers,
                 preload=preload,
             ):
-                recs = []
-                for b, st in enumerate(status):
-                    pos = c * chunk_rows + b
-                    rec: dict[str, Any] = {"file": keys[pos], "split": splits[pos], "status": st}
-                    if factors is not None:
-                        rec.update(factors[b])
-                    recs.append(rec)
+                recs = _chunk_records(p, c, status, factors)
                 staging.record_chunk(c, len(status), sha, {"records": recs})
                 marks[c] = {"meta": {"records": recs}}
                 bar.update(len(status))
     # Never marked complete itself: only the final array is, after the index is written.
     return [rec for c in range(staging.n_chunks) for rec in marks[c]["meta"]["records"]]
+
+
+def _chunk_records(p: _Planned, c: int, status: list[str],
+                   factors: list[dict[str, float]] | None) -> list[dict[str, Any]]:
+    """The index records of one decoded chunk: file, split, status (and the face factors)."""
+    recs = []
+    for b, st in enumerate(status):
+        pos = c * p.chunk_rows + b
+        rec: dict[str, Any] = {"file": p.keys[pos], "split": p.splits[pos], "status": st}
+        if factors is not None:
+            rec.update(factors[b])
+        recs.append(rec)
+    return recs
 
 
 def _compact(staging: Any, final: ChunkedWriter, ok_rows: np.ndarray) -> None:

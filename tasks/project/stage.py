@@ -36,7 +36,7 @@ import zarr
 from pydantic import BaseModel, ConfigDict, Field, field_validator
 
 from zspace.storage import Store, StoreError, factor_table, is_complete, read_rows
-from zspace.tasks.common.figures import png_bytes, write_manifest
+from zspace.tasks.common.figures import png_bytes, pyplot, write_manifest
 from zspace.tasks.common.runs import current_latents, current_stats_record
 from zspace.tasks.common.sampling import sample_rows
 
@@ -133,12 +133,7 @@ def colour_values(store: Store, dataset: str | None, n_rows: int, factor: str
 
 
 def scatter_png(coords: np.ndarray, panels: list[tuple[str, np.ndarray]], title: str) -> bytes:
-    import matplotlib
-
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
-
-    fig, axes = plt.subplots(1, len(panels), figsize=(6.0 * len(panels), 5.4), squeeze=False)
+    fig, axes = pyplot().subplots(1, len(panels), figsize=(6.0 * len(panels), 5.4), squeeze=False)
     size = max(0.5, min(8.0, 4000.0 / max(len(coords), 1)))
     for ax, (label, values) in zip(axes[0], panels, strict=True):
         sc = ax.scatter(coords[:, 0], coords[:, 1], c=values, s=size, cmap="viridis",
@@ -178,6 +173,16 @@ class _Inputs:
     pca_arr: Any | None
     pca_fp: str | None
     colour: tuple[str, np.ndarray] | None
+    stale: str | None = None  # why the statistics' PCA coordinates cannot be used
+
+    def require_pca(self, config: str) -> None:
+        """A PCA configuration needs PCA coordinates of these very latents."""
+        if self.stale:
+            raise StoreError(f"{self.stale} (needed by {config})")
+        if self.pca_arr is None:
+            raise StoreError(f"{self.store.join(self.store.run(self.run).stats.root)} has no PCA "
+                             f"coordinates: run `zspace analyze --store {self.store.url} --run "
+                             f"{self.run}` first (needed by {config})")
 
     @property
     def shape(self) -> tuple[int, int]:
@@ -188,15 +193,18 @@ class _Inputs:
 def _inputs(store: Store, run: str, params: ProjectParams) -> _Inputs:
     z_arr = current_latents(store, run)
     z_fp = _fingerprint(z_arr, store.join(store.run(run).latents("z_mean")))
-    pca_arr = pca_fp = None
+    pca_arr = pca_fp = stale = None
     pca_rel = store.run(run).stats.array("pca_coordinates")
     if store.has_array(pca_rel) and store.exists(store.run(run).stats.complete):
-        current_stats_record(store, run, z_arr)  # refuses statistics of older latents
-        pca_arr = store.open_array(pca_rel)
-        pca_fp = _fingerprint(pca_arr, store.join(pca_rel))
+        try:
+            current_stats_record(store, run, z_arr)  # statistics of older latents: not used
+            pca_arr = store.open_array(pca_rel)
+            pca_fp = _fingerprint(pca_arr, store.join(pca_rel))
+        except StoreError as e:
+            stale = str(e)
     dataset = (store.read_json_if(store.run(run).train_record, {}) or {}).get("dataset")
     colour = colour_values(store, dataset, int(z_arr.shape[0]), params.color_factor)
-    return _Inputs(store, run, z_arr, z_fp, pca_arr, pca_fp, colour)
+    return _Inputs(store, run, z_arr, z_fp, pca_arr, pca_fp, colour, stale)
 
 
 def _plan(inp: _Inputs, config: str, params: ProjectParams) -> dict[str, Any]:
@@ -207,10 +215,7 @@ def _plan(inp: _Inputs, config: str, params: ProjectParams) -> dict[str, Any]:
     source: dict[str, Any] = {"latents": inp.store.join(inp.store.run(inp.run).latents("z_mean")),
                               "latents_fingerprint": inp.z_fp}
     if k is not None:
-        if inp.pca_arr is None:
-            raise StoreError(f"{inp.store.join(inp.store.run(inp.run).stats.root)} has no PCA "
-                             f"coordinates: run `zspace analyze --store {inp.store.url} --run "
-                             f"{inp.run}` first (needed by {config})")
+        inp.require_pca(config)
         source["pca_coordinates_fingerprint"] = inp.pca_fp
         k = min(k, z_dim)
     return {"version": PROJECT_VERSION, "config": config, "n_requested": spec["n_points"],

@@ -1,0 +1,119 @@
+"""Every claim's rule with made-up inputs: matching -> reproduced, not matching -> differs or not
+reproduced, missing -> not decidable; and the markdown / escaped HTML tables."""
+
+from __future__ import annotations
+
+import copy
+import json
+
+import numpy as np
+import pytest
+
+from zspace.tasks.report.findings import VERDICTS, findings, findings_html, findings_markdown
+
+Z = 64
+
+
+def summary_like_study() -> dict:
+    rng = np.random.default_rng(0)
+    std = rng.uniform(0.6, 0.75, Z)
+    hw = 2.3548 * std
+    hw[[3, 7]] = 4.0
+    ev = np.concatenate([[10.0], np.linspace(3.0, 2.0, 9), np.full(Z - 10, 1.0)])
+    return {
+        "n": 1000, "z_dim": Z, "mean": rng.normal(0, 0.1, Z).tolist(), "std": std.tolist(),
+        "half_width": hw.tolist(), "dominant_components": [3, 7], "zero_variance_components": [],
+        "radius": {"peak": 8.3, "sqrt_z_dim": 8.0, "max": 16.0},
+        "correlation_counts": {"0.1": 1400, "0.2": 150, "0.3": 40, "0.4": 20, "0.5": 3,
+                               "0.6": 1},
+        "correlated_pairs": [[3, 7, 0.8], [3, 10, -0.6], [20, 30, 0.55]],
+        "pca_eigenvalues": ev.tolist(), "pca_explained_variance_ratio": (ev / ev.sum()).tolist(),
+        "artificial_best_b": 1.5, "artificial_matching_b": [1.5],
+        "artificial": {"1.5": {"fraction_inside": 0.1}},
+    }
+
+
+def scores_like_study(kind: str) -> dict:
+    faces = 0.45 if kind == "vae" else 0.05
+    per = {"normal": {"realism": faces, "sharpness": 0.001, "sharpness_sharpened": 0.004}}
+    for r, v in ((0.5, 0.5), (1, 0.4), (2, 0.3), (5, 0.1), (8, 0.02)):
+        per[f"uniform-r{r:g}"] = {"realism": v, "sharpness": 0.001, "sharpness_sharpened": 0.004}
+    return {"scores": per, "reference": {"training_sharpness": 0.005},
+            "void_or_miss": {"answer": "voids", "rule": "r"}}
+
+
+FRAG = {"overall": "filamentary", "overall_rule": "x", "verdict": {},
+        "origin": {"data_fraction_closer": 0.97, "mahalanobis": 30.0}}
+TRAIN = {"kind": "ae", "input_size": 96, "epochs": 24, "recon_sum": "pixels"}
+HISTORY = [{"epoch": e, "loss": 5000.0 - e, "reconstruction": 4900.0 - e} for e in range(1, 25)]
+
+
+def by_claim(rows: list[dict], word: str) -> dict:
+    (hit,) = [r for r in rows if word in r["claim"]]
+    return hit
+
+
+def test_matching_inputs_reproduce_every_claim():
+    rows = findings(summary_like_study(), scores_like_study("ae"), TRAIN, HISTORY, FRAG,
+                    compare={"vae": scores_like_study("vae")})
+    json.dumps(rows)
+    assert len(rows) == 15
+    assert all(r["verdict"] in VERDICTS and r["rule"] for r in rows)
+    assert [r["claim"] for r in rows if r["verdict"] != "reproduced"] == []
+    corr = by_claim(rows, "correlated")["ours"]["counts"]
+    assert corr["0.1"]["within_3_spread"] is True and corr["0.5"]["within_3_spread"] is False
+    assert corr["0.1"]["noise_pairs_expected"] < 1e-3
+
+
+@pytest.mark.parametrize(("word", "change", "verdict"), [
+    ("Gaussian", lambda s, *_: s.update(half_width=[4.0] * Z), "not reproduced"),
+    ("Gaussian", lambda s, *_: s.update(std=[1.5] * Z, half_width=[3.53] * Z), "differs"),
+    ("dominant components (", lambda s, *_: s.update(dominant_components=[]), "not reproduced"),
+    ("radius distribution", lambda s, *_: s["radius"].update(peak=12.0), "differs"),
+    ("origin", lambda s, sc, f, *_: f["origin"].update(data_fraction_closer=0.3),
+     "not reproduced"),
+    ("correlated", lambda s, *_: s.update(correlated_pairs=[[1, 2, 0.3]]), "not reproduced"),
+    ("correlated", lambda s, *_: s.update(dominant_components=[40]), "differs"),
+    ("principal", lambda s, *_: s.update(pca_eigenvalues=[1.0] * Z), "differs"),
+    ("uniform components", lambda s, *_: s.update(artificial_best_b=3.0), "differs"),
+    ("land outside", lambda s, *_: s["artificial"]["1.5"].update(fraction_inside=0.9),
+     "not reproduced"),
+    ("AE: decoding z ~ N(0, I) gives no faces", lambda s, sc, *_: sc["scores"]["normal"].update(realism=0.5),
+     "not reproduced"),
+    ("r_limit", lambda s, sc, *_: sc["scores"]["uniform-r8"].update(realism=0.9)
+     or sc["scores"]["uniform-r5"].update(realism=0.8), "not reproduced"),
+    ("sharpening", lambda s, sc, *_: sc["reference"].update(training_sharpness=0.0),
+     "not reproduced"),
+    ("filaments", lambda s, sc, f, *_: f.update(overall="gaussian-like"), "not reproduced"),
+    ("fall into voids", lambda s, sc, *_: sc["void_or_miss"].update(answer="miss the region"),
+     "not reproduced"),
+    ("loss", lambda s, sc, f, h: h[23].update(reconstruction=6000.0), "differs"),
+])
+def test_not_matching_inputs(word, change, verdict):
+    s, sc, f, h = summary_like_study(), scores_like_study("ae"), copy.deepcopy(FRAG), \
+        copy.deepcopy(HISTORY)
+    change(s, sc, f, h)
+    assert by_claim(findings(s, sc, TRAIN, h, f), word)["verdict"] == verdict
+
+
+def test_missing_inputs_are_not_decidable():
+    rows = findings({})
+    assert {r["verdict"] for r in rows} == {"not decidable"}
+    assert all(r["rule"].startswith("needs") for r in rows if "principal" not in r["claim"])
+    small = {**TRAIN, "input_size": 32}
+    loss = by_claim(findings(summary_like_study(), train=small, history=HISTORY), "loss")
+    assert loss["verdict"] == "not decidable" and "input_size 32" in loss["rule"]
+    short = by_claim(findings(summary_like_study(), train=TRAIN, history=HISTORY[:5]), "loss")
+    assert short["verdict"] == "not decidable" and "no epoch 24" in short["rule"]
+    tiny = {**summary_like_study(), "pca_eigenvalues": [3.0, 1.0, 0.5]}
+    assert by_claim(findings(tiny), "principal")["verdict"] == "not decidable"
+
+
+def test_tables_render_and_escape():
+    rows = findings(summary_like_study(), scores_like_study("ae"), TRAIN, HISTORY, FRAG)
+    rows[0]["claim"] = "<script>x</script> | pipe"
+    md = findings_markdown(rows)
+    assert md.count("\n") == len(rows) + 2 and "\\|" in md
+    page = findings_html(rows)
+    assert "<script>" not in page and "&lt;script&gt;" in page
+    assert page.count("<tr") == len(rows) + 1

@@ -10,16 +10,19 @@ the latent cloud we compare
   distances), globally and as quantiles of the local estimates;
 - the distribution of k-th nearest-neighbour distances (ratio of medians, two-sample KS), with
   the spread between two surrogate draws as the null envelope;
-- zoom windows (centred squares) in PCA coordinates PC1-PC2 and in two original axes: the
-  Clark-Evans ratio (mean nearest-neighbour distance over its expectation for a uniform pattern
-  of the same count and area) against the min-max envelope of the same windows of surrogates.
+- zoom windows (centred squares, the sides the report draws) in the study's PCA planes
+  (PC1-PC2, PC1-PC18, PC8-PC35) and in two original axes, on ALL N points: the Clark-Evans
+  ratio (mean nearest-neighbour distance over its expectation for a uniform pattern of the same
+  count and area) against the min-max envelope of the same windows of N-point surrogates (a
+  Gaussian seen in a plane is a 2-D Gaussian, so surrogates are drawn there exactly).
 
-Every verdict carries the rule that decided it. Sampling error: every statistic of the data is
-computed again on a second, disjoint sample of the same size.
+Every verdict carries the rule that decided it. Sampling error of the kNN statistics: every
+statistic of the data is computed again on a second, disjoint sample of the same size.
 """
 
 from __future__ import annotations
 
+from collections.abc import Iterator
 from typing import Any
 
 import numpy as np
@@ -28,6 +31,7 @@ from scipy.spatial import cKDTree
 from scipy.stats import ks_2samp
 from sklearn.neighbors import NearestNeighbors
 
+from zspace import study
 from zspace.tasks.common.sampling import sample_rows
 
 FILAMENTARY, GAUSSIAN_LIKE, UNDECIDABLE, REGULAR = (
@@ -47,7 +51,7 @@ class FragmentationParams(BaseModel):
     n_surrogates: int = Field(19, ge=2, description="Gaussian draws for the window envelopes")
     min_points: int = Field(30, ge=3, description="fewer points in a window: not decidable")
     windows: tuple[float | None, ...] = Field(
-        (None, 5.0, 1.0, 0.5), description="sides of centred squares; None = the whole cloud")
+        study.ZOOM_SIDES, description="sides of centred squares; None = the whole cloud")
     seed: int = 0
 
 
@@ -62,8 +66,9 @@ def rules(p: FragmentationParams) -> dict[str, str]:
             f"{KNN_FACTOR:g} x the surrogate's and the data-vs-surrogate KS statistic exceeds the "
             "surrogate-vs-surrogate one; else gaussian-like"),
         "window": (
-            "Clark-Evans ratio R = mean NN distance / (0.5 / sqrt(n / area)) of the points in the "
-            f"window; not decidable below {p.min_points} points; filamentary when R is below the "
+            "Clark-Evans ratio R = mean NN distance / (0.5 / sqrt(n / area)) of all N points in "
+            f"the window; not decidable below {p.min_points} points (data or surrogates); "
+            "filamentary when R is below the "
             f"min of {p.n_surrogates} Gaussian surrogates' R in the same window, more regular "
             "when above their max, else gaussian-like (a Gaussian cloud is called filamentary in "
             f"one window with probability 1/{p.n_surrogates + 1})"),
@@ -171,10 +176,12 @@ def cloud_statistics(x: np.ndarray, p: FragmentationParams) -> dict[str, Any]:
 def _public(stats: dict[str, Any]) -> dict[str, Any]:
     out = {k: v for k, v in stats.items() if not k.startswith("_")}
     out["knn_median"] = float(np.median(stats["_knn"]))
+    out["knn_quantiles"] = {f"{q:g}": float(np.quantile(stats["_knn"], q))
+                            for q in (0.01, 0.05, 0.25, 0.5, 0.75, 0.95, 0.99)}
     return out
 
 
-# -- point patterns in zoom windows ---------------------------------------------------------
+# -- point patterns in zoom windows, on all N points ----------------------------------------
 def clark_evans(xy: np.ndarray, side: float) -> float:
     """Mean nearest-neighbour distance over its expectation 0.5 / sqrt(n / area) for a uniform
     pattern of the same count in the square (no edge correction: surrogates share the bias)."""
@@ -182,11 +189,59 @@ def clark_evans(xy: np.ndarray, side: float) -> float:
     return float(d.mean() / (0.5 / np.sqrt(len(xy) / side**2)))
 
 
-def _window_sides(xy: np.ndarray, centre: np.ndarray, windows: tuple[float | None, ...]
-                  ) -> list[float]:
-    """None (the whole cloud) becomes the side of the centred square holding every point."""
-    whole = 2.0 * float(np.abs(xy - centre).max()) * (1 + 1e-9)
-    return [whole if s is None else float(s) for s in windows]
+def most_correlated_pair(cov: np.ndarray) -> tuple[int, int]:
+    """The original axes of the study's zoom series: the pair i<j with the largest |r|."""
+    cov = np.asarray(cov, dtype=np.float64)
+    sd = np.sqrt(np.clip(np.diag(cov), 0.0, None))
+    with np.errstate(divide="ignore", invalid="ignore"):
+        r = np.nan_to_num(np.abs(cov / np.outer(sd, sd)))
+    i, j = np.triu_indices(len(cov), 1)
+    k = int(np.argmax(r[i, j])) if len(i) else 0
+    return (int(i[k]), int(j[k])) if len(i) else (0, 0)
+
+
+def zoom_planes(mean: np.ndarray, cov: np.ndarray, pca_components: np.ndarray,
+                axes: tuple[int, int] | None) -> dict[str, tuple[np.ndarray, np.ndarray]]:
+    """The planes the report zooms into: the study's PC pairs (PC1-PC2, PC1-PC18, PC8-PC35, as
+    far as z_dim allows) centred on the data mean, and two original axes (default: the most
+    correlated pair) centred on their means. Name -> (projection z_dim x 2, window centre)."""
+    comps = np.asarray(pca_components, dtype=np.float64)
+    planes: dict[str, tuple[np.ndarray, np.ndarray]] = {}
+    for a, b in study.PC_PAIRS:
+        if max(a, b) < len(comps):
+            proj = comps[[a, b]].T
+            planes[f"pc{a + 1}_pc{b + 1}"] = (proj, mean @ proj)
+    i, j = most_correlated_pair(cov) if axes is None else (int(axes[0]), int(axes[1]))
+    eye = np.eye(len(mean))[:, [i, j]]
+    planes[f"z{i}_z{j}"] = (eye, mean @ eye)
+    return planes
+
+
+def _row_blocks(z: Any, block_rows: int = 16_384) -> Iterator[np.ndarray]:
+    """Consecutive row blocks of z (numpy or zarr) as float64."""
+    n = int(z.shape[0])
+    step = block_rows
+    if hasattr(z, "chunks") and not isinstance(z, np.ndarray):
+        step = max(1, block_rows // int(z.chunks[0])) * int(z.chunks[0])
+    for lo in range(0, n, step):
+        yield np.asarray(z[lo:lo + step], dtype=np.float64)
+
+
+def project_all(z: Any, planes: dict[str, tuple[np.ndarray, np.ndarray]]
+                ) -> dict[str, np.ndarray]:
+    """Every row's 2-D coordinates in every plane, in one blocked pass (N x 2 per plane)."""
+    names = list(planes)
+    stacked = np.concatenate([planes[k][0] for k in names], axis=1)
+    xy = np.concatenate([block @ stacked for block in _row_blocks(z)])
+    return {k: xy[:, 2 * i:2 * i + 2] for i, k in enumerate(names)}
+
+
+def surrogate_planes(mean: np.ndarray, cov: np.ndarray, proj: np.ndarray, n: int,
+                     draws: int, seed: int, plane_index: int) -> list[np.ndarray]:
+    """`draws` seeded N-point Gaussian surrogates seen in one plane: the projection of
+    N(mean, cov) is exactly N(P'mean, P'cov P), so they are drawn in 2-D."""
+    s = GaussianSurrogate(mean @ proj, proj.T @ cov @ proj, seed)
+    return [s.draw(n, 1000 * (plane_index + 1) + i) for i in range(draws)]
 
 
 def _in_window(xy: np.ndarray, centre: np.ndarray, side: float) -> np.ndarray:
@@ -195,47 +250,42 @@ def _in_window(xy: np.ndarray, centre: np.ndarray, side: float) -> np.ndarray:
 
 def window_table(data_xy: np.ndarray, surr_xy: list[np.ndarray], centre: np.ndarray,
                  p: FragmentationParams) -> list[dict[str, Any]]:
-    """Per window: count, Clark-Evans R of the data, the surrogates' R envelope, the verdict."""
+    """Per window: count (and the surrogates' counts), Clark-Evans R of the data, the
+    surrogates' R envelope, the verdict. The whole cloud is the centred square holding all."""
     rows = []
-    for label, side in zip(p.windows, _window_sides(data_xy, centre, p.windows), strict=True):
+    whole = 2.0 * float(np.abs(data_xy - centre).max()) * (1 + 1e-9)
+    for label in p.windows:
+        side = whole if label is None else float(label)
         pts = _in_window(data_xy, centre, side)
-        row: dict[str, Any] = {"side": None if label is None else side, "area_side": side,
-                               "count": len(pts)}
-        if len(pts) < p.min_points:
-            rows.append({**row, "verdict": UNDECIDABLE, "clark_evans": None})
+        surr = [_in_window(x, centre, side) for x in surr_xy]
+        counts = [len(s) for s in surr]
+        row: dict[str, Any] = {"side": label, "area_side": side, "count": len(pts),
+                               "surrogate_count_min": min(counts),
+                               "surrogate_count_max": max(counts),
+                               "surrogate_count_median": float(np.median(counts))}
+        r_surr = [clark_evans(s, side) for s in surr if len(s) >= p.min_points]
+        if len(pts) < p.min_points or not r_surr:
+            rows.append({**row, "verdict": UNDECIDABLE, "clark_evans": None,
+                         "surrogates_used": len(r_surr)})
             continue
-        r_data = clark_evans(pts, side)
-        r_surr = [clark_evans(s, side) for s in (_in_window(x, centre, side) for x in surr_xy)
-                  if len(s) >= 2]
-        lo, hi = (min(r_surr), max(r_surr)) if r_surr else (np.nan, np.nan)
-        verdict = (UNDECIDABLE if not r_surr else FILAMENTARY if r_data < lo
-                   else REGULAR if r_data > hi else GAUSSIAN_LIKE)
-        rows.append({**row, "clark_evans": r_data, "surrogate_min": float(lo),
-                     "surrogate_max": float(hi), "surrogates_used": len(r_surr),
-                     "verdict": verdict})
+        r_data, lo, hi = clark_evans(pts, side), min(r_surr), max(r_surr)
+        verdict = FILAMENTARY if r_data < lo else REGULAR if r_data > hi else GAUSSIAN_LIKE
+        rows.append({**row, "clark_evans": r_data, "surrogate_min": lo, "surrogate_max": hi,
+                     "surrogates_used": len(r_surr), "verdict": verdict})
     return rows
 
 
-def _projections(pca_components: np.ndarray, pca_mean: np.ndarray, axes: tuple[int, int]
-                 ) -> dict[str, tuple[np.ndarray, np.ndarray]]:
-    """Plane name -> (projection matrix z_dim x 2, centre of the window in that plane)."""
-    comps = np.asarray(pca_components, dtype=np.float64)[:2].T
-    eye = np.eye(len(pca_mean))[:, list(axes)]
-    return {"pc1_pc2": (comps, pca_mean @ comps), f"z{axes[0]}_z{axes[1]}": (eye, pca_mean @ eye)}
-
-
-def windows_summary(a: np.ndarray, surrogate: GaussianSurrogate, pca_components: np.ndarray,
-                    pca_mean: np.ndarray, axes: tuple[int, int], p: FragmentationParams
-                    ) -> dict[str, Any]:
-    """Window tables for PC1-PC2 and the two original axes, surrogates drawn one at a time."""
-    planes = _projections(pca_components, pca_mean, axes)
-    surr_xy: dict[str, list[np.ndarray]] = {name: [] for name in planes}
-    for i in range(p.n_surrogates):
-        s = surrogate.draw(len(a), 100 + i)
-        for name, (proj, _) in planes.items():
-            surr_xy[name].append(s @ proj)
-    return {name: window_table(a @ proj, surr_xy[name], centre, p)
-            for name, (proj, centre) in planes.items()}
+def windows_summary(z: Any, mean: np.ndarray, cov: np.ndarray, pca_components: np.ndarray,
+                    axes: tuple[int, int] | None, p: FragmentationParams) -> dict[str, Any]:
+    """Window tables for every zoom plane, on all N rows of z against n_surrogates Gaussian
+    surrogates of N points each."""
+    planes = zoom_planes(mean, cov, pca_components, axes)
+    data_xy = project_all(z, planes)
+    n = int(z.shape[0])
+    return {name: window_table(data_xy[name],
+                               surrogate_planes(mean, cov, proj, n, p.n_surrogates, p.seed, k),
+                               centre, p)
+            for k, (name, (proj, centre)) in enumerate(planes.items())}
 
 
 # -- verdicts and the public entry ----------------------------------------------------------
@@ -296,13 +346,15 @@ def origin_position(a: np.ndarray, mean: np.ndarray, cov: np.ndarray) -> dict[st
 
 def fragmentation_summary(z: Any, mean: np.ndarray, cov: np.ndarray,
                           pca_components: np.ndarray, pca_mean: np.ndarray | None = None,
-                          axes: tuple[int, int] = (0, 1),
+                          axes: tuple[int, int] | None = None,
                           params: FragmentationParams | None = None) -> dict[str, Any]:
-    """The fragmentation dict (JSON-able) of the latent rows z (numpy or zarr) against a Gaussian
-    with the data's mean and covariance; see the module docstring."""
+    """The fragmentation dict (JSON-able) of the latent rows z (N x z_dim, numpy or zarr)
+    against a Gaussian with the data's mean and covariance; see the module docstring.
+    pca_components: rows are components (strongest first); axes: the original-axes plane
+    (default: the most correlated pair); pca_mean is accepted for older callers."""
     p = params or FragmentationParams()
     mean = np.asarray(mean, dtype=np.float64)
-    pca_mean = mean if pca_mean is None else np.asarray(pca_mean, dtype=np.float64)
+    cov = np.asarray(cov, dtype=np.float64)
     a, b = two_samples(z, p.max_points, p.seed)
     surrogate = GaussianSurrogate(mean, cov, p.seed)
     st_a, st_b = cloud_statistics(a, p), cloud_statistics(b, p)
@@ -310,14 +362,15 @@ def fragmentation_summary(z: Any, mean: np.ndarray, cov: np.ndarray,
     st_s2 = cloud_statistics(surrogate.draw(len(a), 1), p)
     knn = knn_comparison(st_a, st_s1, st_s2)
     dim = id_comparison(st_a, st_s1)
-    windows = windows_summary(a, surrogate, pca_components, pca_mean, tuple(axes), p)
+    windows = windows_summary(z, mean, cov, pca_components, axes, p)
     _with_rules(dim, knn, windows, p)
+    pub = {name: _public(st) for name, st in
+           (("data", st_a), ("data_second_sample", st_b), ("surrogate", st_s1),
+            ("surrogate_second_draw", st_s2))}
     return {
         "n_total": int(z.shape[0]), "n_sample": len(a), "params": p.model_dump(mode="json"),
-        "axes": [int(axes[0]), int(axes[1])],
-        "data": _public(st_a), "data_second_sample": _public(st_b),
-        "surrogate": _public(st_s1), "surrogate_second_draw": _public(st_s2),
-        "sampling_error": {key: abs(_public(st_a)[key] - _public(st_b)[key])
+        "planes": list(windows), **pub,
+        "sampling_error": {key: abs(pub["data"][key] - pub["data_second_sample"][key])
                            for key in ("twonn", "mle", "knn_median")},
         "intrinsic_dimension": dim, "knn": knn, "windows": windows,
         "origin": origin_position(a, mean, cov),

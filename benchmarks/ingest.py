@@ -20,6 +20,7 @@ from pathlib import Path
 import numpy as np
 from PIL import Image
 
+from zspace.storage import Store
 from zspace.tasks.common.parallel import default_workers
 from zspace.tasks.ingest.decode import centre_square
 from zspace.tasks.ingest.stage import IngestConfig, ingest
@@ -59,9 +60,7 @@ def main() -> None:
             summary = ingest(IngestConfig(source=str(tmp / "img_align_celeba"), store=str(store),
                                           name="bench", size=args.size))
             zspace_s.append(time.perf_counter() - t)
-            import zarr
-
-            got = zarr.open_array(str(store / "datasets/bench/images"))[:]
+            got = Store(store).open_array(Store(store).dataset("bench").images)[:]
             assert summary["n_images"] == args.n and np.array_equal(got, ref), "outputs differ"
             shutil.rmtree(store)
         t = time.perf_counter()

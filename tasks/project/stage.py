@@ -35,7 +35,7 @@ import numpy as np
 import zarr
 from pydantic import BaseModel, ConfigDict, Field, field_validator
 
-from zspace.storage import Store, StoreError, factor_table, is_complete, read_rows
+from zspace.storage import StatsLayout, Store, StoreError, factor_table, is_complete, read_rows
 from zspace.tasks.common.figures import png_bytes, pyplot, write_manifest
 from zspace.tasks.common.runs import current_latents, current_stats_record
 from zspace.tasks.common.sampling import sample_rows
@@ -161,6 +161,13 @@ def _caption(config: str, n: int, k: int | None, z_dim: int, settings: dict[str,
     )
 
 
+def projection_arrays(store: Store, run: str, config: str) -> tuple[str, str]:
+    """(coordinates, rows) of a projection: its folder holds named arrays, as a statistics
+    folder does, so the statistics layout names them."""
+    folder = StatsLayout(store.run(run).projection(config))
+    return folder.array("coordinates"), folder.array("rows")
+
+
 @dataclass
 class _Inputs:
     """What every projection of a run reads: its current latents, and the PCA coordinates of
@@ -236,9 +243,9 @@ def _compute(inp: _Inputs, config: str, plan: dict[str, Any], n_jobs: int) -> di
     if not np.isfinite(coords).all():
         raise ValueError(f"t-SNE {config} of run {inp.run!r} gave non-finite coordinates")
     seconds = time.perf_counter() - t0
-    rel = layout.projection(config)
-    fp = store.write_small_array(f"{rel}/coordinates", coords)
-    store.write_small_array(f"{rel}/rows", rows)
+    coords_rel, rows_rel = projection_arrays(store, inp.run, config)
+    fp = store.write_small_array(coords_rel, coords)
+    store.write_small_array(rows_rel, rows)
     panels = [("radius ||z||", radius)]
     if inp.colour is not None:
         panels.append((f"factor {inp.colour[0]}", inp.colour[1][rows]))

@@ -95,11 +95,13 @@ def main(argv: list[str] | None = None) -> int:
 
     quiet_console(verbose)
     args = build_parser().parse_args(argv)
-    from zspace.flows.console import USER_ERRORS, user_error_message
+    from zspace.flows.console import USER_ERRORS, is_disk_fault, user_error_message
 
     try:
         return int(args.handler(args) or 0)
-    except USER_ERRORS as e:
+    except (*USER_ERRORS, OSError) as e:
+        if isinstance(e, OSError) and not isinstance(e, USER_ERRORS) and not is_disk_fault(e):
+            raise
         print(f"zspace {args.command}: error: {user_error_message(e)}", file=sys.stderr)
         return 2
 

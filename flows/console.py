@@ -7,6 +7,7 @@ settings are environment variables, so the training and dask worker processes in
 
 from __future__ import annotations
 
+import errno
 import logging
 import os
 
@@ -28,7 +29,23 @@ QUIET_ENV = {
 }
 
 
+# Faults of the machine a user fixes (disk full, read-only or forbidden store): one message,
+# exit 2; every complete chunk and checkpoint is kept, and the same command resumes.
+DISK_ERRNOS = {errno.ENOSPC: "no space left on the device", errno.EDQUOT: "disk quota exceeded",
+               errno.EROFS: "the store is on a read-only file system",
+               errno.EACCES: "permission denied", errno.EPERM: "operation not permitted",
+               errno.EFBIG: "file too large for this file system or limit"}
+
+
+def is_disk_fault(e: BaseException) -> bool:
+    return isinstance(e, OSError) and e.errno in DISK_ERRNOS
+
+
 def user_error_message(e: BaseException) -> str:
+    if is_disk_fault(e):
+        where = getattr(e, "filename", None) or "the store"
+        return (f"{where}: {DISK_ERRNOS[e.errno]} ({e.strerror or e}); complete chunks and "  # type: ignore[index]
+                "checkpoints are kept: fix it and run the same command again to resume")
     if isinstance(e, ValidationError):
         from zspace.flows.options import describe_validation_error
 
@@ -42,7 +59,7 @@ def user_error_message(e: BaseException) -> str:
 def _is_user_error(exc: BaseException | None) -> bool:
     seen = 0
     while exc is not None and seen < 5:  # Prefect may wrap the original exception
-        if isinstance(exc, USER_ERRORS):
+        if isinstance(exc, USER_ERRORS) or is_disk_fault(exc):
             return True
         exc, seen = exc.__cause__ or exc.__context__, seen + 1
     return False

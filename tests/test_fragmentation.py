@@ -13,6 +13,7 @@ from zspace.tasks.analyze.fragmentation import (
     FragmentationParams,
     cloud_statistics,
     fragmentation_summary,
+    most_correlated_pair,
     two_samples,
 )
 
@@ -61,6 +62,16 @@ def test_curves_are_filamentary_with_low_local_dimension(planted):
     whole = planted["windows"]["pc1_pc2"][0]
     assert whole["side"] is None and whole["verdict"] == "filamentary"
     assert whole["clark_evans"] < whole["surrogate_min"]
+    assert whole["count"] == 1200  # windows see all N points, not the kNN sample
+
+
+def test_windows_are_the_report_zoom_planes_and_sides(planted):
+    z = curves(1200, 32)
+    i, j = most_correlated_pair(np.cov(z.T))
+    assert planted["planes"] == ["pc1_pc2", "pc1_pc18", f"z{i}_z{j}"]  # PC8-PC35 needs z >= 35
+    for rows in planted["windows"].values():
+        assert [w["side"] for w in rows] == [None, 5.0, 1.0, 0.5]
+        assert all(w["surrogates_used"] <= 19 for w in rows)
 
 
 def test_gaussian_cloud_is_gaussian_like(absent):

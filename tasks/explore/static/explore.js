@@ -12,6 +12,7 @@ const S = {
   meta: null, xy: null, rows: null, colour: null, lut: null, lo: 0, hi: 1,
   view: { scale: 1, tx: 0, ty: 0 }, selected: null, point: null, a: null, b: null, neighbours: [],
   hover: null, drag: null, decoding: false, decodePending: false, decodeCount: 0,
+  drawFrame: 0, hoverFrame: 0,
 };
 
 function setStatus(text, isError) {
@@ -93,9 +94,9 @@ function draw() {
   px.fill(255);
   const n = S.rows.length, r = Math.max(1, Math.round(dpr * (n > 50000 ? 1 : n > 5000 ? 2 : 4)));
   const half = Math.floor(r / 2);
+  const { scale, tx, ty } = S.view, xy = S.xy;
   for (let k = 0; k < n; k++) {
-    const [sx, sy] = toScreen(k);
-    const x = Math.round(sx) - half, y = Math.round(sy) - half;
+    const x = Math.round(xy[2 * k] * scale + tx) - half, y = Math.round(-xy[2 * k + 1] * scale + ty) - half;
     if (x < 0 || y < 0 || x >= w - r || y >= h - r) continue;
     const v = S.colour ? S.colour[S.rows[k]] : NaN;
     let cr = 160, cg = 160, cb = 160;
@@ -110,6 +111,12 @@ function draw() {
   }
   ctx.putImageData(img, 0, 0);
   drawMarkers(ctx, dpr);
+}
+
+// one redraw per animation frame, however many wheel or drag events arrive in between
+function scheduleDraw() {
+  if (S.drawFrame) return;
+  S.drawFrame = requestAnimationFrame(() => { S.drawFrame = 0; draw(); });
 }
 
 function mapIndexOf(row) {
@@ -139,10 +146,11 @@ function drawMarkers(ctx, dpr) {
 // nearest map point to a CSS-pixel position within maxPx, or -1
 function pick(cssX, cssY, maxPx) {
   const dpr = window.devicePixelRatio || 1, x = cssX * dpr, y = cssY * dpr;
+  const { scale, tx, ty } = S.view, xy = S.xy;
   let best = -1, bestD = (maxPx * dpr) ** 2;
   for (let k = 0; k < S.rows.length; k++) {
-    const [sx, sy] = toScreen(k);
-    const d = (sx - x) ** 2 + (sy - y) ** 2;
+    const dx = xy[2 * k] * scale + tx - x, dy = -xy[2 * k + 1] * scale + ty - y;
+    const d = dx * dx + dy * dy;
     if (d < bestD) { bestD = d; best = k; }
   }
   return best;
@@ -158,7 +166,7 @@ function installCanvasEvents() {
     S.view.tx = mx - (mx - S.view.tx) * f;
     S.view.ty = my - (my - S.view.ty) * f;
     S.view.scale *= f;
-    draw();
+    scheduleDraw();
   }, { passive: false });
   c.addEventListener("mousedown", (e) => { S.drag = { x: e.offsetX, y: e.offsetY, moved: false }; });
   c.addEventListener("mousemove", onMove);
@@ -171,7 +179,7 @@ function installCanvasEvents() {
     if (k < 0) return;
     if (e.shiftKey) setB(S.rows[k]); else selectPoint(S.rows[k]);
   });
-  window.addEventListener("resize", () => { draw(); });
+  window.addEventListener("resize", scheduleDraw);
 }
 
 function onMove(e) {
@@ -182,7 +190,7 @@ function onMove(e) {
       S.drag.moved = true;
       S.view.tx += dx * dpr; S.view.ty += dy * dpr;
       S.drag.x = e.offsetX; S.drag.y = e.offsetY;
-      draw();
+      scheduleDraw();
     }
     return;
   }
@@ -341,7 +349,8 @@ async function start() {
   await loadColour(S.meta.colourings[0]);
   await loadMap(S.meta.maps[0].name);
   requestDecode();
-  setStatus("decode ≈ " + S.meta.decode_ms + " ms (median at start)");
+  setStatus("one decode ≈ " + S.meta.decode_ms + " ms");
+  $("status").title = "median time of one decode through the run's decoder, measured at start";
   window.zspaceExplorer.ready = true;
 }
 

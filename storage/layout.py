@@ -178,6 +178,12 @@ class RunLayout:
     def projection(self, config: str) -> str:
         return self._f("projections", _segment("projection config", config))
 
+    def projection_coordinates(self, config: str) -> str:
+        return f"{self.projection(config)}/coordinates"
+
+    def projection_rows(self, config: str) -> str:
+        return f"{self.projection(config)}/rows"
+
     def projection_record(self, config: str) -> str:
         """A projection's completion record (parameters, n, fingerprints), written last."""
         return f"{self.projection(config)}/record.json"

@@ -142,7 +142,7 @@ def probe_placement(g: Generated) -> list[Figure]:
     ax.set_title(f"{g.run}: where the probe z-points lie, and how data-like they decode")
     fig.tight_layout()
     return [Figure("gen_placement.png", png_bytes(fig), "Voids or outside the data?",
-                   f"{g.placement['answer'].capitalize()}. Rule: {g.placement['rule']}.")]
+                   f"Why random z-points fail: {g.placement['answer']}. Rule: {g.placement['rule']}.")]
 
 
 FIGURES: list[Callable[[Generated], list[Figure]]] = [

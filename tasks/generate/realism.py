@@ -127,14 +127,14 @@ def void_or_miss(per_sampler: dict[str, dict[str, Any]],
     outside = float(np.mean([v["outside_region"] for v in rows.values()]))
     void = float(np.mean([v["in_void"] for v in rows.values()]))
     if outside >= 0.5 and outside > void:
-        answer = "they miss the region where the data lie"
+        answer = "miss the region"
     elif void >= 0.5:
-        answer = "they fall into voids between the data points"
+        answer = "voids"
     else:
-        answer = "mixed: neither voids nor misses explain most random probes"
+        answer = "both"
     return {"answer": answer, "mean_outside_region": outside, "mean_in_void": void,
             "samplers": sorted(rows),
             "rule": (f"{PLACE_RULE}; the answer is 'miss the region' when at least half of the "
                      "random probes (averaged over the random samplers) lie outside the region "
                      "and more lie outside than in voids, 'voids' when at least half lie in "
-                     "voids, otherwise 'mixed'")}
+                     "voids, otherwise 'both'")}

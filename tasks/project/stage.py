@@ -35,7 +35,7 @@ import numpy as np
 import zarr
 from pydantic import BaseModel, ConfigDict, Field, field_validator
 
-from zspace.storage import StatsLayout, Store, StoreError, factor_table, is_complete, read_rows
+from zspace.storage import Store, StoreError, factor_table, is_complete, read_rows
 from zspace.tasks.common.figures import png_bytes, pyplot, write_manifest
 from zspace.tasks.common.runs import current_latents, current_stats_record
 from zspace.tasks.common.sampling import sample_rows
@@ -162,10 +162,9 @@ def _caption(config: str, n: int, k: int | None, z_dim: int, settings: dict[str,
 
 
 def projection_arrays(store: Store, run: str, config: str) -> tuple[str, str]:
-    """(coordinates, rows) of a projection: its folder holds named arrays, as a statistics
-    folder does, so the statistics layout names them."""
-    folder = StatsLayout(store.run(run).projection(config))
-    return folder.array("coordinates"), folder.array("rows")
+    """(coordinates, rows) of a projection, as the layout names them."""
+    layout = store.run(run)
+    return layout.projection_coordinates(config), layout.projection_rows(config)
 
 
 @dataclass

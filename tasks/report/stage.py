@@ -222,6 +222,25 @@ def meaning_section(ctx: ReportContext) -> list[str]:
     return meaning_html(ctx.read(ctx.layout.stats.meaning), other, kinds)
 
 
+def findings_section(ctx: ReportContext) -> list[str]:
+    """The Findings table opens every report; also written as findings.json."""
+    from zspace.tasks.report.findings import findings, findings_html
+
+    if ctx.summary is None:
+        return []
+    compare = {}
+    if ctx.compare:
+        other = ctx.store.run(ctx.compare)
+        kind = (ctx.store.read_json_if(other.train_record) or {}).get("kind")
+        scores = ctx.store.read_json_if(other.scores)
+        if kind and scores:
+            compare[kind] = scores
+    rows = findings(ctx.summary, ctx.read(ctx.layout.scores), ctx.train, ctx.history,
+                    ctx.summary.get("fragmentation"), ctx.read(ctx.layout.stats.meaning), compare)
+    ctx.store.write_json(ctx.layout.findings, rows)
+    return [findings_html(rows)]
+
+
 def fragmentation_section(ctx: ReportContext) -> list[str]:
     from zspace.tasks.report.fragmentation_section import fragmentation_html
 
@@ -235,6 +254,7 @@ def missing_section(ctx: ReportContext) -> list[str]:
 
 
 SECTION_TEXT: dict[str, Callable[[ReportContext], list[str]]] = {
+    "findings": findings_section,
     "overview": overview_section,
     "components": components_section,
     "meaning": meaning_section,

@@ -25,7 +25,7 @@ from zspace.tasks.train.stage import (
     list_checkpoints,
     train_run,
 )
-from zspace.tasks.train.stream import ImageStream
+from zspace.tasks.train.stream import ImageStream, StreamBatches
 
 N_IMAGES, CHUNK_ROWS, BATCH = 480, 64, 32
 HISTORY_KEYS = {"epoch", "loss", "val_loss", "reconstruction", "kl", "kl_share", "images_per_s"}
@@ -109,7 +109,7 @@ def test_stream_covers_each_row_once_in_chunk_aligned_shuffled_batches(tmp_path)
     np.testing.assert_array_equal(row_ids(val.epoch_batches(0)), rows)
     # the PyDataset view for any backend: batch i of the current epoch, whatever order the
     # workers ask in (a peek at batches 0-1 first, as Keras does), a new epoch after each end
-    ds = stream.dataset()
+    ds = StreamBatches(stream, workers=2)
     assert len(ds) == len(stream) and ds[1][0].shape == (16, 4, 4, 3)
     ds.on_epoch_begin()
     order = list(range(len(ds)))
@@ -122,6 +122,11 @@ def test_stream_covers_each_row_once_in_chunk_aligned_shuffled_batches(tmp_path)
     ds.on_epoch_begin()
     second = np.concatenate([ds[i][0] for i in range(len(ds))])
     np.testing.assert_array_equal(row_ids([second]), row_ids(e1))
+    # on TensorFlow, the same epochs through tf.data, one epoch per iteration
+    tf_ds = ImageStream(arr, rows, batch_size=16, shuffle=True, seed=3, shuffle_buffer=64,
+                        prefetch_chunks=2).dataset()
+    for expected in (e0, e1):
+        np.testing.assert_array_equal(row_ids([b.numpy() for b in tf_ds]), row_ids(expected))
 
 
 # -- the flow and the run folder ------------------------------------------------------------------

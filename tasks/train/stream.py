@@ -1,8 +1,10 @@
 """Images from the zarr store into Keras on any backend: chunk-aligned, shuffled, streamed.
 
 `ImageStream` yields the batches of one epoch (a plain generator: no TensorFlow, no JAX);
-`StreamBatches` serves them to `fit` as a `keras.utils.PyDataset`, which every backend reads
-(TensorFlow wraps it in tf.data itself; JAX takes the numpy batches as they are).
+`ImageStream.dataset()` serves them to `fit`: a `keras.utils.PyDataset` (`StreamBatches`) on
+JAX, which takes the numpy batches as they are, and on TensorFlow a tf.data pipeline of the same
+generator with an open batch dimension (a PyDataset there would fix the batch shape from two
+peeked batches, so a smaller last batch would not fit the traced step).
 """
 
 from __future__ import annotations
@@ -112,10 +114,33 @@ class ImageStream:
                 if len(batch):
                     yield batch
 
-    def dataset(self, workers: int = 2) -> StreamBatches:
-        """A keras.utils.PyDataset of uint8 batches: each epoch of `fit` is a new epoch of
-        the stream (starting at `self.epoch`)."""
-        return StreamBatches(self, workers=workers)
+    def dataset(self) -> Any:
+        """What `fit` reads, a new epoch of the stream per epoch (starting at `self.epoch`):
+        on TensorFlow a tf.data pipeline with an open batch dimension (prefetching on its
+        own), on any other backend a keras.utils.PyDataset with reader threads ahead."""
+        import keras
+
+        if keras.backend.backend() == "tensorflow":
+            return self.tf_dataset()
+        return StreamBatches(self, workers=2)
+
+    def tf_dataset(self) -> Any:
+        """A tf.data.Dataset of uint8 batches; every iteration is a new epoch."""
+        import tensorflow as tf
+
+        def generate() -> Iterator[np.ndarray]:
+            epoch = self.epoch
+            if self.shuffle:
+                self.epoch += 1
+            yield from self.epoch_batches(epoch)
+
+        ds = tf.data.Dataset.from_generator(
+            generate, output_signature=tf.TensorSpec((None, *self.image_shape), tf.uint8)
+        )
+        ds = ds.apply(tf.data.experimental.assert_cardinality(len(self))).prefetch(2)
+        options = tf.data.Options()
+        options.experimental_distribute.auto_shard_policy = tf.data.experimental.AutoShardPolicy.OFF
+        return ds.with_options(options)
 
 
 def _py_dataset_base() -> type:
@@ -132,7 +157,7 @@ class StreamBatches(_py_dataset_base()):  # type: ignore[misc]
     small buffer of batches produced before they were asked for keep the two in step.
     """
 
-    def __init__(self, stream: ImageStream, workers: int = 2):
+    def __init__(self, stream: ImageStream, workers: int = 1):
         super().__init__(workers=workers, use_multiprocessing=False, max_queue_size=8)
         self.stream = stream
         self._lock = threading.Lock()

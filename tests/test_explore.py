@@ -286,3 +286,59 @@ def test_api_answers_agree_with_the_store(client, store):
     images = store.open_array(store.dataset("faces").images)
     shown = np.asarray(Image.open(io.BytesIO(client.get(f"/api/runs/{RUN}/image/11.png").content)))
     assert np.array_equal(shown, images[11])
+
+
+def test_hover_shows_the_image_and_colour_choice_recolours(site, browser, client):
+    from selenium.webdriver.common.action_chains import ActionChains
+    from selenium.webdriver.common.by import By
+    from selenium.webdriver.support.ui import Select
+
+    browser.get(f"{site}/run/{RUN}")
+    wait(browser, lambda d: js(d, "return !!(window.zspaceExplorer && window.zspaceExplorer.ready)"))
+    canvas = browser.find_element(By.ID, "map")
+    pos = js(browser, "return window.zspaceExplorer.screenPosition(5)")
+    ActionChains(browser).move_to_element_with_offset(
+        canvas, int(pos["x"] - canvas.size["width"] / 2),
+        int(pos["y"] - canvas.size["height"] / 2)).perform()
+    wait(browser, lambda d: d.find_element(By.ID, "tooltip").is_displayed()
+         and loaded(d, "tooltip-img") == 32)
+    hovered = js(browser, "return window.zspaceExplorer.state.hover")
+    assert browser.find_element(By.ID, "tooltip-img").get_attribute("src").endswith(
+        f"/image/{hovered}.png")
+    assert browser.find_element(By.ID, "tooltip-text").text.startswith(f"#{hovered}")
+
+    factor = next(c for c in client.get(f"/api/runs/{RUN}/meta").json()["colourings"]
+                  if c.startswith("factor:"))
+    Select(browser.find_element(By.ID, "colour-select")).select_by_value(factor)
+    expected = np.frombuffer(client.get(f"/api/runs/{RUN}/colour/{factor}").content, "<f4")
+    wait(browser, lambda d: js(d, "return Array.from(window.zspaceExplorer.state.colour)")
+         == pytest.approx(expected.tolist()))
+
+
+def test_a_t_sne_projection_is_the_first_map(store, tmp_path):
+    from zspace.tasks.project.stage import project_latents
+
+    copy = Store(tmp_path / "store")
+    shutil.copytree(store.local_path(""), copy.local_path(""), dirs_exist_ok=True)
+    project_latents(copy.url, RUN, {"configs": ["pca-2"], "max_points": 150, "n_iter": 50,
+                                    "early_exaggeration_iter": 20, "n_jobs": 1},
+                    show_progress=False)
+    client = TestClient(create_app(copy.url, RUN))
+    maps = client.get(f"/api/runs/{RUN}/meta").json()["maps"]
+    assert [m["name"] for m in maps] == ["pca-2", "pca"] and maps[0]["n"] == 150
+    assert "t-SNE" in maps[0]["label"]
+    raw = client.get(f"/api/runs/{RUN}/map/pca-2").content
+    rows = np.asarray(copy.open_array(copy.run(RUN).projection_rows("pca-2"))[:])
+    coords = np.asarray(copy.open_array(copy.run(RUN).projection_coordinates("pca-2"))[:])
+    assert np.array_equal(np.frombuffer(raw[8 * 150:], "<i4"), rows)
+    assert np.allclose(np.frombuffer(raw[: 8 * 150], "<f4").reshape(-1, 2), coords)
+
+
+def test_run_without_statistics_is_refused_clearly(store, tmp_path):
+    from zspace.storage import StoreError
+
+    copy = Store(tmp_path / "store")
+    shutil.copytree(store.local_path(""), copy.local_path(""), dirs_exist_ok=True)
+    copy.remove(copy.run(RUN).stats.complete)
+    with pytest.raises(StoreError, match="zspace analyze"):
+        create_app(copy.url, RUN)

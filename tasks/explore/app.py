@@ -10,6 +10,7 @@ import threading
 import time
 from pathlib import Path
 from typing import Any
+from urllib.parse import quote
 
 import numpy as np
 from fastapi import FastAPI, Request
@@ -220,7 +221,7 @@ def create_app(store: str, run: str) -> FastAPI:
 
     @app.get("/")
     def _root() -> RedirectResponse:
-        return RedirectResponse(f"/run/{run}")
+        return RedirectResponse("/run/" + quote(run, safe=""))
 
     @app.get("/run/{name}")
     def _page(name: str) -> FileResponse:

@@ -112,8 +112,7 @@ def latent_maps(store: Store, run: str, n: int) -> dict[str, LatentMap]:
     layout = store.run(run)
     maps: dict[str, LatentMap] = {}
     for config in CONFIGS:
-        root = layout.projection(config)
-        coords_rel, rows_rel = f"{root}/coordinates", f"{root}/rows"
+        coords_rel, rows_rel = layout.projection_coordinates(config), layout.projection_rows(config)
         if not (store.exists(layout.projection_record(config)) and _complete(store, coords_rel)
                 and _complete(store, rows_rel)):
             continue

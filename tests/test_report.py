@@ -52,9 +52,13 @@ def test_flow_draws_figures_and_writes_a_self_contained_report(store):
     assert res["report"] == str(store.local_path(RunLayout("r1").report))
 
     # every section with something in it, in report order; empty ones are left out
-    present = ["overview", "components", "radius", "correlations", "pca", "artificial",
+    present = ["findings", "overview", "components", "radius", "correlations", "pca", "artificial",
                "projections", "generation", "reconstruction", "missing"]
     assert res["sections"] == [SECTIONS[k] for k in present]
+    rows = store.read_json(RunLayout("r1").findings)
+    assert len(rows) == 15 and all(set(r) == {"claim", "study", "ours", "verdict", "rule"}
+                                   for r in rows)
+    assert doc.index("<h2>Findings</h2>") < doc.index("<h2>Run overview</h2>")
     for k, heading in SECTIONS.items():
         assert (f"<h2>{heading}</h2>" in doc) == (k in present), k
     manifest = store.read_json(RunLayout("r1").manifest("stats"))
@@ -114,7 +118,7 @@ def test_report_embeds_every_manifest_of_every_stage(store, tmp_path):
     assert any("gone.png" in m for m in res["missing"])
     assert not any("zspace project" in m for m in res["missing"])
     assert "<td>nn_pixel</td>" not in doc and "<th>nn_pixel</th>" in doc  # scores as a table
-    assert "<h2>Findings</h2>" not in doc and "<h2>Other figures</h2>" not in doc
+    assert "<h2>Findings</h2>" in doc and "<h2>Other figures</h2>" not in doc
 
 
 def test_figures_are_filed_by_their_section_id_only(store, tmp_path):

@@ -52,13 +52,33 @@ def build_parser() -> argparse.ArgumentParser:
         add_model_options(p, st.params, frozenset(st.nested))
         for model in st.nested.values():
             add_model_options(p, model)
+        _backend_option(p, st.params)
         p.set_defaults(handler=_stage_handler(st.name))
     for module, name in COMMANDS:
         cmd = _command(module, name)
         p = sub.add_parser(cmd.name, help=cmd.help, description=cmd.help)
         add_model_options(p, cmd.params())
+        _backend_option(p, cmd.params())
         p.set_defaults(handler=_command_handler(module, name))
     return parser
+
+
+BACKEND_HELP = ("Keras backend for this command and the processes it starts: tensorflow "
+                "(default) or jax (also KERAS_BACKEND)")
+
+
+def _backend_option(p: argparse.ArgumentParser, model: type[BaseModel]) -> None:
+    if "backend" not in model.model_fields:
+        p.add_argument("--backend", dest="keras_backend", choices=["tensorflow", "jax"],
+                       default=None, help=BACKEND_HELP)
+
+
+def _select_backend(argv: list[str]) -> None:
+    """Before anything imports Keras: KERAS_BACKEND for this process and its children."""
+    if "--backend" in argv[:-1]:
+        from zspace.models.backend import use_backend
+
+        use_backend(argv[argv.index("--backend") + 1])
 
 
 def _stage_handler(name: str) -> Callable[[argparse.Namespace], int]:
@@ -95,6 +115,7 @@ def main(argv: list[str] | None = None) -> int:
 
     quiet_console(verbose)
     args = build_parser().parse_args(argv)
+    _select_backend(argv)
     from zspace.flows.console import USER_ERRORS, is_disk_fault, user_error_message
 
     try:

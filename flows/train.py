@@ -56,7 +56,11 @@ class TrainParams(BaseModel):
     run: str | None = Field(None, description="run name (default: from dataset, preset, kind)")
     limit: int | None = Field(default=None, gt=0, description="at most N training images")
     kind: Literal["ae", "vae"] | None = Field(None, description="override the preset's kind")
-    mixed_precision: bool = Field(False, description="mixed-precision training (GPU)")
+    mixed_precision: bool | Literal["float16", "bfloat16"] = Field(
+        False, description="mixed-precision training (GPU): float16 (or true) or bfloat16")
+    backend: Literal["tensorflow", "jax"] | None = Field(
+        None, description="Keras backend of the training process (default: KERAS_BACKEND, else "
+        "tensorflow)")
 
     @property
     def run_name(self) -> str:
@@ -69,7 +73,10 @@ class TrainParams(BaseModel):
             if value is not None:
                 cmd += [flag, str(value)]
         if self.mixed_precision:
-            cmd.append("--mixed-precision")
+            cmd += ["--mixed-precision"] + (
+                [self.mixed_precision] if isinstance(self.mixed_precision, str) else [])
+        if self.backend:
+            cmd += ["--backend", self.backend]
         if error_file:
             cmd += ["--error-file", error_file]
         return cmd

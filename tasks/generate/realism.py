@@ -14,10 +14,10 @@ distance of E(x) to the nearest data z_mean, the RMS re-encoding error |D(E(x)) 
 maximum is the atypicality, and realism is the share of held-out data images at least as
 atypical (a conformal p-value; data ~0.5). Measured on a tiny AE (32x32, z_dim 16, 600
 synthetic faces, 12 epochs; tests/test_realism_score.py): held-out data 0.52, their
-reconstructions 0.65, uniform noise 0.00, decoded fitted Gaussian 0.60, N(0, I) 0.29, uniform
-r_limit 1 / 3 / 8: 0.45 / 0.08 / 0.00; the pixel score above ranks the same decoded N(0, I)
-images (0.72) above the fitted Gaussian's (0.47), because it rewards images nearer the median
-than data. On a one-epoch AE every decoded image is the same blur and both scores fail: a
+reconstructions 0.66, uniform noise 0.04, decoded fitted Gaussian 0.63, N(0, I) 0.31, uniform
+r_limit 1 / 3 / 8: 0.46 / 0.11 / 0.04; the pixel score above rated decoded N(0, I) images of
+the same model higher (0.72) than the fitted Gaussian's (0.47): it rewards images nearer the
+median than data. On a one-epoch AE every decoded image is the same blur and both scores fail: a
 realism score is only as good as the model it is read with.
 
 Where the probes lie (the 2023 addendum's question): for each probe z, (a) whether it is

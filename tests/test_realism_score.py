@@ -12,11 +12,16 @@ import numpy as np
 import pytest
 
 from zspace.models import ModelConfig, build_model
+from zspace.tasks.analyze.stats_core import mahalanobis, mahalanobis_scale
 from zspace.tasks.generate.realism import (
+    NOT_VOIDS,
+    DataCloud,
     PixelTypicality,
     ReencodeReference,
+    placement,
     reencode_realism,
     reencode_scores,
+    why_random_fail,
 )
 from zspace.tasks.ingest.synthetic import synthetic_face
 
@@ -101,3 +106,48 @@ def test_reference_needs_enough_images(trained):
     with pytest.raises(ValueError, match="at least 10 data images"):
         ReencodeReference.fit(t["images"][:5], t["images"][5:20], t["encode"], t["decode"],
                               t["mean"], t["cov"])
+
+
+def _placements() -> dict[str, dict]:
+    """Data on 4 thin lines in 8-D (voids between them): probes from the fitted Gaussian lie in
+    the voids, far uniform probes miss the region, jittered data points lie on the data."""
+    from scipy.spatial import cKDTree
+
+    rng = np.random.default_rng(0)
+    t, which = rng.uniform(-3, 3, (3000, 1)), rng.integers(0, 4, 3000)
+    data = t * rng.normal(size=(4, 8))[which] + 0.01 * rng.normal(size=(3000, 8))
+    mean, cov = data.mean(axis=0), np.cov(data, rowvar=False)
+    evals, evecs = np.linalg.eigh(cov)
+    comps, evals = evecs[:, ::-1].T, evals[::-1]
+    a, tree = data[::2], cKDTree(data[1::2])
+    cloud = DataCloud.fit(mean, comps, evals, mahalanobis(a, mean, comps,
+                                                          mahalanobis_scale(evals)),
+                          tree.query(a[:500])[0])
+    probes = {"gaussian-fit": rng.multivariate_normal(mean, cov, 400),
+              "uniform-r40": rng.uniform(-40, 40, (400, 8)),
+              "data": data[rng.choice(3000, 400)] + 0.001 * rng.normal(size=(400, 8))}
+    return {k: placement(z, tree.query(z)[0], cloud) for k, z in probes.items()}
+
+
+def test_why_random_fail_on_planted_voids_and_a_missed_region():
+    p = _placements()
+    fit, far, on = p["gaussian-fit"], p["uniform-r40"], p["data"]
+    assert fit["in_void"] > 0.8 and far["outside_region"] > 0.95 and on["on_data"] > 0.9
+
+    def answer(**realism: float | None) -> str:
+        return why_random_fail({k: {**p[k.replace("_", "-")], "realism": r}
+                                for k, r in realism.items()})["answer"]
+
+    assert answer(gaussian_fit=0.05, data=0.5) == "voids"
+    assert answer(uniform_r40=0.01, data=0.5) == "miss the region"
+    assert answer(gaussian_fit=0.05, uniform_r40=0.0) == "both"
+    assert answer(data=0.05) == "fails on the data"
+    assert answer(gaussian_fit=0.5, uniform_r40=0.0) == "miss the region"
+    assert answer(gaussian_fit=0.5, data=0.5) == "no sampler fails"
+    assert answer(gaussian_fit=None, data=0.5) == "not decidable"
+    # a failing sampler in voids while another sampler in voids decodes data-like images
+    both_in_voids = {"normal": {**fit, "realism": 0.05}, "gaussian-fit": {**fit, "realism": 0.5}}
+    out = why_random_fail(both_in_voids)
+    assert out["answer"] == NOT_VOIDS and out["passing_samplers_in_voids"] == ["gaussian-fit"]
+    assert "99%" in out["rule"] and out["samplers"]["normal"]["fails"] is True
+    json.dumps(out)

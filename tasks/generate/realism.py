@@ -236,3 +236,53 @@ def reencode_realism(images: np.ndarray, encode: Encode, decode: Decode,
     return {"realism": float(r["realism"].mean()), "realism_rule": REENCODE_RULE,
             "realism_median": float(np.median(r["realism"])),
             **{f"mean_{k}": float(r[k].mean()) for k in ("p_mahalanobis", "p_nn", "p_error")}}
+
+
+FAIL_REALISM = 0.25  # data images score ~0.5 on the realism scores; below this a sampler fails
+NOT_VOIDS = "voids do not explain it"
+
+
+def _where(row: dict[str, Any]) -> str:
+    """Where most of a sampler's probes lie (placement's fractions)."""
+    if row["outside_region"] > 0.5:
+        return "misses the region"
+    if row["in_void"] > 0.5:
+        return "in voids"
+    return "on the data"
+
+
+def why_random_fail(per_sampler: dict[str, dict[str, Any]],
+                    fail_realism: float = FAIL_REALISM) -> dict[str, Any]:
+    """The addendum's question from realism AND placement: per_sampler maps a sampler to its
+    placement dict with "realism" added (None when not scored). A failing sampler's probes
+    either miss the data's region or lie inside it in voids; voids only explain the failure
+    when no sampler whose probes lie in voids as well decodes data-like images."""
+    rule = (f"a sampler fails when its realism is below {fail_realism:g} (data ~0.5); its probes "
+            "miss the region when more than half lie outside the data's 99% Mahalanobis region, "
+            "lie in voids when more than half lie inside it but farther from every data z-point "
+            "than 99% of the data's own nearest-neighbour distances; answer: 'miss the region' "
+            "(every failing sampler misses it), 'voids' (every failing sampler lies in voids and "
+            f"no passing sampler does), '{NOT_VOIDS}' (a passing sampler lies in voids too), "
+            "'fails on the data', 'both', 'no sampler fails', 'not decidable' (no realism). "
+            + PLACE_RULE)
+    rows = {name: {"realism": r.get("realism"), "nn_ratio": r["nn_ratio"],
+                   "in_void": r["in_void"], "outside_region": r["outside_region"],
+                   "where": _where(r)} for name, r in per_sampler.items()}
+    if not rows or any(r["realism"] is None for r in rows.values()):
+        return {"answer": "not decidable", "rule": rule, "samplers": rows}
+    for r in rows.values():
+        r["fails"] = bool(r["realism"] < fail_realism)
+    failing = {r["where"] for r in rows.values() if r["fails"]}
+    passing_in_voids = sorted(k for k, r in rows.items() if not r["fails"] and
+                              r["where"] == "in voids")
+    if not failing:
+        answer = "no sampler fails"
+    elif failing == {"in voids"}:
+        answer = NOT_VOIDS if passing_in_voids else "voids"
+    elif len(failing) == 1:
+        answer = {"misses the region": "miss the region",
+                  "on the data": "fails on the data"}[failing.pop()]
+    else:
+        answer = "both"
+    return {"answer": answer, "rule": rule, "samplers": rows,
+            "passing_samplers_in_voids": passing_in_voids}

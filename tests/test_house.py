@@ -56,6 +56,8 @@ def test_store_paths_are_named_only_in_storage() -> None:
                 if isinstance(node, ast.Call | ast.Attribute) and "_rel" not in seg \
                         and "_fspath" not in seg:
                     continue
+                if seg.strip("\"'f").startswith("/api/"):  # the explorer's URL routes
+                    continue
                 if PATH_SPELLINGS.search(seg):
                     found.append(f"{path.relative_to(ROOT)}:{node.lineno}: {seg[:60]}")
     assert not sorted(set(found)), "store paths built outside storage/:\n" + "\n".join(

@@ -37,7 +37,7 @@ def list_checkpoints(store: Store, run: str) -> dict[int, str]:
 def save_model(model: Any, store: Store, rel: str) -> str:
     """Save a .keras file into the store whole (atomic); returns the sha256 of its bytes."""
     with tempfile.TemporaryDirectory(prefix="zspace-save-") as tmp:
-        path = Path(tmp) / "model.keras"
+        path = Path(tmp) / "scratch.keras"  # a temporary file, not a store path
         model.save(path)
         data = path.read_bytes()
     store.write_bytes(rel, data)
@@ -51,7 +51,7 @@ def load_model_from_store(store: Store, rel: str, compile: bool = True) -> Any:
     if store.is_local:
         return load_model(store.local_path(rel), compile=compile)
     with tempfile.TemporaryDirectory(prefix="zspace-load-") as tmp:
-        path = Path(tmp) / "model.keras"
+        path = Path(tmp) / "scratch.keras"  # a temporary file, not a store path
         path.write_bytes(store.read_bytes(rel))
         return load_model(path, compile=compile)
 

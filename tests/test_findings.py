@@ -9,7 +9,14 @@ import json
 import numpy as np
 import pytest
 
-from zspace.tasks.report.findings import VERDICTS, findings, findings_html, findings_markdown
+from zspace import study
+from zspace.tasks.report.findings import (
+    VERDICTS,
+    findings,
+    findings_html,
+    findings_markdown,
+    subsample_counts,
+)
 
 Z = 64
 
@@ -87,6 +94,8 @@ def test_matching_inputs_reproduce_every_claim():
     ("filaments", lambda s, sc, f, *_: f.update(overall="gaussian-like"), "not reproduced"),
     ("fall into voids", lambda s, sc, *_: sc["void_or_miss"].update(answer="miss the region"),
      "not reproduced"),
+    ("fall into voids", lambda s, sc, *_: sc["void_or_miss"].update(
+        answer="voids do not explain it"), "not reproduced"),
     ("loss", lambda s, sc, f, h: h[23].update(reconstruction=6000.0), "differs"),
 ])
 def test_not_matching_inputs(word, change, verdict):
@@ -117,3 +126,41 @@ def test_tables_render_and_escape():
     page = findings_html(rows)
     assert "<script>" not in page and "&lt;script&gt;" in page
     assert page.count("<tr") == len(rows) + 1
+
+
+def _correlated_latents(n: int, z: int = 40, seed: int = 0) -> np.ndarray:
+    """Gaussian rows with a spread of true correlations, from ~0 to ~0.8."""
+    rng = np.random.default_rng(seed)
+    mix = np.eye(z) + rng.normal(scale=0.15, size=(z, z)) * (rng.uniform(size=(z, z)) < 0.3)
+    mix[:4, :4] += 0.8
+    return rng.normal(size=(n, z)) @ mix
+
+
+def test_subsample_counts_predict_what_a_5000_row_subsample_counts():
+    x = _correlated_latents(100_000)
+    exact = np.corrcoef(x, rowvar=False)
+    pred = subsample_counts(exact)
+    iu = np.triu_indices(exact.shape[0], 1)
+    rng = np.random.default_rng(1)
+    for _ in range(10):
+        sub = np.corrcoef(x[rng.choice(len(x), study.CORRELATION_SUBSAMPLE, replace=False)],
+                          rowvar=False)
+        for t, p in pred.items():
+            count = int(np.count_nonzero(np.abs(sub[iu]) > float(t)))
+            assert abs(count - p["expected"]) <= 3 * max(p["sd"], 1.0), (t, count, p)
+    # the exact count differs from the subsample's at low thresholds (noise pairs pass)
+    exact_01 = int(np.count_nonzero(np.abs(exact[iu]) > 0.1))
+    assert pred["0.1"]["expected"] > exact_01
+
+
+def test_correlated_row_with_the_exact_matrix_judges_the_study_count():
+    s = summary_like_study()
+    corr = np.eye(Z)
+    corr[3, 7] = corr[7, 3] = 0.8
+    rows = findings(s, correlation=corr)
+    counts = by_claim(rows, "correlated")["ours"]["counts"]
+    assert counts["0.6"]["ours_subsample_expected"] == pytest.approx(1.0, abs=0.01)
+    assert counts["0.6"]["study_within_3_sd"] is False  # study 8 vs ~1 +- 0
+    assert by_claim(rows, "correlated")["ours"]["strongest_beyond_3_r_errors"] is True  # 0.8 vs 0.85
+    assert "Fisher z" in by_claim(rows, "correlated")["rule"]
+    assert "ours_subsample_expected" not in by_claim(findings(s), "correlated")["ours"]["counts"]["0.6"]

@@ -99,7 +99,27 @@ def origin_border(s: dict[str, Any], fragmentation: dict[str, Any] | None) -> Ro
                verdict, rule)
 
 
-def _count_comparison(counts: dict[str, int], z: int) -> dict[str, Any]:
+def subsample_counts(corr: np.ndarray, thresholds: Any = None,
+                     m: int = study.CORRELATION_SUBSAMPLE) -> dict[str, dict[str, float]]:
+    """What the study's method (np.corrcoef on an m-row subsample) would count on OUR latents:
+    for each pair i<j with exact r, the subsample's r_hat has Fisher z ~ N(atanh r,
+    1 / sqrt(m - 3)); expected count = sum P(|r_hat| > t), sd = sqrt(sum p (1 - p)) (pairs
+    treated as independent)."""
+    thresholds = study.CORRELATION_COUNTS.keys() if thresholds is None else thresholds
+    r = np.clip(np.asarray(corr, dtype=np.float64)[np.triu_indices(len(corr), 1)],
+                -0.999999, 0.999999)
+    z, se = np.arctanh(r), 1.0 / math.sqrt(m - 3)
+    out = {}
+    for t in thresholds:
+        zt = math.atanh(float(t))
+        p = norm.sf((zt - z) / se) + norm.cdf((-zt - z) / se)
+        out[f"{float(t):g}"] = {"expected": float(p.sum()),
+                                "sd": float(np.sqrt((p * (1 - p)).sum()))}
+    return out
+
+
+def _count_comparison(counts: dict[str, int], z: int,
+                      predicted: dict[str, dict[str, float]] | None) -> dict[str, Any]:
     """Our exact counts beside the study's subsample counts, with the subsample's error."""
     m, pairs = study.CORRELATION_SUBSAMPLE, z * (z - 1) // 2
     out = {}
@@ -111,10 +131,23 @@ def _count_comparison(counts: dict[str, int], z: int) -> dict[str, Any]:
                   "binomial_spread": spread,
                   "within_3_spread": None if ours is None else abs(ours - c_study) <= 3 * spread,
                   "noise_pairs_expected": pairs * 2 * float(norm.sf(float(t) * math.sqrt(m)))}
+        if predicted and t in predicted:
+            e, sd = predicted[t]["expected"], predicted[t]["sd"]
+            out[t].update(ours_subsample_expected=e, ours_subsample_sd=sd,
+                          study_within_3_sd=abs(c_study - e) <= 3 * max(sd, 1.0))
     return out
 
 
-def correlated(s: dict[str, Any]) -> Row:
+def _strongest(s: dict[str, Any]) -> dict[str, Any]:
+    """Our strongest |r| beside the study's, against the subsample's r error."""
+    best = max((abs(p[2]) for p in s["correlated_pairs"]), default=None)
+    err = 1 / math.sqrt(study.CORRELATION_SUBSAMPLE)
+    diff = None if best is None else best - study.STRONGEST_R
+    return {"strongest_abs_r": best, "strongest_difference": diff,
+            "strongest_beyond_3_r_errors": None if diff is None else abs(diff) > 3 * err}
+
+
+def correlated(s: dict[str, Any], correlation: np.ndarray | None = None) -> Row:
     claim = "dominant components are correlated (pair counts above |r| 0.1..0.6)"
     m = study.CORRELATION_SUBSAMPLE
     rule = (f"reproduced when some pair has |r| > 0.5 and most such pairs involve a dominant "
@@ -123,15 +156,19 @@ def correlated(s: dict[str, Any]) -> Row:
             f"(r error ~1/sqrt({m}) = {1 / math.sqrt(m):.3f}); ours are exact on all N; a count "
             "differs beyond the subsample error when |ours - study| > 3 sqrt(c (1 - c/pairs)) "
             "(binomial-style); noise_pairs_expected = pairs whose |r| would pass the threshold "
-            "from subsample noise alone if r = 0")
+            "from subsample noise alone if r = 0; with the exact correlation matrix, "
+            "ours_subsample_expected +- sd = what the study's method would count on our latents "
+            "(Fisher z per pair), and the study's count is within the subsample error when "
+            "within 3 sd of it; the strongest |r| differs beyond the subsample error when by "
+            f"more than 3/sqrt({m})")
     if "correlation_counts" not in s or "correlated_pairs" not in s:
         return _missing(claim, dict(study.CORRELATION_COUNTS), "summary.json correlation_counts")
     dom = set(s.get("dominant_components", []))
     strong = [p for p in s["correlated_pairs"] if abs(p[2]) > 0.5]
     with_dom = sum(1 for i, j, _ in strong if i in dom or j in dom)
-    ours = {"counts": _count_comparison(s["correlation_counts"], int(s["z_dim"])),
-            "pairs_above_0.5": len(strong), "pairs_with_a_dominant": with_dom,
-            "strongest_abs_r": max((abs(p[2]) for p in s["correlated_pairs"]), default=None)}
+    predicted = None if correlation is None else subsample_counts(correlation)
+    ours = {"counts": _count_comparison(s["correlation_counts"], int(s["z_dim"]), predicted),
+            "pairs_above_0.5": len(strong), "pairs_with_a_dominant": with_dom, **_strongest(s)}
     verdict = (NOT_REPRODUCED if not strong else REPRODUCED if 2 * with_dom > len(strong)
                else DIFFERS)
     return row(claim, {"counts": dict(study.CORRELATION_COUNTS), "strongest_abs_r":
@@ -262,12 +299,14 @@ def filaments(fragmentation: dict[str, Any] | None) -> Row:
 def voids_explain(scores: dict[str, Any] | None) -> Row:
     claim = "random z-points decode to nothing because they fall into voids (withdrawn in 2023)"
     rule = ("from the probes' placement and realism (void_or_miss): 'voids' = reproduced, "
-            "'miss the region' or 'fails on the data' = not reproduced, 'both' = differs")
+            "'miss the region', 'fails on the data' or 'voids do not explain it' = not reproduced, "
+            "'both' = differs")
     answer = (scores or {}).get("void_or_miss")
     if not answer or "answer" not in answer:
         return _missing(claim, "voids (withdrawn)", "scores.json void_or_miss")
     verdict = {"voids": REPRODUCED, "miss the region": NOT_REPRODUCED,
-               "fails on the data": NOT_REPRODUCED, "both": DIFFERS}.get(answer["answer"],
+               "fails on the data": NOT_REPRODUCED, "voids do not explain it": NOT_REPRODUCED,
+               "both": DIFFERS}.get(answer["answer"],
                                                                         UNDECIDABLE)
     return row(claim, "voids (withdrawn)", {"answer": answer["answer"]}, verdict,
                rule + "; " + str(answer.get("rule", "")))
@@ -307,16 +346,19 @@ def losses(train: dict[str, Any] | None, history: list[dict[str, Any]] | None) -
 def findings(summary: dict[str, Any], scores: dict[str, Any] | None = None,
              train: dict[str, Any] | None = None, history: list[dict[str, Any]] | None = None,
              fragmentation: dict[str, Any] | None = None, meaning: dict[str, Any] | None = None,
-             compare: dict[str, dict[str, Any]] | None = None) -> list[Row]:
+             compare: dict[str, dict[str, Any]] | None = None, *,
+             correlation: np.ndarray | None = None) -> list[Row]:
     """One row per claim of the study. scores: this run's scores.json; train: its train.json;
-    compare: {"ae"|"vae": scores.json of another run of that kind} for the N(0, I) claims.
-    meaning is accepted for the report's signature; the study made no claim it could decide."""
+    compare: {"ae"|"vae": scores.json of another run of that kind} for the N(0, I) claims;
+    correlation: the exact z_dim x z_dim matrix (stats array "correlation"), for what a
+    5,000-row subsample of our latents would count. meaning is accepted for the report's
+    signature; the study made no claim it could decide."""
     s = summary or {}
     kind = (train or {}).get("kind")
     by_kind = {**(compare or {}), **({kind: scores} if kind and scores else {})}
     return [
         gaussian_components(s), dominant(s), radius_peak(s), origin_border(s, fragmentation),
-        correlated(s), pca_spectrum(s), uniform_b(s), artificial_outside(s),
+        correlated(s, correlation), pca_spectrum(s), uniform_b(s), artificial_outside(s),
         normal_faces("ae", by_kind.get("ae")), normal_faces("vae", by_kind.get("vae")),
         r_limit_quality(scores), sharpening(scores), filaments(fragmentation),
         voids_explain(scores), losses(train, history),

@@ -50,6 +50,7 @@ def ingest_flow(
     count: int | None = None,
     seed: int = 0,
     partition: str | None = None,
+    attributes: str | None = None,
     crop: tuple[int, int, int, int] | None = None,
     dask_address: str | None = None,
     workers: int | None = None,
@@ -59,7 +60,7 @@ def ingest_flow(
     """Decode every image once into datasets/<name>/images; resumes, and is a no-op when done."""
     cfg = IngestConfig(
         source=source, store=store, name=name, size=size, count=count, seed=seed,
-        partition=partition, crop=crop, dask_address=dask_address, workers=workers,
+        partition=partition, attributes=attributes, crop=crop, dask_address=dask_address, workers=workers,
         chunk_rows=chunk_rows, max_pixels=max_pixels,
     )
     st = Store(store)
@@ -94,10 +95,11 @@ def _complete(store: Store, kw: dict[str, Any]) -> bool:
 def _check(kw: dict[str, Any]) -> None:
     """List the source and check the name before any flow run: an empty folder, a corrupt zip
     or a bad name is one message, not a failed run."""
-    from zspace.tasks.ingest.stage import plan_ingest
+    from zspace.tasks.ingest.stage import attribute_file, plan_ingest
 
     Store(kw["store"]).dataset(kw["name"])
     plan_ingest(IngestConfig(**kw))
+    attribute_file(IngestConfig(**kw))
 
 
 def _plan_key(ctx: PipelineContext, dataset: str) -> dict[str, Any]:

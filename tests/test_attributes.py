@@ -115,3 +115,29 @@ def test_find_attributes_beside_the_images(tmp_path):
     assert find_attributes(tmp_path / "celeba.zip") == beside
     with pytest.raises(ValueError, match="does not exist"):
         find_attributes(images, tmp_path / "nope.txt")
+
+
+def test_ingest_reads_the_attribute_file_beside_the_images(tmp_path: Path) -> None:
+    """A CelebA-style folder: the attributes land in index.csv row for row; a malformed file
+    is one message naming file and line, before anything is decoded."""
+    from PIL import Image
+
+    from zspace.flows.cli import main
+
+    src = tmp_path / "img_align_celeba"
+    src.mkdir()
+    for i in range(1, 5):
+        Image.new("RGB", (20, 24), (40 * i, 10, 10)).save(src / f"{i:06d}.jpg")
+    _write(tmp_path / ATTRIBUTE_FILE, {f"{i:06d}.jpg": [1, -1, 1 if i % 2 else -1, 1]
+                                       for i in range(1, 4)})
+    store = Store(tmp_path / "store")
+    assert main(["ingest", "--source", str(src), "--store", store.url, "--name", "celeb",
+                 "--size", "16"]) == 0
+    attrs = stored_attributes(store, "celeb")
+    assert list(attrs) == NAMES and attrs["Smiling"][:3].tolist() == [1.0, 0.0, 1.0]
+    assert np.isnan(attrs["Smiling"][3])  # 000004.jpg has no row in the file
+    bad = _write(tmp_path / "bad.txt", {"000001.jpg": [1, 1, 1, 1]})
+    bad.write_text(bad.read_text() + "000002.jpg 1 2 1 1\n")
+    assert main(["ingest", "--source", str(src), "--store", store.url, "--name", "other",
+                 "--size", "16", "--attributes", str(bad)]) == 2
+    assert not store.exists(store.dataset("other").root)

@@ -22,6 +22,12 @@ from zspace.storage import ChunkedWriter, Store, StoreError, iter_row_blocks, wr
 from zspace.storage.store import chunk_rows_for
 from zspace.tasks.common.parallel import ordered_map
 from zspace.tasks.common.progress import Progress
+from zspace.tasks.ingest.attributes import (
+    Attributes,
+    add_attribute_columns,
+    find_attributes,
+    read_attributes,
+)
 from zspace.tasks.ingest.decode import DecodeSpec, decode_to_chunk
 from zspace.tasks.ingest.sources import (
     DEFAULT_SPLIT_FRACTIONS,
@@ -51,6 +57,8 @@ class IngestConfig(BaseModel):
     count: int | None = Field(None, ge=1, description="synthetic: how many; folder/zip: at most")
     seed: int = 0
     partition: str | None = Field(None, description="CelebA list_eval_partition.txt")
+    attributes: str | None = Field(None, description="CelebA list_attr_celeba.txt (default: "
+                                   "found in or beside the image folder or zip)")
     crop: tuple[int, int, int, int] | None = Field(
         None, description="(left, top, right, bottom) in source pixels; default: centred square"
     )
@@ -155,13 +163,27 @@ def ingest(cfg: IngestConfig) -> dict[str, Any]:
     # Phase 1 resumes from the staging array, or, when it was already renamed (nothing had
     # failed), from the final array, which carries the same chunk marks.
     phase1_rel = p.staging_rel if store.has_array(p.staging_rel) or not has_final else p.final_rel
+    attributes = attribute_file(cfg)  # parsed before decoding: a bad file costs nothing
     records = _decode_all(p, phase1_rel)
     ok = _number_rows(cfg, records)
     final = _phase2(p, phase1_rel, ok)
+    if attributes is not None:
+        missing = add_attribute_columns(records, attributes)
+        if missing:
+            print(f"ingest {cfg.name}: {len(missing)} images have no row in the attribute "
+                  f"file (first: {', '.join(missing[:3])})")
     write_index(store, cfg.name, [dict(r) for r in records])
     final.finalize(int(ok.sum()), _attrs(p, records, ok))
     store.remove(p.staging_rel)
     return _summary(store, cfg.name, final.array.attrs.asdict(), cached=False)
+
+
+def attribute_file(cfg: IngestConfig) -> Attributes | None:
+    """CelebA's 40 attributes, when the source has list_attr_celeba.txt (or --attributes)."""
+    if cfg.source == SYNTHETIC:
+        return None
+    path = find_attributes(cfg.source, cfg.attributes)
+    return read_attributes(path) if path is not None else None
 
 
 def _number_rows(cfg: IngestConfig, records: list[dict[str, Any]]) -> np.ndarray:

@@ -85,3 +85,17 @@ def test_code_fingerprint_follows_imports_transitively() -> None:
     assert "zspace.models.autoencoder" in code_modules("zspace.flows.train")
     assert "zspace.tasks.analyze.stats" not in code_modules("zspace.flows.ingest")
     assert stage("generate").code_fingerprint() == code_fingerprint("zspace.flows.generate")
+
+
+def test_artifact_keys_are_distinct_and_run_names_do_not_repeat_the_kind() -> None:
+    """Defects: the ingest progress and summary artifacts shared one key; run names repeated
+    the kind (<dataset>-celeba-ae-ae)."""
+    from zspace.flows.artifacts import artifact_key
+    from zspace.flows.pipeline import run_name
+
+    keys = [artifact_key(k.format(dataset="faces", run="faces-demo-ae"))
+            for s in stages() for k in s.artifacts]
+    assert len(keys) == len(set(keys)), keys
+    assert run_name("celeba16k-96px", "celeba-ae", "ae") == "celeba16k-96px-celeba-ae"
+    assert run_name("celeba16k-96px", "celeba-ae", "vae") == "celeba16k-96px-celeba-ae-vae"
+    assert run_name("synthetic-32px", "demo", "ae") == "synthetic-32px-demo-ae"

@@ -86,6 +86,8 @@ def _drop_user_error_tracebacks() -> None:
 def quiet_console(verbose: bool = False) -> None:
     """Set the quiet defaults (unless verbose) before TensorFlow, dask or Prefect start."""
     os.environ.setdefault("PREFECT_SERVER_ANALYTICS_ENABLED", "false")
+    # a busy laptop can take longer than Prefect's 20 s to start its temporary server
+    os.environ.setdefault("PREFECT_SERVER_EPHEMERAL_STARTUP_TIMEOUT_SECONDS", "120")
     if verbose:
         os.environ["ZSPACE_VERBOSE"] = "1"
         return

@@ -10,7 +10,8 @@ STAMP := $(VENV)/.zspace-installed
 STORE ?= zspace-store
 EXTRAS ?= dev,jax
 PIP := $(BIN)/python -m pip install -q --disable-pip-version-check --no-warn-script-location
-PIP_QUIET := 2>&1 | grep -v -e "is ignored: it is neither a file nor a directory" -e "^\s*$$" || true
+PIP_LOG := $(VENV)/pip.log
+PIP_QUIET := >>$(PIP_LOG) 2>&1 || { cat $(PIP_LOG); exit 1; }
 
 .PHONY: run test lint bench install browser clean
 

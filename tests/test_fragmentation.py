@@ -45,12 +45,12 @@ def summarise(z: np.ndarray, params: FragmentationParams = PARAMS, **kw) -> dict
 
 @pytest.fixture(scope="module")
 def planted() -> dict:
-    return summarise(curves(1200, 32))
+    return summarise(curves(1200, 256))
 
 
 @pytest.fixture(scope="module")
 def absent() -> dict:
-    return summarise(gaussian(1200, 32))
+    return summarise(gaussian(1200, 256))
 
 
 def test_curves_are_filamentary_with_low_local_dimension(planted):
@@ -66,9 +66,9 @@ def test_curves_are_filamentary_with_low_local_dimension(planted):
 
 
 def test_windows_are_the_report_zoom_planes_and_sides(planted):
-    z = curves(1200, 32)
+    z = curves(1200, 256)
     i, j = most_correlated_pair(np.cov(z.T))
-    assert planted["planes"] == ["pc1_pc2", "pc1_pc18", f"z{i}_z{j}"]  # PC8-PC35 needs z >= 35
+    assert planted["planes"] == ["pc1_pc2", "pc1_pc18", "pc8_pc35", f"z{i}_z{j}"]
     for rows in planted["windows"].values():
         assert [w["side"] for w in rows] == [None, 5.0, 1.0, 0.5]
         assert all(w["surrogates_used"] <= 19 for w in rows)
@@ -100,6 +100,7 @@ def test_a_window_with_few_points_is_not_decidable():
     tiny = out["windows"]["pc1_pc2"][1]
     assert tiny["count"] < 30 and tiny["verdict"] == "not decidable"
     assert out["windows"]["pc1_pc2"][0]["verdict"] != "not decidable"
+    assert len(out["planes"]) == 2  # z_dim 8: PC1-PC18 and PC8-PC35 do not exist
 
 
 def test_our_estimators_match_scikit_dimension():

@@ -7,10 +7,12 @@ principal component, written chunk by chunk to a temporary zarr array as the enc
 - fragmentation_s:  zspace.tasks.analyze.fragmentation.fragmentation_summary with its defaults
                     (two disjoint 20,000-row samples, two Gaussian surrogate draws, exact blocked
                     kNN on each, 19 surrogates for the zoom windows)
-- with --all-n only: all_knn_s, an approximate kNN graph of ALL N rows (pynndescent, k = 20),
-                    with recall@k measured against exact brute-force neighbours of `--queries`
-                    rows, and TwoNN / Levina-Bickel MLE from that graph (at 20,000 x 64 on the
-                    shared 2 cores it took 166 s with recall 0.89: not the pipeline's path)
+- windows_s:        the zoom-window part alone (all N rows projected, 19 N-point surrogates per
+                    plane), timed again separately
+- with --all-n only: all_knn_s, an approximate kNN graph of ALL N rows (faiss HNSW when
+                    installed, else pynndescent; k = 20), with recall@k measured against exact
+                    neighbours of `--queries` rows, and TwoNN / Levina-Bickel MLE from that graph
+                    (not the pipeline's path: see BENCHMARKS for why)
 
 Prints one JSON line with the timings, peak RSS (VmHWM) and the load average before/after.
 
@@ -62,23 +64,40 @@ def moments(arr) -> tuple[np.ndarray, np.ndarray]:
 
 
 def all_knn(x: np.ndarray, k: int, queries: int, seed: int = 0) -> dict:
-    """pynndescent graph of all rows; recall@k against exact neighbours of sampled queries."""
-    from pynndescent import NNDescent
-    from sklearn.neighbors import NearestNeighbors
-
+    """An approximate kNN graph of ALL rows (faiss HNSW, M=16; pynndescent when faiss is
+    missing), recall@k against exact neighbours (faiss flat / scikit-learn brute) of sampled
+    query rows, and TwoNN / Levina-Bickel MLE from that graph."""
     from zspace.tasks.analyze.fragmentation import mle_dimension, twonn_dimension
 
-    t0 = time.perf_counter()
-    index = NNDescent(x, n_neighbors=k + 1, random_state=seed, n_jobs=-1, low_memory=True)
-    idx, dist = index.neighbor_graph
-    t_graph = time.perf_counter() - t0
     rows = np.random.default_rng(seed).choice(len(x), queries, replace=False)
-    exact = NearestNeighbors(n_neighbors=k + 1, algorithm="brute").fit(x)
-    _, ex_idx = exact.kneighbors(x[rows])
+    t0 = time.perf_counter()
+    try:
+        import faiss
+
+        index = faiss.IndexHNSWFlat(x.shape[1], 16)
+        index.hnsw.efConstruction, index.hnsw.efSearch = 80, 128
+        index.add(x)
+        t_build = time.perf_counter() - t0
+        sq, idx = index.search(x, k + 1)
+        dist, lib = np.sqrt(np.maximum(sq, 0)), "faiss-hnsw"
+        flat = faiss.IndexFlatL2(x.shape[1])
+        flat.add(x)
+        ex_idx = flat.search(x[rows], k + 1)[1]
+    except ImportError:
+        from pynndescent import NNDescent
+        from sklearn.neighbors import NearestNeighbors
+
+        index = NNDescent(x, n_neighbors=k + 1, random_state=seed, n_jobs=-1, low_memory=True)
+        idx, dist = index.neighbor_graph
+        t_build, lib = time.perf_counter() - t0, "pynndescent"
+        ex_idx = NearestNeighbors(n_neighbors=k + 1, algorithm="brute").fit(x).kneighbors(
+            x[rows])[1]
+    t_graph = time.perf_counter() - t0
     recall = np.mean([len(set(a[1:]) & set(b[1:])) / k for a, b in zip(idx[rows], ex_idx,
                                                                          strict=True)])
     d = dist[:, 1:].astype(np.float64)
-    return {"all_knn_s": round(t_graph, 1), "recall_at_k": float(recall), "k": k,
+    return {"all_knn_lib": lib, "all_knn_build_s": round(t_build, 1),
+            "all_knn_s": round(t_graph, 1), "recall_at_k": float(recall), "k": k,
             "all_twonn": twonn_dimension(d), "all_mle": mle_dimension(d, 10, k)}
 
 
@@ -94,7 +113,11 @@ def main() -> None:
     ap.add_argument("--tmp", default=None)
     ap.add_argument("--all-n", action="store_true", help="also an approximate all-N kNN graph")
     a = ap.parse_args()
-    from zspace.tasks.analyze.fragmentation import fragmentation_summary
+    from zspace.tasks.analyze.fragmentation import (
+        FragmentationParams,
+        fragmentation_summary,
+        windows_summary,
+    )
     from zspace.tasks.analyze.stats_core import pca_from_covariance
 
     out: dict = {"n": a.n, "z": a.z, "cpus": os.cpu_count(), "load_before": os.getloadavg()}
@@ -110,12 +133,16 @@ def main() -> None:
         t = time.perf_counter()
         frag = fragmentation_summary(arr, mean, cov, comps)
         out["fragmentation_s"] = round(time.perf_counter() - t, 1)
-        out["fragmentation"] = {"n_sample": frag["n_sample"], "overall": frag["overall"], "mle": frag["data"]["mle"],
+        out["fragmentation"] = {"n_sample": frag["n_sample"], "overall": frag["overall"],
+                                "mle": frag["data"]["mle"],
                                 "twonn": frag["data"]["twonn"],
                                 "surrogate_mle": frag["surrogate"]["mle"],
                                 "knn_median_ratio": frag["knn"]["median_ratio"],
                                 "sampling_error": frag["sampling_error"]}
         out["rss_after_fragmentation_mb"] = round(_peak_rss_mb())
+        t = time.perf_counter()
+        windows_summary(arr, mean, cov, comps, None, FragmentationParams())
+        out["windows_s"] = round(time.perf_counter() - t, 1)
         if a.all_n:
             out.update(all_knn(np.asarray(arr[:], dtype=np.float32), 20, a.queries))
     finally:

@@ -19,6 +19,7 @@ from zspace.tasks.generate.realism import (
     PixelTypicality,
     ReencodeReference,
     placement,
+    precision_recall,
     reencode_realism,
     reencode_scores,
     why_random_fail,
@@ -81,6 +82,27 @@ def test_fitted_gaussian_beats_standard_normal_and_quality_falls_with_r_limit(sc
     assert fit > 0.4 and fit - normal > 0.15, (fit, normal)
     by_r = [scored[f"uniform-r{r}"]["realism"] for r in (1, 3, 8)]
     assert by_r[0] > by_r[1] > by_r[2], by_r
+
+
+def test_precision_recall_in_the_encoder_space(trained):
+    """Decoded fitted-Gaussian samples are data-like and cover the data; far-out points neither
+    (recall is fooled by them, coverage is not); N(0, I) in between."""
+    t, rng, n = trained, np.random.default_rng(2), 200
+    real = t["encode"](t["images"][400:])
+    d = len(t["mean"])
+
+    def pr(z: np.ndarray) -> dict:
+        return precision_recall(real, t["encode"](t["decode"](z)))
+
+    fit = pr(rng.multivariate_normal(t["mean"], t["cov"], n))
+    normal, far = pr(rng.normal(size=(n, d))), pr(rng.uniform(-8, 8, (n, d)))
+    assert fit["precision"] > 0.5 and fit["recall"] > 0.5 and fit["coverage"] > 0.5, fit
+    assert far["precision"] < 0.05 and far["coverage"] < 0.05, far
+    assert far["recall"] > 0.9  # the known flaw of recall that coverage avoids
+    assert normal["precision"] < fit["precision"] - 0.2, (normal, fit)
+    assert "Kynkaanniemi" in fit["rule"]
+    with pytest.raises(ValueError, match="more than k=3"):
+        precision_recall(real[:3], real)
 
 
 def test_per_image_scores_are_in_unit_interval(trained):

@@ -286,3 +286,41 @@ def why_random_fail(per_sampler: dict[str, dict[str, Any]],
         answer = "both"
     return {"answer": answer, "rule": rule, "samplers": rows,
             "passing_samplers_in_voids": passing_in_voids}
+
+
+def precision_recall(real: np.ndarray, fake: np.ndarray, k: int = 3) -> dict[str, Any]:
+    """Generative precision and recall (Kynkaanniemi et al. 2019) in a feature space, e.g. the
+    encoder's E(x): each set's manifold is the union of balls reaching each point's k-th
+    nearest neighbour in its own set; precision = share of fake points inside the real
+    manifold (are the samples data-like?), recall = share of real points inside the fake
+    manifold (do the samples cover the data?). Recall is fooled by far-out samples (their huge
+    balls cover everything), so coverage (Naeem et al. 2020) is given too: the share of real
+    points whose own k-NN ball holds a generated point."""
+    from scipy.spatial.distance import cdist
+    from sklearn.neighbors import NearestNeighbors
+
+    real, fake = np.asarray(real, np.float64), np.asarray(fake, np.float64)
+    if min(len(real), len(fake)) <= k:
+        raise ValueError(f"precision/recall needs more than k={k} points in each set, got "
+                         f"{len(real)} real and {len(fake)} generated")
+
+    def radii(x: np.ndarray) -> np.ndarray:
+        return NearestNeighbors(n_neighbors=k).fit(x).kneighbors()[0][:, -1]
+
+    def covered(points: np.ndarray, centres: np.ndarray, r: np.ndarray) -> float:
+        inside = [np.any(cdist(points[a:a + 1024], centres) <= r, axis=1)
+                  for a in range(0, len(points), 1024)]
+        return float(np.concatenate(inside).mean())
+
+    r_real = radii(real)
+    holds = [np.any(cdist(real[a:a + 1024], fake) <= r_real[a:a + 1024, None], axis=1)
+             for a in range(0, len(real), 1024)]
+    return {"precision": covered(fake, real, r_real),
+            "recall": covered(real, fake, radii(fake)),
+            "coverage": float(np.concatenate(holds).mean()), "k": k,
+            "rule": (f"precision: share of generated points within the distance of some data "
+                     f"point to its {k}-th nearest data neighbour; recall: share of data points "
+                     f"within the distance of some generated point to its {k}-th nearest "
+                     "generated neighbour (Kynkaanniemi et al. 2019); coverage: share of data "
+                     f"points with a generated point within their own {k}-th neighbour distance "
+                     "(Naeem et al. 2020)")}

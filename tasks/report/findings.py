@@ -301,9 +301,9 @@ def voids_explain(scores: dict[str, Any] | None) -> Row:
     rule = ("from the probes' placement and realism (void_or_miss): 'voids' = reproduced, "
             "'miss the region', 'fails on the data' or 'voids do not explain it' = not reproduced, "
             "'both' = differs")
-    answer = (scores or {}).get("void_or_miss")
+    answer = (scores or {}).get("why_random_fail") or (scores or {}).get("void_or_miss")
     if not answer or "answer" not in answer:
-        return _missing(claim, "voids (withdrawn)", "scores.json void_or_miss")
+        return _missing(claim, "voids (withdrawn)", "scores.json why_random_fail or void_or_miss")
     verdict = {"voids": REPRODUCED, "miss the region": NOT_REPRODUCED,
                "fails on the data": NOT_REPRODUCED, "voids do not explain it": NOT_REPRODUCED,
                "both": DIFFERS}.get(answer["answer"],

@@ -64,7 +64,8 @@ def test_every_sampler_decodes_28_images_in_0_1_with_figures(store, generated):
     assert scores["uniform-r8"]["radius_mean"] > scores["uniform-r0.5"]["radius_mean"]
     assert scores["normal"]["sharpness_sharpened"] > scores["normal"]["sharpness"]
     for s in scores.values():
-        assert 0.0 <= s["realism"] <= 1.0 and "principal components" in s["realism_rule"]
+        assert 0.0 <= s["realism"] <= 1.0 and "re-encoded" in s["realism_rule"]
+        assert 0.0 <= s["pixel_typicality"] <= 1.0
         assert abs(sum(s["placement"][k] for k in ("on_data", "in_void", "outside_region"))
                    - 1.0) < 1e-9
     assert scores["uniform-r8"]["placement"]["outside_region"] == 1.0

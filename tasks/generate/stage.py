@@ -25,7 +25,7 @@ from typing import Any
 import numpy as np
 
 from zspace.storage import Store, StoreError, read_rows, split_rows
-from zspace.tasks.common.figures import write_manifest
+from zspace.tasks.common.figures import to_uint8, write_manifest
 from zspace.tasks.common.runs import current_latents, current_stats_record
 from zspace.tasks.common.sampling import sample_rows
 from zspace.tasks.generate.figures import FIGURES, Generated
@@ -34,8 +34,10 @@ from zspace.tasks.generate.realism import (
     REALISM_RULE,
     DataCloud,
     PixelTypicality,
+    ReencodeReference,
     placement,
     realism,
+    reencode_realism,
     void_or_miss,
 )
 from zspace.tasks.generate.samplers import (
@@ -129,6 +131,32 @@ def _data_cloud(inp: _Inputs, train_rows: np.ndarray, seed: int) -> DataCloud:
                          _stat(inp.store, inp.run, "mahalanobis"), data_nn)
 
 
+@dataclass
+class _Reencode:
+    ref: ReencodeReference
+    encode: Any
+    decode: Any
+
+
+def _reencode_reference(inp: _Inputs, model: Any, images: Any, train_rows: np.ndarray,
+                        params: GenerateParams) -> _Reencode:
+    """The re-encoding realism's data side: two disjoint seeded sets of training images."""
+    rows = train_rows[sample_rows(len(train_rows), min(len(train_rows), 400), params.seed + 3)]
+    half = len(rows) // 2
+
+    def encode(x: np.ndarray) -> np.ndarray:
+        return model.encode(to_uint8(x), batch_size=params.batch_size)["z_mean"]
+
+    def decode(z: np.ndarray) -> np.ndarray:
+        return model.decode(np.asarray(z, np.float32), batch_size=params.batch_size)
+
+    ref = ReencodeReference.fit(read_rows(images, np.sort(rows[:half])),
+                                read_rows(images, np.sort(rows[half:])), encode, decode,
+                                _stat(inp.store, inp.run, "mean"),
+                                _stat(inp.store, inp.run, "covariance"))
+    return _Reencode(ref, encode, decode)
+
+
 def _score_samplers(inp: _Inputs, model: Any, params: GenerateParams, names: list[str],
                     samples: tuple[dict[str, np.ndarray], ...]) -> tuple[dict, dict, float]:
     """(scores per sampler, reference sizes, the training images' sharpness)."""
@@ -148,14 +176,16 @@ def _score_samplers(inp: _Inputs, model: Any, params: GenerateParams, names: lis
         len(ref_rows), min(len(ref_rows), 256), params.seed + 1)])).astype(np.uint8)
     cloud = _data_cloud(inp, train_rows, params.seed)
     typical = PixelTypicality.fit(read_rows(images, np.sort(ref_rows)), seed=params.seed)
+    reencode = _reencode_reference(inp, model, images, train_rows, params)
 
     scores = {}
     for i, name in enumerate(names):
         sl, sl_s = slice(i * n, (i + 1) * n), slice((len(names) + i) * n, (len(names) + i + 1) * n)
         scores[name] = {
             "r_limit": r_limit_of(name), "n": n,
-            "realism": float(realism(decoded[name], typical).mean()),
-            "realism_rule": REALISM_RULE,
+            **reencode_realism(decoded[name], reencode.encode, reencode.decode, reencode.ref),
+            "pixel_typicality": float(realism(decoded[name], typical).mean()),
+            "pixel_typicality_rule": REALISM_RULE,
             "placement": placement(zs[name], d_lat[sl], cloud),
             "radius_mean": float(np.linalg.norm(zs[name], axis=1).mean()),
             "sharpness": float(laplacian_variance(decoded[name]).mean()),

@@ -182,16 +182,16 @@ def test_report_escapes_attribute_names(tmp_path_factory: pytest.TempPathFactory
     idx = read_index(store, DATASET)
     rng = np.random.default_rng(0)
     evil = "<script>alert(1)</script>"
-    records = [{"file": f, "split": s, "status": st, "row": int(r),
-                f"attr_{evil}": float(rng.integers(0, 2)) if r >= 0 else ""}
-               for f, s, st, r in zip(idx["file"], idx["split"], idx["status"], idx["row"],
-                                      strict=True)]
+    original = [{k: (v[i].item() if hasattr(v[i], "item") else v[i]) for k, v in idx.items()}
+                for i in range(len(idx["file"]))]
+    records = [{**r, f"attr_{evil}": float(rng.integers(0, 2)) if r["row"] >= 0 else ""}
+               for r in original]
     write_index(store, DATASET, records)
     try:
         write_meaning(store.url, RUNS[0])
         doc = Path(write_report(store.url, RUNS[0])["report"]).read_text(encoding="utf-8")
-    finally:
+    finally:  # the shared tiny store goes back to exactly what it was
         store.remove(store.run(RUNS[0]).stats.meaning)
-        write_index(store, DATASET, [{k: v for k, v in r.items() if not k.startswith("attr_")}
-                                     for r in records])
+        write_index(store, DATASET, original)
+    assert read_index(store, DATASET).keys() == idx.keys()
     assert evil not in doc and "&lt;script&gt;alert(1)&lt;/script&gt;" in doc

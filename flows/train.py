@@ -250,12 +250,13 @@ def train_flow(
     run: str | None = None,
     limit: int | None = None,
     kind: Literal["ae", "vae"] | None = None,
-    mixed_precision: bool = False,
+    mixed_precision: bool | Literal["float16", "bfloat16"] = False,
+    backend: Literal["tensorflow", "jax"] | None = None,
 ) -> dict[str, Any]:
     """Train an AE or VAE on a dataset of the store; returns the run's train.json."""
     params = TrainParams(
         store=store, dataset=dataset, preset=preset, epochs=epochs, run=run, limit=limit,
-        kind=kind, mixed_precision=mixed_precision,
+        kind=kind, mixed_precision=mixed_precision, backend=backend,
     )
     st = Store(store)
     with writer_lock(st, st.run(params.run_name).lock, f"train {params.run_name}"):

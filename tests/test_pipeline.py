@@ -83,21 +83,22 @@ def test_analysis_change_reruns_only_downstream(first_run: tuple[Path, dict]) ->
 
 def test_code_change_two_imports_deep_reruns_the_stages_that_import_it(
         first_run: tuple[Path, dict], tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
-    """tasks/common/sampling.py is imported by tasks/generate/stage.py and tasks/project/stage.py
-    (not by the flows themselves): editing it must rerun project, generate and report."""
+    """tasks/generate/scoring.py is imported by tasks/generate/stage.py (not by the flow itself):
+    editing it must rerun generate and the report (which imports generate's flow), nothing
+    else."""
     from zspace.flows import stage as stage_mod
 
     store, _ = first_run
     real = stage_mod._module_file
-    edited = tmp_path / "sampling.py"
-    edited.write_text(real("zspace.tasks.common.sampling").read_text() + "\n# edited\n")
+    edited = tmp_path / "scoring.py"
+    edited.write_text(real("zspace.tasks.generate.scoring").read_text() + "\n# edited\n")
     monkeypatch.setattr(stage_mod, "_module_file",
-                        lambda name: edited if name == "zspace.tasks.common.sampling" else real(name))
+                        lambda name: edited if name == "zspace.tasks.generate.scoring" else real(name))
     states = stage_states(pipeline_flow(preset=TINY, store=str(store),
                                         analysis={"corr_threshold": 0.3}))
-    for name in UPSTREAM + ("analyze",):
+    for name in UPSTREAM + ("analyze", "project"):
         assert set(states[name]) == {"Cached"}, (name, states[name])
-    for name in ("project", "generate", "report"):
+    for name in ("generate", "report"):
         assert set(states[name]) == {"Completed"}, (name, states[name])
 
 

@@ -15,17 +15,24 @@ def load_run_model(store: Store, run: str) -> Any:
     return load_model_from_store(store, rel, compile=False)
 
 
-def current_latents(store: Store, run: str) -> Any:
-    """runs/<run>/latents/z_mean, complete; a clear error naming what to run otherwise."""
+def complete_array(store: Store, rel: str, missing: str, incomplete: str) -> Any:
+    """The zarr array at rel, refused with a StoreError naming it and what to run when it is
+    absent (`missing`) or an interrupted stage left it unfinished (`incomplete`)."""
     from zspace.storage import StoreError, is_complete
 
-    rel = store.run(run).latents("z_mean")
-    store.require(rel,
-                  f"run `zspace encode --store {store.url} --run {run}` first")
+    if not store.has_array(rel):
+        raise StoreError(f"{store.join(rel)} does not exist: {missing}")
     arr = store.open_array(rel)
     if not is_complete(arr):
-        raise StoreError(f"{store.join(rel)} is not complete: rerun `zspace encode` to resume")
+        raise StoreError(f"{store.join(rel)} is not complete: {incomplete}")
     return arr
+
+
+def current_latents(store: Store, run: str) -> Any:
+    """runs/<run>/latents/z_mean, complete; a clear error naming what to run otherwise."""
+    return complete_array(store, store.run(run).latents("z_mean"),
+                          f"run `zspace encode --store {store.url} --run {run}` first",
+                          "rerun `zspace encode` to resume")
 
 
 def current_stats_record(store: Store, run: str, latents: Any) -> dict[str, Any]:

@@ -23,7 +23,7 @@ import numpy as np
 from zspace.storage import ChunkedWriter, Store, StoreError, is_complete
 from zspace.storage.store import chunk_rows_for
 from zspace.tasks.common.progress import Progress, artifact_key
-from zspace.tasks.common.runs import load_run_model
+from zspace.tasks.common.runs import complete_array, load_run_model
 
 PRODUCER = "zspace.encode"
 LATENT_CHUNK_BYTES = 2 << 20
@@ -44,12 +44,8 @@ def plan_encode(store: Store, run: str, chunk_images: int | None = None) -> dict
     2 MB of latents per chunk."""
     rec = store.read_run_record(run, required=TRAIN_FIELDS)
     images_rel = store.dataset(rec["dataset"]).images
-    if not store.has_array(images_rel):
-        raise StoreError(f"{store.join(images_rel)} does not exist: ingest dataset "
-                         f"{rec['dataset']!r} first")
-    images = store.open_array(images_rel)
-    if not is_complete(images):
-        raise StoreError(f"{store.join(images_rel)} is not complete: rerun its ingest to finish it")
+    images = complete_array(store, images_rel, f"ingest dataset {rec['dataset']!r} first",
+                            "rerun its ingest to finish it")
     n = int(images.shape[0])
     z_dim = int(rec["z_dim"])
     image_chunk = int(images.chunks[0])

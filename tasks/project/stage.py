@@ -32,12 +32,11 @@ from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
-import zarr
 from pydantic import BaseModel, ConfigDict, Field, field_validator
 
-from zspace.storage import Store, StoreError, factor_table, is_complete, read_rows
+from zspace.storage import Store, StoreError, factor_table, read_rows
 from zspace.tasks.common.figures import png_bytes, pyplot, write_manifest
-from zspace.tasks.common.runs import current_latents, current_stats_record
+from zspace.tasks.common.runs import complete_array, current_latents, current_stats_record
 from zspace.tasks.common.sampling import sample_rows
 
 PROJECT_VERSION = 1
@@ -86,12 +85,6 @@ def tsne_settings(config: str, params: ProjectParams) -> dict[str, Any]:
     if params.early_exaggeration_iter is not None:
         s["early_exaggeration_iter"] = params.early_exaggeration_iter
     return s
-
-
-def _fingerprint(arr: zarr.Array, url: str) -> str:
-    if not is_complete(arr):
-        raise StoreError(f"{url} is not complete (an interrupted stage? rerun it to resume)")
-    return str(arr.attrs.get("fingerprint"))
 
 
 FFT_FROM = 10_000  # openTSNE's own rule: Barnes-Hut is ~4x faster below, FFT scales above
@@ -198,14 +191,15 @@ class _Inputs:
 
 def _inputs(store: Store, run: str, params: ProjectParams) -> _Inputs:
     z_arr = current_latents(store, run)
-    z_fp = _fingerprint(z_arr, store.join(store.run(run).latents("z_mean")))
+    z_fp = str(z_arr.attrs.get("fingerprint"))
     pca_arr = pca_fp = stale = None
     pca_rel = store.run(run).stats.array("pca_coordinates")
     if store.has_array(pca_rel) and store.exists(store.run(run).stats.complete):
         try:
             current_stats_record(store, run, z_arr)  # statistics of older latents: not used
-            pca_arr = store.open_array(pca_rel)
-            pca_fp = _fingerprint(pca_arr, store.join(pca_rel))
+            pca_arr = complete_array(store, pca_rel, "run `zspace analyze` first",
+                                     f"rerun `zspace analyze --store {store.url} --run {run}`")
+            pca_fp = str(pca_arr.attrs.get("fingerprint"))
         except StoreError as e:
             stale = str(e)
     dataset = (store.read_json_if(store.run(run).train_record, {}) or {}).get("dataset")

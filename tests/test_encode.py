@@ -57,7 +57,7 @@ def test_encode_matches_the_model_and_resumes_after_a_stop(stores):
 
     full = encode_run(a, "vae", batch_size=16, chunk_images=16)
     assert full["complete"] and not full["cached"] and full["n"] == N
-    model = load_model(a.local_path("runs/vae/model.keras"), compile=False)
+    model = load_model(a.local_path(a.run("vae").model), compile=False)
     want = model.encode(images, batch_size=16)
     for name in ("z_mean", "z_log_var"):
         z = latents(a, "vae", name)
@@ -70,7 +70,7 @@ def test_encode_matches_the_model_and_resumes_after_a_stop(stores):
     # interrupted: 2 of 5 chunks, then a rerun finishes only the rest
     part = encode_run(b, "vae", batch_size=16, chunk_images=16, stop_after_chunks=2)
     assert part["complete"] is False and part["encoded_chunks"] == 2
-    assert zarr.open_array(b.join("runs/vae/latents/z_mean"), mode="r").attrs["complete"] is False
+    assert zarr.open_array(b.join(b.run("vae").latents("z_mean")), mode="r").attrs["complete"] is False
     assert finished_encode(b, "vae") is None
     rest = encode_run(b, "vae", batch_size=16, chunk_images=16)
     assert rest["complete"] and rest["encoded_chunks"] == 3
@@ -86,12 +86,12 @@ def test_encode_matches_the_model_and_resumes_after_a_stop(stores):
 def test_a_retrained_model_replaces_stale_latents(stores):
     a, _, images = stores
     encode_run(a, "ae", chunk_images=32)
-    rec = a.read_json("runs/ae/train.json")
-    a.write_json("runs/ae/train.json", {**rec, "model_fingerprint": "model-ae-2"})
+    rec = a.read_json(a.run("ae").train_record)
+    a.write_json(a.run("ae").train_record, {**rec, "model_fingerprint": "model-ae-2"})
     assert finished_encode(a, "ae") is None
     res = encode_run(a, "ae", chunk_images=32)
     assert res["complete"] and not res["cached"] and list(res["latents"]) == ["z_mean"]
-    assert zarr.open_array(a.join("runs/ae/latents/z_mean")).attrs["model_fingerprint"] == "model-ae-2"
+    assert zarr.open_array(a.join(a.run("ae").latents("z_mean"))).attrs["model_fingerprint"] == "model-ae-2"
 
 
 def test_flow_run_and_cli(tmp_path, capsys):

@@ -48,12 +48,12 @@ def test_every_sampler_decodes_28_images_in_0_1_with_figures(store, generated):
     names = ["normal", *[f"uniform-r{r:g}" for r in R_LIMITS], "gaussian-fit"]
     assert generated["samplers"] == names
     for name in names:
-        with np.load(io.BytesIO(store.read_bytes(f"runs/{RUN}/samples/{name}.npz"))) as f:
+        with np.load(io.BytesIO(store.read_bytes(store.run(RUN).sample(name)))) as f:
             z, images, sharp = f["z"], f["images"], f["sharpened"]
         assert z.shape == (28, 8) and images.shape == (28, 32, 32, 3) and sharp.dtype == np.uint8
         assert images.dtype == np.float32 and images.min() >= 0 and images.max() <= 1
         assert np.array_equal(sharp, sharpen(images, 7.0))
-    with np.load(io.BytesIO(store.read_bytes(f"runs/{RUN}/samples/uniform-r2.npz"))) as f:
+    with np.load(io.BytesIO(store.read_bytes(store.run(RUN).sample("uniform-r2")))) as f:
         assert np.abs(f["z"]).max() <= 2.0
     rec = store.read_json(generated["scores_rel"])
     scores = rec["scores"]
@@ -71,13 +71,13 @@ def test_every_sampler_decodes_28_images_in_0_1_with_figures(store, generated):
     assert scores["uniform-r8"]["placement"]["outside_region"] == 1.0
     assert rec["void_or_miss"]["answer"] and rec["void_or_miss"]["rule"]
 
-    manifest = store.read_json(f"runs/{RUN}/figures/generate.json")
+    manifest = store.read_json(store.run(RUN).manifest("generate"))
     files = [e["file"] for e in manifest]
     assert {f"gen_{n}.png" for n in names} | {"gen_uniform_overview.png", "gen_sharpen_compare.png",
                                               "gen_scores.png", "gen_placement.png"} == set(files)
     for e in manifest:
         assert e["section"] == "generation" and e["title"] and e["caption"]
-        w, h = valid_png(store.local_path(f"runs/{RUN}/figures/{e['file']}"))
+        w, h = valid_png(store.local_path(store.run(RUN).figure(e["file"])))
         assert w >= 400 and h >= 200
 
     again = generate_flow(store=store.url, run=RUN, params=PARAMS)
@@ -85,9 +85,9 @@ def test_every_sampler_decodes_28_images_in_0_1_with_figures(store, generated):
 
 
 def test_fitted_gaussian_reproduces_the_data_covariance(store):
-    stats = f"runs/{RUN}/stats"
-    mean = store.open_array(f"{stats}/mean")[...]
-    cov = store.open_array(f"{stats}/covariance")[...]
+    stats = store.run(RUN).stats
+    mean = store.open_array(stats.array("mean"))[...]
+    cov = store.open_array(stats.array("covariance"))[...]
     n = 40_000
     z = sample_fitted_gaussian(mean, cov, n, seed=3)
     assert z.shape == (n, 8)
@@ -116,14 +116,14 @@ def test_reconstruction_metrics_match_numpy_on_the_test_split(store, generated):
         assert got["n"] == len(rows) and got["kind"] == run.rsplit("-", 1)[1]
         assert got["mse"] == pytest.approx(mse, rel=1e-4)
         assert got["psnr"] == pytest.approx(10 * np.log10(1 / mse), rel=1e-4)
-    assert store.read_json(f"runs/{RUN}/reconstruction.json") == rec["runs"]
-    valid_png(store.local_path(f"runs/{RUN}/figures/reconstruction.png"))
-    (entry,) = store.read_json(f"runs/{RUN}/figures/reconstruction.json")
+    assert store.read_json(store.run(RUN).reconstruction) == rec["runs"]
+    valid_png(store.local_path(store.run(RUN).figure("reconstruction.png")))
+    (entry,) = store.read_json(store.run(RUN).manifest("reconstruction"))
     assert entry["file"] == "reconstruction.png" and "PSNR" in entry["caption"]
 
 
 def test_runs_on_different_datasets_are_refused(store, capsys):
-    store.write_json("runs/elsewhere/train.json", {"dataset": "other", "dataset_fingerprint": "x",
+    store.write_json(store.run("elsewhere").train_record, {"dataset": "other", "dataset_fingerprint": "x",
                                                    "kind": "ae"})
     with pytest.raises(ValueError, match="different datasets"):
         compare_reconstructions(store.url, [RUN, "elsewhere"])

@@ -18,15 +18,20 @@ from samples import write_sample_jpegs
 
 from zspace.flows.cli import main as cli_main
 from zspace.flows.ingest import ingest_flow
-from zspace.storage import Store, StoreError, factor_table, read_index
+from zspace.storage import Store, StoreError, array_meta, factor_table, read_index
 from zspace.tasks.ingest.stage import IngestConfig, ingest
 from zspace.tasks.ingest.synthetic import sample_factors, synthetic_face
 
 SIZE = 32
 
 
+def at(store: Path, name: str, part: str = "images") -> Path:
+    """Where the layout puts a dataset's part (images, staging_images, index) in a local store."""
+    return Store(store).local_path(getattr(Store(store).dataset(name), part))
+
+
 def images(store: Path, name: str) -> np.ndarray:
-    return zarr.open_array(str(store / "datasets" / name / "images"))[:]
+    return zarr.open_array(str(at(store, name)))[:]
 
 
 def status_of(store: Path, name: str) -> dict[str, str]:
@@ -58,7 +63,7 @@ def messy_folder(tmp_path_factory: pytest.TempPathFactory) -> Path:
 def test_folder_with_broken_files(messy_folder: Path, tmp_path: Path) -> None:
     s = ingest(IngestConfig(source=str(messy_folder), store=str(tmp_path), name="m", size=SIZE))
     assert s["n_sources"] == 28 and s["n_failed"] == 3 and s["n_images"] == 25
-    arr = zarr.open_array(str(tmp_path / "datasets/m/images"))
+    arr = zarr.open_array(str(at(tmp_path, "m")))
     assert arr.shape == (25, SIZE, SIZE, 3) and arr.dtype == np.uint8
     assert arr.attrs["n_failed"] == 3 and arr.attrs["complete"] is True
     st = status_of(tmp_path, "m")
@@ -135,7 +140,7 @@ def test_decompression_bomb_is_skipped(tmp_path: Path) -> None:
 def test_rerun_is_a_noop_and_other_params_are_refused(tmp_path: Path) -> None:
     cfg = IngestConfig(source="synthetic", count=100, store=str(tmp_path), name="s", size=SIZE)
     first = ingest(cfg)
-    zjson = tmp_path / "datasets/s/images/zarr.json"
+    zjson = Store(tmp_path).local_path(array_meta(Store(tmp_path).dataset("s").images))
     mtime = zjson.stat().st_mtime_ns
     t = time.perf_counter()
     again = ingest(cfg)
@@ -205,23 +210,22 @@ def test_resume_after_kill_is_bit_identical(messy_folder: Path, tmp_path: Path) 
     killed = tmp_path / "killed"
     proc = subprocess.Popen([sys.executable, str(script), str(src), str(killed)],
                             start_new_session=True, stderr=subprocess.DEVNULL)
-    marks = killed / "datasets/r/staging-images/.zspace-marks"
+    marks = at(killed, "r", "staging_images") / ".zspace-marks"
     deadline = time.monotonic() + 120
     while time.monotonic() < deadline and len(list(marks.glob("*.json"))) < 3:
         assert proc.poll() is None, "ingest ended before it could be killed"
         time.sleep(0.02)
     os.killpg(proc.pid, signal.SIGKILL)
     proc.wait()
-    assert not (killed / "datasets/r/images").exists()
+    assert not at(killed, "r").exists()
 
     cfg = dict(source=str(src), name="r", size=SIZE, chunk_rows=8)
     resumed = ingest(IngestConfig(store=str(killed), **cfg))
     clean = ingest(IngestConfig(store=str(tmp_path / "clean"), **cfg))
     assert resumed["fingerprint"] == clean["fingerprint"] and resumed["n_failed"] == 3
     assert np.array_equal(images(killed, "r"), images(tmp_path / "clean", "r"))
-    assert (killed / "datasets/r/index.csv").read_text() == (
-        tmp_path / "clean/datasets/r/index.csv").read_text()
-    assert not (killed / "datasets/r/staging-images").exists()
+    assert at(killed, "r", "index").read_text() == at(tmp_path / "clean", "r", "index").read_text()
+    assert not at(killed, "r", "staging_images").exists()
 
 
 def test_flow_run_and_cli(messy_folder: Path, tmp_path: Path, capsys: pytest.CaptureFixture) -> None:
@@ -238,13 +242,13 @@ def test_kill_between_rename_and_index_resumes(tmp_path: Path) -> None:
     cfg = IngestConfig(source="synthetic", count=50, store=str(tmp_path), name="w", size=SIZE,
                        chunk_rows=16)
     clean = ingest(cfg)
-    index = (tmp_path / "datasets/w/index.csv").read_text()
-    arr = zarr.open_array(str(tmp_path / "datasets/w/images"), mode="r+")
+    index = at(tmp_path, "w", "index").read_text()
+    arr = zarr.open_array(str(at(tmp_path, "w")), mode="r+")
     arr.update_attributes({"complete": False})  # the state a kill leaves in that window
-    (tmp_path / "datasets/w/index.csv").unlink()
+    at(tmp_path, "w", "index").unlink()
     resumed = ingest(cfg)
     assert not resumed["cached"] and resumed["fingerprint"] == clean["fingerprint"]
-    assert (tmp_path / "datasets/w/index.csv").read_text() == index
+    assert at(tmp_path, "w", "index").read_text() == index
     # a staging array left behind by a kill after finishing is cleaned up by the next call
-    (tmp_path / "datasets/w/staging-images").mkdir()
-    assert ingest(cfg)["cached"] and not (tmp_path / "datasets/w/staging-images").exists()
+    at(tmp_path, "w", "staging_images").mkdir()
+    assert ingest(cfg)["cached"] and not at(tmp_path, "w", "staging_images").exists()

@@ -25,9 +25,9 @@ def store(tmp_path_factory) -> Store:
 
 
 def coords(store: Store, config: str) -> tuple[np.ndarray, np.ndarray]:
-    rel = f"runs/{RUN}/projections/{config}"
-    return (zarr.open_array(store.join(f"{rel}/coordinates"), mode="r")[...],
-            zarr.open_array(store.join(f"{rel}/rows"), mode="r")[...])
+    layout = store.run(RUN)
+    return (zarr.open_array(store.join(layout.projection_coordinates(config)), mode="r")[...],
+            zarr.open_array(store.join(layout.projection_rows(config)), mode="r")[...])
 
 
 def test_flow_writes_coordinates_figures_and_manifest_and_reruns_as_a_no_op(store):
@@ -41,15 +41,15 @@ def test_flow_writes_coordinates_figures_and_manifest_and_reruns_as_a_no_op(stor
         assert xy.shape == (n, 2) and xy.dtype == np.float32 and np.isfinite(xy).all()
         assert np.array_equal(rows, np.arange(n))
         assert xy.std(axis=0).min() > 0
-    manifest = store.read_json(f"runs/{RUN}/figures/project.json")
+    manifest = store.read_json(store.run(RUN).manifest("project"))
     assert [e["file"] for e in manifest] == ["tsne_study-20k.png", "tsne_pca-2.png", "tsne_pca-10.png"]
     for e in manifest:
         assert {"file", "title", "caption", "section"} <= set(e) and e["section"] == "projections"
-        with Image.open(store.local_path(f"runs/{RUN}/figures/{e['file']}")) as im:
+        with Image.open(store.local_path(store.run(RUN).figure(e["file"]))) as im:
             im.verify()
             assert im.format == "PNG" and im.size[0] > 500 and im.size[1] > 300
     assert "perplexity 10" in manifest[0]["caption"] and "skin_tone" in manifest[0]["caption"]
-    rec = store.read_json(f"runs/{RUN}/projections/pca-10/record.json")
+    rec = store.read_json(store.run(RUN).projection_record("pca-10"))
     assert rec["plan"]["pca_components"] == 8  # 10 asked, z_dim is 8
 
     again = project_flow(store=store.url, run=RUN, params=params)
@@ -65,7 +65,7 @@ def test_sampling_caps_points_with_a_seed_and_keeps_other_projections(store):
     assert res["projections"]["default-80k"]["n"] == 100 and xy.shape == (100, 2)
     assert np.array_equal(rows, sample_rows(n, 100, 0)) and len(np.unique(rows)) == 100
     assert rows.min() >= 0 and rows.max() < n and np.isfinite(xy).all()
-    files = [e["file"] for e in store.read_json(f"runs/{RUN}/figures/project.json")]
+    files = [e["file"] for e in store.read_json(store.run(RUN).manifest("project"))]
     assert "tsne_default-80k.png" in files and "tsne_study-20k.png" in files  # earlier ones stay
     assert not np.array_equal(sample_rows(n, 100, 1), rows)
 

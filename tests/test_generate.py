@@ -177,3 +177,38 @@ def test_realism_tells_data_like_images_from_noise(store):
     assert 0.35 < r["real"] < 0.65, r
     worst = max(r["noise"], r["far"], r["blurred"])
     assert worst < 0.2 and r["real"] > worst + 0.3, r
+
+
+def test_a_sampler_added_to_the_registry_runs_through_the_whole_stage(store, tmp_path, monkeypatch):
+    """The registry is the one place a sampler is declared: one entry, and the stage draws,
+    decodes, scores, places and draws figures for it (here: z on a sphere of radius 3)."""
+    import shutil
+
+    from zspace.tasks.generate.samplers import SAMPLERS, Sampler, describe, draw, sampler_names
+    from zspace.tasks.generate.stage import GenerateParams, generate_samples
+
+    def shell(rng, n, z_dim, r, mean, cov):
+        z = rng.standard_normal((n, z_dim))
+        return 3.0 * z / np.linalg.norm(z, axis=1, keepdims=True)
+
+    monkeypatch.setitem(SAMPLERS, "shell", Sampler(shell, lambda r, j: "z on the sphere ||z|| = 3"))
+    params = GenerateParams(n_images=4, r_limits=(1.0,), n_reference=50, grid_cols=4)
+    assert sampler_names(params) == ["normal", "uniform-r1", "gaussian-fit", "shell"]
+    z = draw("shell", params, 8, np.zeros(8), np.eye(8))
+    assert np.allclose(np.linalg.norm(z, axis=1), 3.0)
+    assert np.array_equal(z, draw("shell", params, 8, np.zeros(8), np.eye(8)))  # seeded
+    assert not np.array_equal(z, draw("shell", params.model_copy(update={"seed": 1}), 8,
+                                      np.zeros(8), np.eye(8)))
+    assert describe("shell") == "z on the sphere ||z|| = 3"
+
+    copy = Store(tmp_path / "copy")
+    shutil.copytree(store.local_path(), copy.local_path())
+    res = generate_samples(copy.url, RUN, params, show_progress=False)
+    assert res["samplers"] == ["normal", "uniform-r1", "gaussian-fit", "shell"]
+    scores = copy.read_json(res["scores_rel"])["scores"]
+    assert abs(scores["shell"]["radius_mean"] - 3.0) < 1e-5 and scores["shell"]["r_limit"] is None
+    with np.load(io.BytesIO(copy.read_bytes(copy.run(RUN).sample("shell")))) as f:
+        assert f["images"].shape == (4, 32, 32, 3)
+    files = [e["file"] for e in copy.read_json(copy.run(RUN).manifest("generate"))]
+    assert "gen_shell.png" in files
+    valid_png(copy.local_path(copy.run(RUN).figure("gen_shell.png")))

@@ -12,7 +12,7 @@ from typing import Any
 import numpy as np
 
 from zspace.tasks.common.figures import grid_figure, png_bytes, pyplot, rows_figure
-from zspace.tasks.generate.samplers import GenerateParams, describe
+from zspace.tasks.generate.samplers import GenerateParams, describe, r_limit_of
 from zspace.tasks.generate.scoring import sharpen
 
 
@@ -32,7 +32,13 @@ class Generated:
 
     @property
     def uniform(self) -> list[str]:
-        return [n for n in self.names if n.startswith("uniform-r")]
+        """The samplers drawn once per r_limit (the registry's per_r_limit entries)."""
+        return [n for n in self.names if r_limit_of(n) is not None]
+
+    @property
+    def single(self) -> list[str]:
+        """The samplers drawn once (N(0, I), the fitted Gaussian, any added one)."""
+        return [n for n in self.names if r_limit_of(n) is None]
 
 
 @dataclass
@@ -92,7 +98,8 @@ def _score_panel(ax: Any, g: Generated, key: str, key_s: str | None, label: str)
     if key_s:
         ax.plot(r, [g.scores[n][key_s] for n in g.uniform], "s--", color="C0", alpha=0.6,
                 label=f"uniform z, sharpened {g.params.sharpen_factor:g}")
-    for other, colour in (("normal", "C1"), ("gaussian-fit", "C2")):
+    for i, other in enumerate(g.single):
+        colour = f"C{i + 1}"
         ax.axhline(g.scores[other][key], color=colour, label=other)
         if key_s:
             ax.axhline(g.scores[other][key_s], color=colour, ls="--", alpha=0.6)

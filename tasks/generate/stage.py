@@ -42,13 +42,13 @@ from zspace.tasks.generate.realism import (
 )
 from zspace.tasks.generate.samplers import (
     R_LIMITS,
-    RANDOM_SAMPLERS,
     GenerateParams,
     cholesky_factor,
     draw,
     r_limit_of,
     sample_fitted_gaussian,
     sampler_names,
+    sampler_of,
 )
 from zspace.tasks.generate.scoring import laplacian_variance, nearest_distances, sharpen
 
@@ -217,7 +217,7 @@ def generate_samples(store_url: str, run: str, params: GenerateParams | dict[str
     samples = _decode_samplers(inp, model, params, names, show_progress)
     scores, reference, ref_sharpness = _score_samplers(inp, model, params, names, samples)
     answer = void_or_miss({k: v["placement"] for k, v in scores.items()},
-                          tuple(k for k in names if k.startswith(RANDOM_SAMPLERS)))
+                          tuple(k for k in names if not sampler_of(k).uses_data))
     _, jitter = cholesky_factor(_stat(store, run, "covariance"))
     g = Generated(run, params, names, samples[1], samples[2], scores, ref_sharpness, jitter, answer)
     manifest = write_manifest(store, run, "generate", _write_figures(store, run, g))

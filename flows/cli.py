@@ -109,11 +109,13 @@ def _command_handler(module: str, name: str) -> Callable[[argparse.Namespace], i
 
 
 def main(argv: list[str] | None = None) -> int:
-    argv = sys.argv[1:] if argv is None else argv
+    entry, argv = argv is None, sys.argv[1:] if argv is None else argv
     verbose = "--verbose" in argv or os.environ.get("ZSPACE_VERBOSE") == "1"
-    from zspace.flows.console import quiet_console
+    from zspace.flows.console import filter_library_output, quiet_console
 
     quiet_console(verbose)
+    if entry and not verbose:  # the process's own descriptors: not when called in-process
+        filter_library_output()
     args = build_parser().parse_args(argv)
     _select_backend(argv)
     from zspace.flows.console import USER_ERRORS, is_disk_fault, user_error_message

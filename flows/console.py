@@ -7,9 +7,16 @@ settings are environment variables, so the training and dask worker processes in
 
 from __future__ import annotations
 
+import atexit
 import errno
+import fcntl
 import logging
 import os
+import re
+import select
+import sys
+import termios
+import threading
 
 from pydantic import ValidationError
 
@@ -96,3 +103,105 @@ def quiet_console(verbose: bool = False) -> None:
     _drop_user_error_tracebacks()
     for name in ("distributed", "tensorflow", "absl", "h5py", "matplotlib"):
         logging.getLogger(name).setLevel(logging.WARNING)
+
+
+# What C++ libraries write straight to the file descriptors, whatever TF_CPP_MIN_LOG_LEVEL says:
+# glog/absl lines ("I0000 00:00:1796190047.187483 4850 port.cc:153] ..."), TensorFlow's older
+# dated form ("2026-12-02 05:40:00.123456: I tensorflow/core/...cc:153] ..."), absl's start-up
+# warning, and the second line of the CPU feature notice.
+LIBRARY_LINE = re.compile(
+    r"^\s*(?:"
+    r"[IWEF]\d{4} \d\d:\d\d:\d+\.\d+\s+\d+\s+[\w./-]+:\d+\]"
+    r"|\d{4}-\d\d-\d\d \d\d:\d\d:\d\d\.\d+: [IWEF] [\w./-]+:\d+\]"
+    r"|WARNING: All log messages before absl::InitializeLog\(\) is called"
+    r"|To enable the following instructions: .*rebuild TensorFlow"
+    r")"
+)
+
+
+def is_library_line(line: str) -> bool:
+    return bool(LIBRARY_LINE.match(line))
+
+
+class _LineFilter:
+    """Copies what is written to one file descriptor to where it pointed before, less the
+    library lines. Lines end at \\n or \\r (progress bars redraw with \\r), and a line still
+    open after a short pause is passed on, so a bar is never held back."""
+
+    PAUSE_S = 0.05
+
+    def __init__(self, fd: int):
+        self.fd = fd
+        self.target = os.dup(fd)
+        if os.isatty(fd):  # keep colours and bars: the writer still sees a terminal
+            read, write = os.openpty()
+            _copy_window_size(fd, write)
+        else:
+            read, write = os.pipe()
+        self.read = read
+        os.dup2(write, fd)
+        os.close(write)
+        self.thread = threading.Thread(target=self._pump, daemon=True, name=f"quiet-fd{fd}")
+        self.thread.start()
+
+    def _pump(self) -> None:
+        pending, dropping = b"", False
+        while True:
+            ready, _, _ = select.select([self.read], [], [], self.PAUSE_S if pending else None)
+            if not ready:  # an open line and a pause: pass it on unless it is a library line
+                dropping = dropping or is_library_line(pending.decode("utf-8", "replace"))
+                if not dropping:
+                    os.write(self.target, pending)
+                pending = b""
+                continue
+            try:
+                chunk = os.read(self.read, 65536)
+            except OSError:  # a pty's reader gets EIO once every writer has gone
+                chunk = b""
+            if not chunk:
+                break
+            pending, dropping = self._lines(pending + chunk, dropping)
+        if pending and not (dropping or is_library_line(pending.decode("utf-8", "replace"))):
+            os.write(self.target, pending)
+
+    def _lines(self, data: bytes, dropping: bool) -> tuple[bytes, bool]:
+        """Write the complete lines of data that are ours; return the open rest."""
+        keep, rest = [], b""
+        for part in re.split(rb"(?<=[\r\n])", data):
+            if not part.endswith((b"\n", b"\r")):
+                rest = part
+                break
+            if not dropping and not is_library_line(part.decode("utf-8", "replace")):
+                keep.append(part)
+            dropping = False
+        if keep:
+            os.write(self.target, b"".join(keep))
+        return rest, dropping
+
+    def close(self) -> None:
+        os.dup2(self.target, self.fd)  # our last writer end goes; children may hold others
+        self.thread.join(timeout=1.0)
+
+
+def _copy_window_size(source: int, pty: int) -> None:
+    try:
+        size = fcntl.ioctl(source, termios.TIOCGWINSZ, b"\0" * 8)
+        fcntl.ioctl(pty, termios.TIOCSWINSZ, size)
+    except OSError:
+        pass
+
+
+def filter_library_output() -> None:
+    """Keep library lines off stdout and stderr of this process and every process it starts
+    (the training process, dask workers inherit the descriptors)."""
+    sys.stdout.flush()
+    sys.stderr.flush()
+    filters = [_LineFilter(1), _LineFilter(2)]
+
+    def restore() -> None:
+        sys.stdout.flush()
+        sys.stderr.flush()
+        for f in filters:
+            f.close()
+
+    atexit.register(restore)

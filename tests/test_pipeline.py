@@ -6,7 +6,6 @@ import json
 import os
 import re
 import signal
-import socket
 import subprocess
 import sys
 import time
@@ -14,6 +13,7 @@ from pathlib import Path
 
 import httpx
 import pytest
+from support import free_port
 
 from zspace.flows.pipeline import pipeline_flow
 
@@ -158,15 +158,9 @@ def test_user_errors_are_one_line_and_exit_2(tmp_path: Path) -> None:
         assert len(errors) == 1 and named in errors[0], out
 
 
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
 def test_against_a_real_prefect_server(tmp_path: Path) -> None:
     """`prefect server start` as its own process; the pipeline reports to it over HTTP."""
-    port = _free_port()
+    port = free_port()
     api = f"http://127.0.0.1:{port}/api"
     env = {**os.environ, "PREFECT_HOME": str(tmp_path / "home"), "PREFECT_API_URL": api,
            "PREFECT_SERVER_ANALYTICS_ENABLED": "false", "PREFECT_UI_ENABLED": "false"}

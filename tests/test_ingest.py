@@ -180,15 +180,17 @@ def test_no_readable_image_is_an_error(tmp_path: Path) -> None:
 
 
 def test_bad_parameters_name_the_parameter(tmp_path: Path, capsys: pytest.CaptureFixture) -> None:
-    assert cli_main(["ingest", "--source", str(tmp_path / "missing"), "--store", str(tmp_path),
+    assert cli_main(["ingest", "--source", str(tmp_path / "absent"), "--store", str(tmp_path),
                      "--name", "x"]) == 2
-    assert "missing" in capsys.readouterr().err
+    err = capsys.readouterr().err
+    assert f"source '{tmp_path / 'absent'}' does not exist" in err, err
     assert cli_main(["ingest", "--source", "synthetic", "--store", str(tmp_path),
                      "--name", "../x"]) == 2
     assert "dataset name" in capsys.readouterr().err
     assert cli_main(["ingest", "--source", "synthetic", "--store", str(tmp_path), "--name", "x",
                      "--size", "2"]) == 2
-    assert "size" in capsys.readouterr().err
+    err = capsys.readouterr().err
+    assert "--size" in err and "greater than or equal to 8" in err, err
 
 
 RESUME_SCRIPT = """

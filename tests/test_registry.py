@@ -52,7 +52,9 @@ def test_user_errors_name_the_option_without_traceback(
     assert main(["ingest", "--source", str(tmp_path / "nowhere"), "--store", str(tmp_path),
                  "--name", "d"]) == 2
     err = capsys.readouterr().err
-    assert err.count("\n") == 1 and "--source" not in err or "nowhere" in err
+    # one line, naming the path that is wrong and saying what is wrong with it
+    assert err.count("\n") == 1 and str(tmp_path / "nowhere") in err, err
+    assert "does not exist" in err, err
     assert "errors.pydantic.dev" not in err and "Traceback" not in err
     assert main(["encode", "--store", str(tmp_path), "--run", "r", "--batch-size", "0"]) == 2
     err = capsys.readouterr().err

@@ -168,6 +168,8 @@ def ingest(cfg: IngestConfig) -> dict[str, Any]:
     ok = _number_rows(cfg, records)
     final = _phase2(p, phase1_rel, ok)
     if attributes is not None:
+        if attributes.shortfall:
+            print(f"ingest {cfg.name}: warning: {attributes.shortfall}")
         missing = add_attribute_columns(records, attributes)
         if missing:
             print(f"ingest {cfg.name}: {len(missing)} images have no row in the attribute "

@@ -30,6 +30,9 @@ def summary_like_study() -> dict:
     return {
         "n": 1000, "z_dim": Z, "mean": rng.normal(0, 0.1, Z).tolist(), "std": std.tolist(),
         "half_width": hw.tolist(), "dominant_components": [3, 7], "zero_variance_components": [],
+        "shape": {"median_fwhm_over_gaussian": 1.0, "interval": [0.97, 1.03],
+                  "median_half_width": float(np.median(hw)), "half_width_interval": None,
+                  "components": Z - 2},
         "radius": {"peak": 8.3, "sqrt_z_dim": 8.0, "max": 16.0},
         "correlation_counts": {"0.1": 1400, "0.2": 150, "0.3": 40, "0.4": 20, "0.5": 3,
                                "0.6": 1},
@@ -73,8 +76,10 @@ def test_matching_inputs_reproduce_every_claim():
 
 
 @pytest.mark.parametrize(("word", "change", "verdict"), [
-    ("Gaussian", lambda s, *_: s.update(half_width=[4.0] * Z), "not reproduced"),
-    ("Gaussian", lambda s, *_: s.update(std=[1.5] * Z, half_width=[3.53] * Z), "differs"),
+    ("Gaussian", lambda s, *_: s["shape"].update(median_fwhm_over_gaussian=1.5,
+                                                 interval=[1.4, 1.6]), "not reproduced"),
+    ("Gaussian", lambda s, *_: s["shape"].update(median_half_width=3.53), "differs"),
+    ("Gaussian", lambda s, *_: s["shape"].update(interval=[0.75, 1.1]), "not decidable"),
     ("dominant components (", lambda s, *_: s.update(dominant_components=[]), "not reproduced"),
     ("radius distribution", lambda s, *_: s["radius"].update(peak=12.0), "differs"),
     ("origin", lambda s, sc, f, *_: f["origin"].update(data_fraction_closer=0.3),

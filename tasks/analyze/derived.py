@@ -12,6 +12,19 @@ import numpy as np
 from zspace.storage import StatsLayout, Store
 from zspace.tasks.analyze.params import RADIUS_BIN_COARSE, RADIUS_BIN_FINE, StatsParams
 from zspace.tasks.analyze.passes import Pass2Partial, vector_blocks
+from zspace.tasks.analyze.resample import (
+    PEAK_BINS,
+    SHAPE_BINS_PER_STD,
+    fwhm_bins,
+    interval,
+    median_replicates,
+    peak_replicates,
+    radius_peak,
+    replicate_weights,
+    shape_grid,
+    share_replicates,
+    silverman_bandwidth,
+)
 from zspace.tasks.analyze.stats_core import (
     Moments,
     RadiusMoments,
@@ -47,6 +60,10 @@ class Derived:
     r_edges_fine: np.ndarray
     slice_axes: tuple[int, int]
     slice_axes_given: bool
+    peak_edges: np.ndarray  # [0, radius bound] in PEAK_BINS bins: the radius peak's grid
+    shape_lo: np.ndarray  # per-component shape grids (bin std/4), resample.shape_grid
+    shape_width: np.ndarray
+    shape_bins: int
 
     @property
     def slice_free(self) -> np.ndarray:
@@ -83,38 +100,66 @@ def derive(m: Moments, params: StatsParams) -> Derived:
     corr = correlation_from_covariance(cov, zero_var)
     evals, ratio, comps = pca_from_covariance(cov)
     width, hist_edges = histogram_grid(m, params)
+    std = np.sqrt(np.diag(cov))
+    shape_lo, shape_width, shape_bins = shape_grid(m.mean, std)
+    bound = m.radius_bound
+    peak_width = bound / PEAK_BINS if bound > 0 else 1.0
     return Derived(
-        mean=m.mean, std=np.sqrt(np.diag(cov)), min=m.min.astype(np.float64),
+        mean=m.mean, std=std, min=m.min.astype(np.float64),
         max=m.max.astype(np.float64), covariance=cov, correlation=corr, zero_variance=zero_var,
         pca_eigenvalues=evals, pca_ratio=ratio, pca_components=comps,
         mahalanobis_scale=mahalanobis_scale(evals), hist_width=width, hist_edges=hist_edges,
         r_edges_coarse=uniform_edges(0.0, RADIUS_BIN_COARSE, m.radius_bound),
         r_edges_fine=uniform_edges(0.0, RADIUS_BIN_FINE, m.radius_bound),
         slice_axes=choose_slice_axes(corr, params), slice_axes_given=params.slice_axes is not None,
+        peak_edges=uniform_edges(0.0, peak_width, bound), shape_lo=shape_lo,
+        shape_width=shape_width, shape_bins=shape_bins,
     )
 
 
 @dataclass
 class Finished:
-    """What pass 2's accumulators and arrays give: shape of each component, radius, p-quantile."""
+    """What pass 2's accumulators and arrays give: shape of each component, radius, p-quantile,
+    and the bootstrap intervals of the headline numbers (95% percentile, None when undefined)."""
 
     half_width: np.ndarray
     mode: np.ndarray
     dominant: list[int]
-    dominant_z_mean: np.ndarray  # robust z-score of |mean|
-    dominant_z_half_width: np.ndarray
+    dominant_z_mean: np.ndarray  # robust z-score of the mean
+    dominant_z_half_width: np.ndarray  # robust z-score of half_width_scaled
     radius: RadiusMoments
     r_edges_coarse: np.ndarray
     r_edges_fine: np.ndarray
     r_coarse: np.ndarray
     r_fine: np.ndarray
     mahalanobis_q: float
+    half_width_scaled: np.ndarray  # FWHM at a bin of std/4, data units (scale-free shape)
+    fwhm_over_gaussian: np.ndarray  # half_width_scaled / (2.3548 std); NaN for constant ones
+    peak: dict
+    shape: dict
+    pc1_share_interval: list[float] | None
+
+
+def _intervals(p2: Pass2Partial, d: Derived, params: StatsParams, keep: np.ndarray,
+               peak_bw: float) -> tuple[list | None, list | None, list | None, list | None]:
+    """Bootstrap intervals (groups weighted by Poisson(1)) of the radius peak, the median shape
+    ratio and study half-width over the kept components, and the first PCA share."""
+    w = replicate_weights(params.seed)
+    peak = interval(peak_replicates(p2.peak, d.peak_edges, w, peak_bw))
+    unit = np.full(len(d.mean), 1.0 / (SHAPE_BINS_PER_STD * 2.3548))
+    shape = interval(median_replicates(p2.shape, w, keep, unit))
+    hw = None
+    if len(p2.hist_groups):
+        hw = interval(median_replicates(p2.hist_groups, w, keep,
+                                        np.full(len(d.mean), d.hist_width)))
+    share = interval(share_replicates(p2.pc_sum, p2.pc_sq, p2.count, w))
+    return peak, shape, hw, share
 
 
 def finish(store: Store, layout: StatsLayout, n: int, params: StatsParams, d: Derived,
            p2: Pass2Partial) -> Finished:
     """Radius histograms trimmed to the true maximum (same edges), half-widths, modes, the
-    dominant components, and the exact Mahalanobis quantile of the stored distances."""
+    dominant components, the exact Mahalanobis quantile of the stored distances, intervals."""
     rad = p2.radius
     r_edges_coarse = uniform_edges(0.0, RADIUS_BIN_COARSE, rad.max)
     r_edges_fine = uniform_edges(0.0, RADIUS_BIN_FINE, rad.max)
@@ -123,10 +168,31 @@ def finish(store: Store, layout: StatsLayout, n: int, params: StatsParams, d: De
     if r_coarse.sum() != n or r_fine.sum() != n:  # the bound held, so this cannot happen
         raise RuntimeError("radius histogram lost counts when trimmed to the maximum radius")
     hw = np.array([half_width(h, d.hist_edges) for h in p2.hist])
-    dominant, z_mu, z_hw = dominant_components(d.mean, hw, d.zero_variance)
+    live = ~d.zero_variance
+    hw_scaled = fwhm_bins(p2.shape.sum(axis=0)) * d.shape_width
+    with np.errstate(invalid="ignore", divide="ignore"):
+        ratio = np.where(live, hw_scaled / (2.3548 * d.std), np.nan)
+    dominant, z_mu, z_hw = dominant_components(d.mean, hw_scaled, d.zero_variance)
+    keep = live.copy()
+    keep[dominant] = False
+    peak_counts = p2.peak.sum(axis=0)
+    bw = silverman_bandwidth(peak_counts, d.peak_edges)
+    i_peak, i_shape, i_hw, i_share = _intervals(p2, d, params, keep, bw)
     maha_q = exact_quantile(vector_blocks(store, layout.array("mahalanobis")), n,
                             params.mahalanobis_quantile)
     return Finished(half_width=hw, mode=modes(p2.hist, d.hist_edges), dominant=dominant,
                     dominant_z_mean=z_mu, dominant_z_half_width=z_hw, radius=rad,
                     r_edges_coarse=r_edges_coarse, r_edges_fine=r_edges_fine, r_coarse=r_coarse,
-                    r_fine=r_fine, mahalanobis_q=maha_q)
+                    r_fine=r_fine, mahalanobis_q=maha_q, half_width_scaled=hw_scaled,
+                    fwhm_over_gaussian=ratio,
+                    peak={"value": radius_peak(peak_counts, d.peak_edges, bw), "interval": i_peak,
+                          "bandwidth": bw,
+                          "coarse": radius_peak(r_coarse, r_edges_coarse, max(bw, RADIUS_BIN_COARSE))},
+                    shape={"median_fwhm_over_gaussian": _median(ratio[keep]),
+                           "interval": i_shape, "median_half_width": _median(hw[keep]),
+                           "half_width_interval": i_hw, "components": int(keep.sum())},
+                    pc1_share_interval=i_share)
+
+
+def _median(v: np.ndarray) -> float | None:
+    return float(np.median(v)) if len(v) else None

@@ -8,12 +8,11 @@ from pydantic import BaseModel, ConfigDict, Field, field_validator
 
 from zspace import study
 
-STATS_VERSION = 1
+STATS_VERSION = 2  # 2: kernel radius peak, scale-free shape, dominant cut, bootstrap intervals
 PRODUCER = "zspace.stats"
 DEFAULT_B = tuple(float(b) for b in np.arange(0.5, 8.0001, 0.5))
 BLOCK_BYTES = 8 << 20  # float64 bytes of one block of rows
 RADIUS_BIN_COARSE, RADIUS_BIN_FINE = study.RADIUS_BIN_WIDTHS  # 0.5 and 0.05, from 0
-PEAK_SMOOTH = 0.5  # box width that smooths the fine radius histogram before its peak is read
 W1_RULE = (
     "best_b minimises the Wasserstein-1 distance between the radius distribution of the "
     "artificial vectors and the data's, both binned at 0.05 from 0 (resolution 0.05)"
@@ -28,8 +27,6 @@ INSIDE_RULE = (
     "below the data's own 99th percentile of that distance (exact, linear interpolation); "
     "null directions of the covariance are left out (pseudo-inverse)"
 )
-PEAK_RULE = ("peak: centre of the highest 0.05 bin after a 0.55-wide box smoothing; "
-             "peak_coarse: centre of the highest 0.5 bin")
 MATCHING_RULE = "matching_b: mean radius within one data radius std of the data's"
 SLICE_RULE = "|z_k| < threshold for every component k except the two axes"
 

@@ -22,9 +22,16 @@ import numpy as np
 
 from zspace.storage import ChunkedWriter, StatsLayout, Store, StoreError, open_array
 from zspace.tasks.analyze.params import PRODUCER
+from zspace.tasks.analyze.resample import (
+    GROUPS,
+    grouped_histogram,
+    grouped_shape_histograms,
+    row_groups,
+)
 from zspace.tasks.analyze.stats_core import (
     Moments,
     RadiusMoments,
+    bin_index,
     component_histograms,
     correlation_from_covariance,
     histogram,
@@ -110,6 +117,12 @@ class Pass2Context:
     slice_threshold: float
     plans: dict[str, dict[str, Any]]
     done: dict[str, set[int]]
+    peak_edges: np.ndarray  # the radius-peak grid, [0, radius bound] in PEAK_BINS bins
+    shape_lo: np.ndarray  # per-component shape grid (resample.shape_grid)
+    shape_width: np.ndarray
+    shape_bins: int
+    seed: int = 0
+    group_study_hist: bool = True  # keep the 0.25 histograms per group (small enough)
 
 
 @dataclass
@@ -121,11 +134,20 @@ class Pass2Partial:
     r_fine: np.ndarray
     radius: RadiusMoments
     n_slice: int
+    peak: np.ndarray  # (GROUPS, PEAK_BINS) radius counts per random row group
+    shape: np.ndarray  # (GROUPS, z, shape_bins) per-component shape counts per group
+    hist_groups: np.ndarray  # (GROUPS, z, nb) 0.25 counts per group, or (0, z, nb)
+    pc_sum: np.ndarray  # (GROUPS, z) sums of the PCA coordinates per group
+    pc_sq: np.ndarray  # (GROUPS, z) sums of their squares
+    count: np.ndarray  # (GROUPS,) rows per group
 
     def merge(self, other: Pass2Partial) -> Pass2Partial:
         return Pass2Partial(self.hist + other.hist, self.r_coarse + other.r_coarse,
                             self.r_fine + other.r_fine, self.radius.merge(other.radius),
-                            self.n_slice + other.n_slice)
+                            self.n_slice + other.n_slice, self.peak + other.peak,
+                            self.shape + other.shape, self.hist_groups + other.hist_groups,
+                            self.pc_sum + other.pc_sum, self.pc_sq + other.pc_sq,
+                            self.count + other.count)
 
 
 @dataclass
@@ -157,26 +179,60 @@ def _pass2_writers(ctx: Pass2Context, shape: tuple[int, int]) -> dict[str, Chunk
             for name, (dtype, wide) in PASS2_ARRAYS.items()}
 
 
+def _empty_partial(ctx: Pass2Context, z: int) -> Pass2Partial:
+    nb = len(ctx.hist_edges) - 1
+    return Pass2Partial(np.zeros((z, nb), dtype=np.int64),
+                        np.zeros(len(ctx.r_edges_coarse) - 1, dtype=np.int64),
+                        np.zeros(len(ctx.r_edges_fine) - 1, dtype=np.int64),
+                        RadiusMoments(ctx.r_shift), 0,
+                        np.zeros((GROUPS, len(ctx.peak_edges) - 1), dtype=np.int64),
+                        np.zeros((GROUPS, z, ctx.shape_bins), dtype=np.int64),
+                        np.zeros((GROUPS if ctx.group_study_hist else 0, z, nb), dtype=np.int64),
+                        np.zeros((GROUPS, z)), np.zeros((GROUPS, z)),
+                        np.zeros(GROUPS, dtype=np.int64))
+
+
+def _accumulate(acc: Pass2Partial, ctx: Pass2Context, x: np.ndarray, start: int
+                ) -> tuple[np.ndarray, np.ndarray]:
+    """Histograms, radius moments and PCA sums of one block (per bootstrap group too); the
+    block in float64 and its PCA coordinates."""
+    g = row_groups(ctx.seed, start, len(x))
+    if ctx.group_study_hist:
+        nb = len(ctx.hist_edges) - 1
+        idx = bin_index(x, ctx.hist_edges)
+        z = x.shape[1]
+        flat = (g[:, None] * z + np.arange(z)) * nb + idx
+        grouped = np.bincount(flat.ravel(), minlength=GROUPS * z * nb).reshape(GROUPS, z, nb)
+        acc.hist_groups += grouped
+        acc.hist += grouped.sum(axis=0)
+    else:
+        acc.hist += component_histograms(x, ctx.hist_edges)
+    acc.shape += grouped_shape_histograms(x, g, ctx.shape_lo, ctx.shape_width, ctx.shape_bins)
+    xf = x.astype(np.float64)
+    r = np.sqrt(np.einsum("ij,ij->i", xf, xf))
+    acc.radius.update(r)
+    acc.r_coarse += histogram(r, ctx.r_edges_coarse)
+    acc.r_fine += histogram(r, ctx.r_edges_fine)
+    acc.peak += grouped_histogram(r, g, ctx.peak_edges)
+    pc = pca_coordinates(xf, ctx.mean, ctx.components)
+    onehot = (g[None, :] == np.arange(GROUPS)[:, None]).astype(np.float64)
+    acc.pc_sum += onehot @ pc
+    acc.pc_sq += onehot @ (pc * pc)
+    acc.count += np.bincount(g, minlength=GROUPS)
+    return xf, pc
+
+
 def _pass2_part(ctx: Pass2Context, blocks: list[tuple[int, int, int]],
                 progress: Progress) -> Pass2Partial:
     arr = open_array(ctx.url)
     writers = _pass2_writers(ctx, (arr.shape[0], arr.shape[1]))
-    acc = Pass2Partial(np.zeros((arr.shape[1], len(ctx.hist_edges) - 1), dtype=np.int64),
-                       np.zeros(len(ctx.r_edges_coarse) - 1, dtype=np.int64),
-                       np.zeros(len(ctx.r_edges_fine) - 1, dtype=np.int64),
-                       RadiusMoments(ctx.r_shift), 0)
+    acc = _empty_partial(ctx, arr.shape[1])
     fixed = ~ctx.slice_free
     for i, start, stop in blocks:
         x = read_block(arr, start, stop)
-        acc.hist += component_histograms(x, ctx.hist_edges)
-        xf = x.astype(np.float64)
-        r = np.sqrt(np.einsum("ij,ij->i", xf, xf))
-        acc.radius.update(r)
-        acc.r_coarse += histogram(r, ctx.r_edges_coarse)
-        acc.r_fine += histogram(r, ctx.r_edges_fine)
+        _, pc = _accumulate(acc, ctx, x, start)
         mask = (np.abs(x[:, fixed]) < ctx.slice_threshold).all(axis=1)
         acc.n_slice += int(mask.sum())
-        pc = pca_coordinates(xf, ctx.mean, ctx.components)
         if i not in ctx.done["pca_coordinates"]:
             writers["pca_coordinates"].write_chunk(i, pc.astype(np.float32))
         if i not in ctx.done["mahalanobis"]:

@@ -85,6 +85,7 @@ from zspace.tasks.analyze.streaming import (
 )
 from zspace.tasks.analyze.summary import Analysis, statistics_fingerprint
 
+GROUPED_CELLS = 1 << 16  # the 0.25 histograms are kept per bootstrap group up to z x bins cells
 __all__ = [
     "DEFAULT_B", "HALF_WIDTH_RULE", "INSIDE_RULE", "PRODUCER", "STATS_VERSION", "W1_RULE",
     "Analysis", "StatsParams", "analyze_latents", "artificial_vectors", "correlation_matrix",
@@ -138,9 +139,11 @@ def _pass2_context(store: Store, layout: StatsLayout, latents_url: str, fp_in: s
                        "slice_threshold": params.slice_threshold},
     }
     done = done_chunks(store, layout, *shape, block_rows, plans)
+    small = shape[1] * (len(d.hist_edges) - 1) <= GROUPED_CELLS
     return Pass2Context(latents_url, store.url, layout, block_rows, d.mean, d.pca_components,
                         d.mahalanobis_scale, d.hist_edges, d.r_edges_coarse, d.r_edges_fine,
-                        m.rms_radius, d.slice_free, params.slice_threshold, plans, done)
+                        m.rms_radius, d.slice_free, params.slice_threshold, plans, done,
+                        d.peak_edges, d.shape_lo, d.shape_width, d.shape_bins, params.seed, small)
 
 
 def _run_analysis(latents_url: str, store: Store, layout: StatsLayout, params: StatsParams,

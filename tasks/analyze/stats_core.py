@@ -311,36 +311,37 @@ def robust_z(values: np.ndarray) -> np.ndarray:
     return (v - med) / scale
 
 
+DOMINANT_ALPHA = 0.05  # family-wise false-positive rate over all components and both scores
 DOMINANT_RULE = (
-    "dominant: robust z-score above 3.5 of |mean| or of half_width, "
-    "z = (v - median) / (1.4826 * MAD) over the components that are not constant "
-    "(one-sided: only large values)"
+    "dominant: robust z-score z = (v - median) / (1.4826 MAD) over the components that are not "
+    "constant, of the signed mean (two-sided) or of the half-width at a bin of std/4 (one-sided: "
+    "only wide), beyond the Bonferroni cut norm.isf(0.05 / (4 k)) for the mean and "
+    "norm.isf(0.05 / (2 k)) for the width (k = components; family-wise 5%), and at least 3.5"
 )
+
+
+def dominant_cut(k: int, two_sided: bool) -> float:
+    """The robust-z cut of DOMINANT_RULE for k components (half of DOMINANT_ALPHA per score)."""
+    from scipy.stats import norm
+
+    per = DOMINANT_ALPHA / 2 / max(k, 1) / (2 if two_sided else 1)
+    return max(ROBUST_Z_LIMIT, float(norm.isf(per)))
 
 
 def dominant_components(
     mean: np.ndarray, hw: np.ndarray, zero_variance: np.ndarray
 ) -> tuple[list[int], np.ndarray, np.ndarray]:
-    """Indices flagged by DOMINANT_RULE, and the two robust z-scores (0 for constant components)."""
+    """Indices flagged by DOMINANT_RULE, and the two robust z-scores (0 for constant components).
+    hw: each component's scale-free half-width (bin std/4), in data units."""
     live = ~np.asarray(zero_variance, dtype=bool)
     z_mu = np.zeros(len(mean))
     z_hw = np.zeros(len(mean))
-    if live.any():
-        z_mu[live] = robust_z(np.abs(mean[live]))
+    k = int(live.sum())
+    if k >= 3:  # a median and a spread need a few components
+        z_mu[live] = robust_z(mean[live])
         z_hw[live] = robust_z(hw[live])
-    dom = np.flatnonzero((z_mu > ROBUST_Z_LIMIT) | (z_hw > ROBUST_Z_LIMIT))
+    dom = np.flatnonzero((np.abs(z_mu) > dominant_cut(k, True)) | (z_hw > dominant_cut(k, False)))
     return [int(i) for i in dom], z_mu, z_hw
-
-
-def radius_peak(counts: np.ndarray, edges: np.ndarray, smooth_width: float) -> float:
-    """Peak of a radius histogram after a box smoothing of about smooth_width (odd bins), so a
-    fine 0.05 histogram's noise does not pick the peak."""
-    width = edges[1] - edges[0]
-    k = max(1, int(round(smooth_width / width)))
-    k += 1 - k % 2
-    h = np.convolve(np.asarray(counts, dtype=np.float64), np.ones(k) / k, mode="same")
-    centres = (edges[:-1] + edges[1:]) / 2
-    return float(centres[int(np.argmax(h))])
 
 
 def wasserstein_binned(counts_a: np.ndarray, counts_b: np.ndarray, width: float) -> float:

@@ -21,8 +21,6 @@ from zspace.tasks.analyze.params import (
     HALF_WIDTH_RULE,
     INSIDE_RULE,
     MATCHING_RULE,
-    PEAK_RULE,
-    PEAK_SMOOTH,
     RADIUS_BIN_COARSE,
     RADIUS_BIN_FINE,
     SLICE_RULE,
@@ -30,14 +28,24 @@ from zspace.tasks.analyze.params import (
     StatsParams,
 )
 from zspace.tasks.analyze.passes import PASS2_ARRAYS, Pass2Result
+from zspace.tasks.analyze.resample import GROUPS, PEAK_RULE, REPLICATES
 from zspace.tasks.analyze.stats_core import (
     CORRELATION_THRESHOLDS,
     DOMINANT_RULE,
     correlated_pairs,
     correlation_counts,
-    radius_peak,
 )
 
+SHAPE_RULE = (
+    "half_width_scaled: the half-width rule on each component's own histogram, bin std/4 over "
+    "mean +- 8 std; fwhm_over_gaussian = half_width_scaled / (2.3548 std), 1 for a Gaussian at any "
+    "scale; medians over the components neither constant nor dominant"
+)
+BOOTSTRAP_RULE = (
+    "95% percentile intervals: each row falls in one of `groups` random groups (seeded per "
+    "block); each of `replicates` replicates weights the groups by Poisson(1) and recomputes "
+    "the statistic; the first PCA share is recomputed along the fixed principal axes (first order)"
+)
 ArraySpec = dict[str, tuple[np.ndarray, dict[str, Any]]]
 
 
@@ -98,6 +106,12 @@ class Analysis:
             "mean": d.mean.tolist(), "std": d.std.tolist(), "min": d.min.tolist(),
             "max": d.max.tolist(), "mode": f.mode.tolist(), "half_width": f.half_width.tolist(),
             "half_width_rule": HALF_WIDTH_RULE,
+            "half_width_scaled": f.half_width_scaled.tolist(),
+            "fwhm_over_gaussian": [None if not np.isfinite(v) else float(v)
+                                   for v in f.fwhm_over_gaussian],
+            "shape": {**f.shape, "rule": SHAPE_RULE},
+            "bootstrap": {"groups": GROUPS, "replicates": REPLICATES, "seed": self.params.seed,
+                          "rule": BOOTSTRAP_RULE},
             "histogram": {"bin_width": d.hist_width, "lo": float(d.hist_edges[0]),
                           "hi": float(d.hist_edges[-1]), "n_bins": len(d.hist_edges) - 1},
             "dominant_components": f.dominant, "dominant_rule": DOMINANT_RULE,
@@ -109,6 +123,7 @@ class Analysis:
             **self._correlations(),
             "pca_eigenvalues": d.pca_eigenvalues.tolist(),
             "pca_explained_variance_ratio": d.pca_ratio.tolist(),
+            "pca_first_share_interval": f.pc1_share_interval,
             "slice": self._slice(),
             "mahalanobis": {"quantile": self.params.mahalanobis_quantile,
                             "value": f.mahalanobis_q, "rule": INSIDE_RULE},
@@ -119,8 +134,8 @@ class Analysis:
     def _radius(self) -> dict[str, Any]:
         f, rad = self.finished, self.finished.radius
         return {"mean": rad.mean, "std": rad.std, "min": rad.min, "max": rad.max,
-                "peak": radius_peak(f.r_fine, f.r_edges_fine, PEAK_SMOOTH),
-                "peak_coarse": radius_peak(f.r_coarse, f.r_edges_coarse, PEAK_SMOOTH),
+                "peak": f.peak["value"], "peak_interval": f.peak["interval"],
+                "peak_bandwidth": f.peak["bandwidth"], "peak_coarse": f.peak["coarse"],
                 "peak_rule": PEAK_RULE, "sqrt_z_dim": math.sqrt(self.z),
                 "bin_widths": [RADIUS_BIN_COARSE, RADIUS_BIN_FINE]}
 

@@ -33,28 +33,74 @@ def _missing(claim: str, study_value: Any, what: str) -> Row:
     return row(claim, study_value, None, UNDECIDABLE, f"needs {what}")
 
 
+# -- intervals and thresholds ------------------------------------------------------------------
+def side(value: float | None, interval: list[float] | None, lo: float = -math.inf,
+         hi: float = math.inf) -> str:
+    """Where a value lies against the range [lo, hi]: "in", "out", or "straddles" when its
+    interval reaches across a bound (then the verdict is not decidable)."""
+    if value is None:
+        return "straddles"
+    inside = lo <= value <= hi
+    if interval is not None:
+        a, b = interval
+        if (a < lo <= b) or (a <= hi < b):
+            return "straddles"
+    return "in" if inside else "out"
+
+
+def margin(value: float | None, lo: float = -math.inf, hi: float = math.inf) -> float | None:
+    """Signed distance to the nearer bound of [lo, hi] (positive inside)."""
+    if value is None:
+        return None
+    return float(min(value - lo, hi - value))
+
+
+def _straddle(claim: str, study_value: Any, ours: Any, rule: str, what: str) -> Row:
+    return row(claim, study_value, ours, UNDECIDABLE,
+               rule + f"; here the interval of {what} straddles its threshold")
+
+
 # -- latent statistics (summary.json) ---------------------------------------------------------
+SHAPE_RANGE = (0.8, 1.2)  # FWHM / (2.3548 std): a Gaussian's is 1 (calibrated: stats_rules)
+
+
+def _shape_inputs(s: dict[str, Any]) -> dict[str, Any] | None:
+    """The scale-free shape summary (stats version 2), or None for an older summary."""
+    sh = s.get("shape")
+    if not sh or sh.get("median_fwhm_over_gaussian") is None:
+        return None
+    return sh
+
+
 def gaussian_components(s: dict[str, Any]) -> Row:
     claim = "most components are Gaussian, centre ~0, half-width (FWHM) ~1-2"
-    rule = ("over the components neither dominant nor constant: reproduced when the median "
-            "half-width is in [1, 2] and the median of half_width / (2.3548 std) is in "
-            "[0.8, 1.2] (a Gaussian's FWHM); differs when only the shape matches; "
-            "not reproduced when the shape does not")
-    if not all(k in s for k in ("half_width", "std", "mean")):
-        return _missing(claim, "hw 1-2", "summary.json half_width, std, mean")
-    skip = set(s.get("dominant_components", [])) | set(s.get("zero_variance_components", []))
-    keep = [i for i in range(len(s["half_width"])) if i not in skip]
-    if not keep:
+    lo, hi = SHAPE_RANGE
+    rule = ("over the components neither dominant nor constant: shape = median of FWHM / (2.3548 "
+            "std) with the FWHM read on each component's own histogram (bin std/4, scale-free), "
+            f"Gaussian when in [{lo:g}, {hi:g}]; width = median half-width on the study's 0.25 "
+            "bins (study units), in [1, 2]; reproduced when both, differs when only the shape, "
+            "not reproduced when the shape does not match; not decidable when a 95% bootstrap "
+            "interval straddles a bound")
+    sh = _shape_inputs(s)
+    if sh is None or "half_width" not in s:
+        return _missing(claim, "hw 1-2", "summary.json shape (statistics version 2) and half_width")
+    if not sh.get("components"):
         return row(claim, "hw 1-2", None, UNDECIDABLE, rule + "; no component left")
-    hw, sd = np.asarray(s["half_width"])[keep], np.asarray(s["std"])[keep]
-    ours = {"median_half_width": float(np.median(hw)),
-            "median_abs_mean": float(np.median(np.abs(np.asarray(s["mean"])[keep]))),
-            "median_fwhm_over_gaussian": float(np.median(hw / (2.3548 * sd))),
-            "components": len(keep)}
-    shape = 0.8 <= ours["median_fwhm_over_gaussian"] <= 1.2
-    width = 1.0 <= ours["median_half_width"] <= 2.0
-    verdict = REPRODUCED if shape and width else DIFFERS if shape else NOT_REPRODUCED
-    return row(claim, "half-width ~1-2, centre ~0", ours, verdict, rule)
+    ratio, width = sh["median_fwhm_over_gaussian"], sh["median_half_width"]
+    ours = {"median_fwhm_over_gaussian": ratio, "shape_interval": sh.get("interval"),
+            "shape_margin": margin(ratio, lo, hi), "median_half_width": width,
+            "half_width_interval": sh.get("half_width_interval"),
+            "half_width_margin": margin(width, 1.0, 2.0), "components": sh["components"]}
+    shape = side(ratio, sh.get("interval"), lo, hi)
+    if shape == "straddles":
+        return _straddle(claim, "half-width ~1-2, centre ~0", ours, rule, "the shape")
+    if shape == "out":
+        return row(claim, "half-width ~1-2, centre ~0", ours, NOT_REPRODUCED, rule)
+    wide = side(width, sh.get("half_width_interval"), 1.0, 2.0)
+    if wide == "straddles":
+        return _straddle(claim, "half-width ~1-2, centre ~0", ours, rule, "the half-width")
+    return row(claim, "half-width ~1-2, centre ~0", ours,
+               REPRODUCED if wide == "in" else DIFFERS, rule)
 
 
 def dominant(s: dict[str, Any]) -> Row:
@@ -186,9 +232,10 @@ def pca_spectrum(s: dict[str, Any]) -> Row:
         return row(claim, "1 dominant, flat after ~10", {"components": len(ev)}, UNDECIDABLE,
                    rule)
     one = ev[0] >= 2 * ev[1]
-    flat = ev[k] <= 2 * float(np.median(ev[k:]))
+    tail = float(np.median(ev[k:]))
+    flat = ev[k] <= 2 * tail
     ours = {"lambda1_over_lambda2": float(ev[0] / ev[1]) if ev[1] > 0 else None,
-            f"lambda{k + 1}_over_tail_median": float(ev[k] / np.median(ev[k:])),
+            f"lambda{k + 1}_over_tail_median": float(ev[k] / tail) if tail > 0 else None,
             "explained_ratio_first": (s.get("pca_explained_variance_ratio") or [None])[0]}
     verdict = REPRODUCED if one and flat else DIFFERS if one or flat else NOT_REPRODUCED
     return row(claim, "1 dominant, flat after ~10", ours, verdict, rule)

@@ -1,0 +1,165 @@
+"""Scale-free shape statistics and their streamed bootstrap: the radius peak (a kernel density
+with a stated bandwidth rule, reflected at R = 0), the per-component shape histograms whose bin
+follows each component's std, and the grouped bootstrap that gives every such number an interval.
+
+The bootstrap is streamed: pass 2 assigns each row to one of GROUPS random groups (seeded by the
+block, so the same for any worker count) and keeps one histogram per group; a replicate weights
+the groups by Poisson(1) draws. For statistics of a histogram's *shape* (a peak, a width) this has
+the row bootstrap's variance, as the groups are independent random subsets of the rows.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+
+GROUPS = 32  # random row groups kept by pass 2 for the bootstrap
+REPLICATES = 200  # bootstrap replicates drawn from the groups
+PEAK_BINS = 8192  # the radius-peak histogram: [0, radius bound] in this many bins
+SHAPE_BINS_PER_STD = 4  # shape histograms: bin = std / 4 ...
+SHAPE_RANGE_STD = 8.0  # ... over mean +- 8 std (the half-maximum region of any unimodal shape)
+PEAK_RULE = (
+    "peak: argmax of a Gaussian kernel density of the radii, binned at (radius bound)/8192 from 0, "
+    "bandwidth by Silverman's rule 0.9 min(std, IQR/1.34) n^(-1/5) (at least one bin), reflected "
+    "at R = 0 (radii are >= 0) and divided by the kernel mass inside the histogram's range at its "
+    "far end; peak_coarse: the same kernel on the 0.5 histogram"
+)
+
+
+def row_groups(seed: int, start: int, m: int, groups: int = GROUPS) -> np.ndarray:
+    """Random group of each of the m rows of the block starting at row `start`."""
+    return np.random.default_rng([int(seed), int(start)]).integers(groups, size=m)
+
+
+def grouped_histogram(values: np.ndarray, groups: np.ndarray, edges: np.ndarray,
+                      n_groups: int = GROUPS) -> np.ndarray:
+    """(n_groups, nb) counts of 1-D values on uniform edges starting at edges[0]."""
+    nb = len(edges) - 1
+    width = (edges[-1] - edges[0]) / nb
+    idx = np.clip(np.floor((values - edges[0]) / width).astype(np.intp), 0, nb - 1)
+    return np.bincount(groups * nb + idx, minlength=n_groups * nb).reshape(n_groups, nb)
+
+
+def shape_grid(mean: np.ndarray, std: np.ndarray) -> tuple[np.ndarray, np.ndarray, int]:
+    """Per-component lower edge and bin width of the shape histograms, and their bin count.
+    A constant component gets width 1 around its value (one spike; it is never judged)."""
+    live = std > 0
+    width = np.where(live, std / SHAPE_BINS_PER_STD, 1.0)
+    lo = np.where(live, mean - SHAPE_RANGE_STD * std, mean - 0.5)
+    return lo, width, int(2 * SHAPE_RANGE_STD * SHAPE_BINS_PER_STD)
+
+
+def grouped_shape_histograms(x: np.ndarray, groups: np.ndarray, lo: np.ndarray, width: np.ndarray,
+                             nb: int, n_groups: int = GROUPS) -> np.ndarray:
+    """(n_groups, z, nb) counts of each component on its own grid; values off the grid
+    (beyond 8 std) are left out."""
+    z = x.shape[1]
+    idx = np.floor((np.asarray(x, dtype=np.float64) - lo) / width)
+    ok = (idx >= 0) & (idx < nb)
+    flat = (groups[:, None] * z + np.arange(z)) * nb + np.where(ok, idx, 0).astype(np.intp)
+    return np.bincount(flat[ok], minlength=n_groups * z * nb).reshape(n_groups, z, nb)
+
+
+def replicate_weights(seed: int, replicates: int = REPLICATES, groups: int = GROUPS) -> np.ndarray:
+    """(replicates, groups) Poisson(1) weights, fixed by the seed."""
+    return np.random.default_rng([int(seed), 7919]).poisson(1.0, size=(replicates, groups))
+
+
+def silverman_bandwidth(counts: np.ndarray, edges: np.ndarray) -> float:
+    """0.9 min(std, IQR/1.34) n^(-1/5) of the binned values (bin centres), at least one bin."""
+    c = np.asarray(counts, dtype=np.float64)
+    width = float(edges[1] - edges[0])
+    n = c.sum()
+    if n < 2:
+        return width
+    centres = (edges[:-1] + edges[1:]) / 2
+    mu = (c @ centres) / n
+    sd = np.sqrt(max((c @ (centres - mu) ** 2) / (n - 1), 0.0))
+    cum = np.cumsum(c) / n
+    q1, q3 = centres[np.searchsorted(cum, 0.25)], centres[np.searchsorted(cum, 0.75)]
+    spread = min(sd, (q3 - q1) / 1.34) if q3 > q1 else sd
+    return max(width, 0.9 * spread * n ** -0.2)
+
+
+def smooth_reflected(counts: np.ndarray, edges: np.ndarray, bandwidth: float) -> np.ndarray:
+    """Gaussian kernel smoothing of counts (rows of a 2-D array: one histogram each), reflected
+    about edges[0] when it is 0 and divided by the kernel mass inside the range at the far end."""
+    h = np.atleast_2d(np.asarray(counts, dtype=np.float64))
+    nb = h.shape[1]
+    width = float(edges[1] - edges[0])
+    s = max(bandwidth / width, 1e-9)
+    r = max(1, int(np.ceil(4 * s)))
+    kernel = np.exp(-0.5 * (np.arange(-r, r + 1) / s) ** 2)
+    reflect = edges[0] == 0
+    left = h[:, ::-1] if reflect else np.zeros_like(h)
+    pad = np.zeros((h.shape[0], r))
+    ext = np.concatenate([pad, left, h, pad], axis=1)
+    mask = np.concatenate([np.zeros(r), np.full(nb, float(reflect)), np.ones(nb), np.zeros(r)])
+    den = np.convolve(mask, kernel, mode="same")[r + nb : r + 2 * nb]
+    num = np.stack([np.convolve(e, kernel, mode="same")[r + nb : r + 2 * nb] for e in ext])
+    return num / den
+
+
+def radius_peak(counts: np.ndarray, edges: np.ndarray, bandwidth: float | None = None
+                ) -> float | None:
+    """The radius at the highest point of the smoothed histogram (PEAK_RULE); None when empty.
+    bandwidth None: Silverman's rule on these counts."""
+    c = np.asarray(counts, dtype=np.float64)
+    if len(c) == 0 or c.sum() <= 0:
+        return None
+    bw = silverman_bandwidth(c, edges) if bandwidth is None else bandwidth
+    dens = smooth_reflected(c, edges, bw)[0]
+    return float(((edges[:-1] + edges[1:]) / 2)[int(np.argmax(dens))])
+
+
+def interval(values: np.ndarray, level: float = 0.95) -> list[float] | None:
+    """Percentile interval of bootstrap replicates (finite ones); None when there are none."""
+    v = np.asarray([x for x in values if x is not None], dtype=np.float64)
+    v = v[np.isfinite(v)]
+    if len(v) < 2:
+        return None
+    a = (1 - level) / 2
+    return [float(np.quantile(v, a)), float(np.quantile(v, 1 - a))]
+
+
+def peak_replicates(grouped: np.ndarray, edges: np.ndarray, weights: np.ndarray,
+                    bandwidth: float) -> np.ndarray:
+    """The radius peak of each bootstrap replicate (same bandwidth as the estimate)."""
+    reps = weights @ grouped
+    centres = (edges[:-1] + edges[1:]) / 2
+    dens = smooth_reflected(reps, edges, bandwidth)
+    return centres[np.argmax(dens, axis=1)]
+
+
+def fwhm_bins(counts: np.ndarray) -> np.ndarray:
+    """Full width at half maximum, in bins, of each histogram along the last axis (the rule of
+    stats_core.half_width on unit bins)."""
+    from zspace.tasks.analyze.stats_core import half_width
+
+    c = np.asarray(counts)
+    flat = c.reshape(-1, c.shape[-1])
+    unit = np.arange(c.shape[-1] + 1, dtype=np.float64)
+    return np.array([half_width(h, unit) for h in flat]).reshape(c.shape[:-1])
+
+
+def median_replicates(grouped: np.ndarray, weights: np.ndarray, keep: np.ndarray,
+                      scale: np.ndarray) -> np.ndarray:
+    """Per replicate: the median over the kept components of fwhm_bins x scale, from the
+    (groups, z, nb) histograms weighted by each replicate's group weights."""
+    if not keep.any():
+        return np.full(len(weights), np.nan)
+    g = grouped[:, keep, :]
+    reps = np.einsum("bg,gzn->bzn", weights.astype(np.float64), g)
+    return np.median(fwhm_bins(reps) * scale[keep], axis=1)
+
+
+def share_replicates(pc_sum: np.ndarray, pc_sq: np.ndarray, count: np.ndarray,
+                     weights: np.ndarray) -> np.ndarray:
+    """Per replicate: the variance along the first principal axis over the total variance,
+    from per-group sums of the PCA coordinates (first order in the covariance's change)."""
+    w = weights.astype(np.float64)
+    n = w @ count
+    s = w @ pc_sum
+    ss = w @ pc_sq
+    with np.errstate(invalid="ignore", divide="ignore"):
+        var = ss / n[:, None] - (s / n[:, None]) ** 2
+        return var[:, 0] / var.sum(axis=1)

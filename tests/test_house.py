@@ -85,3 +85,22 @@ def test_no_reference_to_files_outside_the_repository(tmp_path: Path) -> None:
     planted.write_text('"see DESIGN.md"\nPATH = "../shared/data/x.tar"\nA = "/work/main/y"\n'
                        '# the architecture (SPEC §2)\nB = "./work/ok"\n')
     assert len(outside_references([planted])) == 4
+
+
+def _imports(path: Path) -> set[str]:
+    """Modules a source file imports anywhere in its body (function-level imports too)."""
+    found: set[str] = set()
+    for node in ast.walk(ast.parse(path.read_text())):
+        if isinstance(node, ast.Import):
+            found.update(a.name for a in node.names)
+        elif isinstance(node, ast.ImportFrom) and node.module:
+            found.update([node.module, *(f"{node.module}.{a.name}" for a in node.names)])
+    return found
+
+
+def test_inference_does_not_import_the_training_code() -> None:
+    """Loading a model is in models/; only the train stage has the training loop in its key."""
+    dirs = tuple(f"tasks/{d}" for d in ("encode", "project", "generate", "report", "common"))
+    bad = [f"{p.relative_to(ROOT)}: {m}" for p in _sources(dirs) for m in sorted(_imports(p))
+           if m == "zspace.tasks.train" or m.startswith("zspace.tasks.train.")]
+    assert not bad, "inference imports the training code: " + ", ".join(bad)

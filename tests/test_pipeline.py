@@ -113,6 +113,25 @@ def test_code_change_two_imports_deep_reruns_the_stages_that_import_it(
         assert set(states[name]) == {"Completed"}, (name, states[name])
 
 
+def test_editing_the_image_streamer_reruns_train_and_nothing_downstream(
+        first_run: tuple[Path, dict], tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """tasks/train/stream.py is training code only: editing it reruns train, which finds each
+    run finished with the same parameters and returns the same train.json, so encode and what
+    follows stay cached (loading a model for inference does not import the training code)."""
+    from zspace.flows import stage as stage_mod
+
+    store, _ = first_run
+    real = stage_mod._module_file
+    edited = tmp_path / "stream.py"
+    edited.write_text(real("zspace.tasks.train.stream").read_text() + "\n# edited\n")
+    monkeypatch.setattr(stage_mod, "_module_file",
+                        lambda name: edited if name == "zspace.tasks.train.stream" else real(name))
+    states = stage_states(pipeline_flow(preset=TINY, store=str(store)))
+    assert set(states["train"]) == {"Completed"}, states["train"]
+    for name in ("ingest", "encode", *DOWNSTREAM_OF_ANALYSIS):
+        assert set(states[name]) == {"Cached"}, (name, states[name])
+
+
 def test_missing_outputs_are_recomputed_not_trusted(first_run: tuple[Path, dict]) -> None:
     store, result = first_run
     run = result["runs"]["ae"]

@@ -30,9 +30,10 @@ import yaml
 
 from zspace.models.backend import BACKENDS, quiet_tensorflow, use_backend
 from zspace.models.config import ModelConfig, TrainConfig, load_preset, preset_name
+from zspace.models.saved import load_model_from_store, save_model
 from zspace.storage import Store, StoreError, is_complete
 from zspace.tasks.train.fit import TrainPlan, fit_epochs, open_streams, prepare_model
-from zspace.tasks.train.record import list_checkpoints, load_model_from_store, save_model
+from zspace.tasks.train.record import list_checkpoints
 
 __all__ = [
     "NonFiniteLossError", "default_run_name", "resolve", "finished_run", "train_run",

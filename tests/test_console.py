@@ -103,7 +103,7 @@ def test_tensorflow_told_to_log_everything_stays_off_the_console(tmp_path: Path)
        "--size", "32")
     quiet = zs("train", "--store", store, "--dataset", "faces", "--preset", preset,
                "--run", "quiet", "--epochs", "1")
-    loud = zs("train", "--store", store, "--dataset", "faces", "--preset", preset,
-              "--run", "loud", "--epochs", "1", "--verbose")
+    loud = zs("--verbose", "train", "--store", store, "--dataset", "faces", "--preset", preset,
+              "--run", "loud", "--epochs", "1")
     assert [line for line in quiet.splitlines() if is_library_line(line)] == []
     assert any(is_library_line(line) for line in loud.splitlines()), loud[-2000:]

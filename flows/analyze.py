@@ -16,11 +16,11 @@ from prefect.artifacts import create_markdown_artifact
 from pydantic import BaseModel, ConfigDict, Field
 
 from zspace import study
-from zspace.flows.artifacts import artifact_key, md
 from zspace.flows.stage import Stage
 from zspace.storage import StatsLayout, Store, StoreError
 from zspace.storage.lock import writer_lock
 from zspace.tasks.analyze.stats import StatsParams, analyze_latents
+from zspace.tasks.common.artifacts import artifact_key, md
 
 
 def resolve_io(store: str | None, run: str | None, latents: str | None, out: str | None,
@@ -117,35 +117,9 @@ def _artifact_key(label: str) -> str:
     return artifact_key(f"analyze-{label}")
 
 
-@flow(name="analyze", log_prints=True)
-def analyze_flow(
-    store: str | None = None,
-    run: str | None = None,
-    latents: str | None = None,
-    out: str | None = None,
-    params: dict[str, Any] | None = None,
-    dask_address: str | None = None,
-) -> dict[str, Any]:
-    """Statistics of runs/<run>/latents/z_mean (store + run) or of any zarr array (latents + out)."""
-    latents_url, out_url, out_rel, label = resolve_io(store, run, latents, out)
-    params_json = json.loads(StatsParams(**(params or {})).model_dump_json())
-    st = Store(out_url)
-    lock = st.run(run).lock if store and run else StatsLayout(out_rel).lock
-    with writer_lock(st, lock, f"analyze {label}"):
-        result = latent_statistics(latents_url, out_url, out_rel, params_json, dask_address)
-        result["fragmentation"] = latent_fragmentation(out_url, out_rel, latents_url,
-                                                       {"seed": params_json.get("seed", 0)})
-        if store and run:  # what the components encode needs the run's dataset index
-            result["meaning"] = latent_meaning(store, run, params_json.get("seed", 0))
-    summary = Store(out_url).read_json(StatsLayout(out_rel).summary)
-    create_markdown_artifact(markdown=summary_markdown(summary, label), key=_artifact_key(label),
-                             description=f"Latent statistics of {latents_url}")
-    return result
-
-
 class AnalyzeParams(BaseModel):
     """Where the latents are and where the statistics go; the statistics' own parameters are
-    :class:`StatsParams` (nested as ``params``)."""
+    :class:`StatsParams` (nested as ``analysis``)."""
 
     model_config = ConfigDict(extra="forbid")
 
@@ -154,6 +128,29 @@ class AnalyzeParams(BaseModel):
     latents: str | None = Field(None, description="any (N, z_dim) zarr array URL")
     out: str | None = Field(None, description="output folder for --latents")
     dask_address: str | None = Field(None, description="an existing dask scheduler, tcp://host:port")
+    analysis: StatsParams = Field(default_factory=StatsParams,
+                                  description="what the statistics compute")
+
+
+@flow(name="analyze", log_prints=True)
+def analyze_flow(params: AnalyzeParams) -> dict[str, Any]:
+    """Statistics of runs/<run>/latents/z_mean (store + run) or of any zarr array (latents + out)."""
+    store, run = params.store, params.run
+    latents_url, out_url, out_rel, label = resolve_io(store, run, params.latents, params.out)
+    params_json = json.loads(params.analysis.model_dump_json())
+    st = Store(out_url)
+    lock = st.run(run).lock if store and run else StatsLayout(out_rel).lock
+    with writer_lock(st, lock, f"analyze {label}"):
+        result = latent_statistics(latents_url, out_url, out_rel, params_json,
+                                   params.dask_address)
+        result["fragmentation"] = latent_fragmentation(out_url, out_rel, latents_url,
+                                                       {"seed": params_json.get("seed", 0)})
+        if store and run:  # what the components encode needs the run's dataset index
+            result["meaning"] = latent_meaning(store, run, params_json.get("seed", 0))
+    summary = Store(out_url).read_json(StatsLayout(out_rel).summary)
+    create_markdown_artifact(markdown=summary_markdown(summary, label), key=_artifact_key(label),
+                             description=f"Latent statistics of {latents_url}")
+    return result
 
 
 def _summary(res: dict[str, Any]) -> str:
@@ -168,12 +165,12 @@ def _summary(res: dict[str, Any]) -> str:
     ])
 
 
-def _complete(store: Store, kw: dict[str, Any]) -> bool:
+def _complete(store: Store, p: AnalyzeParams) -> bool:
     from zspace.tasks.analyze.fragmentation_stage import fragmentation_current
     from zspace.tasks.analyze.meaning_stage import meaning_current
 
-    stats = store.run(kw["run"]).stats
-    return store.exists(stats.complete) and meaning_current(store, kw["run"]) \
+    stats = store.run(p.run).stats
+    return store.exists(stats.complete) and meaning_current(store, p.run) \
         and fragmentation_current(store, stats)
 
 
@@ -181,14 +178,13 @@ STAGE = Stage(
     name="analyze",
     help="exact statistics of a latent array (all N vectors, out of core)",
     params=AnalyzeParams,
-    nested={"params": StatsParams},
     flow=analyze_flow,
     complete=_complete,
     upstream=("encode",),
     artifacts=("analyze-{run}",),
-    check=lambda kw: resolve_io(kw["store"], kw["run"], kw["latents"], kw["out"]) and None,
+    check=lambda p: resolve_io(p.store, p.run, p.latents, p.out) and None,
     summary=_summary,
     from_pipeline=lambda ctx, run: {"store": ctx.store, "run": run,
-                                    "params": ctx.settings["analysis"]},
+                                    "analysis": ctx.settings["analysis"]},
     runtime=("dask_address",),
 )

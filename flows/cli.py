@@ -87,10 +87,10 @@ def _stage_handler(name: str) -> Callable[[argparse.Namespace], int]:
         from zspace.flows.registry import stage
 
         st = stage(name)
-        kwargs = st.flow_kwargs(values(args, [st.params, *st.nested.values()]))
+        params = st.build(values(args, [st.params, *st.nested.values()]))
         if st.check:
-            st.check(kwargs)  # clear errors before any flow run starts
-        result = st.flow(**kwargs)
+            st.check(params)  # clear errors before any flow run starts
+        result = st.flow(params)
         if st.summary:
             print(st.summary(result))
         return 0

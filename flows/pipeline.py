@@ -142,13 +142,13 @@ def run_stage(stage: str, label: str, params: dict[str, Any], upstream: dict[str
     from zspace.flows.registry import stage as lookup
 
     st = lookup(stage)
-    kwargs = {**params, **(runtime or {})}
+    whole = st.params.model_validate({**params, **(runtime or {})})
     if st.concurrency is None:
-        return st.flow(**kwargs)
+        return st.flow(whole)
     from prefect.concurrency.sync import concurrency
 
     with concurrency(st.concurrency, occupy=1, strict=False):
-        return st.flow(**kwargs)
+        return st.flow(whole)
 
 
 # Fields of stage results that say how a run went, not what it produced.
@@ -218,7 +218,8 @@ class _Runner:
 
     def run(self, st: Stage, target: str) -> dict[str, Any]:
         params = st.from_pipeline(self.ctx, target)
-        refresh = st.name in self.refresh or not st.complete(self.store, params)
+        refresh = st.name in self.refresh or not st.complete(self.store,
+                                                             st.params.model_validate(params))
         runtime = {k: v for k, v in self.runtime.items() if k in st.runtime}
         t = run_stage.with_options(result_storage=self.storage, refresh_cache=refresh)
         t0 = time.perf_counter()
@@ -243,36 +244,15 @@ def _context(p: PipelineParams, store_url: str) -> PipelineContext:
 
 
 @flow(name="pipeline", log_prints=True)
-def pipeline_flow(
-    preset: str = "demo",
-    store: str = "zspace-store",
-    source: str = "synthetic",
-    dataset: str | None = None,
-    count: int | None = None,
-    seed: int = 0,
-    kinds: list[str] | None = None,
-    epochs: int | None = None,
-    limit: int | None = None,
-    analysis: dict[str, Any] | None = None,
-    projection: dict[str, Any] | None = None,
-    generation: dict[str, Any] | None = None,
-    refresh: list[str] | None = None,
-    dask_address: str | None = None,
-) -> dict[str, Any]:
+def pipeline_flow(params: PipelineParams) -> dict[str, Any]:
     """Every declared stage, in graph order, for each dataset or run it applies to."""
-    p = PipelineParams(
-        preset=preset, store=store, source=source, dataset=dataset, count=count, seed=seed,
-        kinds=kinds or ["ae", "vae"], epochs=epochs, limit=limit, analysis=analysis or {},
-        projection=projection or {}, generation=generation or {}, refresh=refresh or [],
-        dask_address=dask_address,
-    )
-    st = Store(p.store)
+    st = Store(params.store)
     st.makedirs("")
-    ctx = _context(p, st.url)
+    ctx = _context(params, st.url)
     ensure_training_limit()
     with ExitStack() as stack:
-        address = p.dask_address or _local_cluster(stack)
-        runner = _Runner(ctx, st, p.refresh, result_storage_for(st), {"dask_address": address})
+        address = params.dask_address or _local_cluster(stack)
+        runner = _Runner(ctx, st, params.refresh, result_storage_for(st), {"dask_address": address})
         runner.run_all()
     reports = {run: res.get("report") for run, res in ctx.results["report"].items()}
     for key, state in runner.states.items():
@@ -296,7 +276,7 @@ def _local_cluster(stack: ExitStack) -> str:
 def _run(values: dict[str, Any]) -> int:
     p = PipelineParams(**values)
     resolved(p)  # bad parameters fail here, before any flow run
-    result = pipeline_flow(**p.model_dump())
+    result = pipeline_flow(p)
     print(json.dumps(result, indent=2))
     return 0
 

@@ -18,7 +18,7 @@ from pydantic import BaseModel, ConfigDict, Field
 from zspace.flows.generate import compare_reconstructions_task
 from zspace.flows.stage import Stage
 from zspace.storage import Store, StoreError
-from zspace.tasks.common.progress import artifact_key
+from zspace.tasks.common.artifacts import artifact_key
 
 
 def stats_figures_current(store_url: str, run: str) -> bool:
@@ -54,17 +54,39 @@ def _key(prefix: str, run: str) -> str:
     return artifact_key(f"{prefix}-{run}")
 
 
+class ReportParams(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    store: str = Field(description="store root (local path or fsspec URL)")
+    run: str = Field(description="run name under the store")
+    compare: str | None = Field(
+        None, description="a second run (AE vs VAE on the same dataset) for reconstruction")
+    redraw: bool = Field(False, description="redraw the statistics figures")
+    sample: int = Field(5000, ge=1, description="data points in the pair scatter")
+    seed: int = Field(0, description="seed of the point sample")
+
+
+def _check(p: ReportParams) -> None:
+    st = Store(p.store)
+    for run, what in ((p.run, "in this store"), (p.compare, "to compare")):
+        if run and not st.exists(st.run(run).root):
+            raise StoreError(f"{st.join(st.run(run).root)} does not exist: no run {run!r} {what}")
+
+
+
+
 @flow(name="report", log_prints=True)
-def report_flow(store: str, run: str, compare: str | None = None, redraw: bool = False,
-                sample: int = 5000, seed: int = 0) -> dict[str, Any]:
+def report_flow(params: ReportParams) -> dict[str, Any]:
     """Figures (if needed), the reconstruction comparison (if asked), the HTML report, artifacts."""
     from zspace.tasks.report.stage import correlated_pairs_rows, report_markdown
 
+    store, run, compare = params.store, params.run, params.compare
     st = Store(store)
-    _check({"store": store, "run": run, "compare": compare})
+    _check(params)
     drawn = None
-    if st.exists(st.run(run).stats.complete) and (redraw or not stats_figures_current(store, run)):
-        drawn = draw_stats_figures_task(store, run, sample, seed)
+    if st.exists(st.run(run).stats.complete) and (params.redraw
+                                                  or not stats_figures_current(store, run)):
+        drawn = draw_stats_figures_task(store, run, params.sample, params.seed)
     compare_result, compare_error = None, None
     if compare:
         try:
@@ -87,32 +109,13 @@ def report_flow(store: str, run: str, compare: str | None = None, redraw: bool =
             "compared": compare_result is not None}
 
 
-class ReportParams(BaseModel):
-    model_config = ConfigDict(extra="forbid")
-
-    store: str = Field(description="store root (local path or fsspec URL)")
-    run: str = Field(description="run name under the store")
-    compare: str | None = Field(
-        None, description="a second run (AE vs VAE on the same dataset) for reconstruction")
-    redraw: bool = Field(False, description="redraw the statistics figures")
-    sample: int = Field(5000, ge=1, description="data points in the pair scatter")
-    seed: int = Field(0, description="seed of the point sample")
-
-
-def _check(kw: dict[str, Any]) -> None:
-    st = Store(kw["store"])
-    for run, what in ((kw["run"], "in this store"), (kw.get("compare"), "to compare")):
-        if run and not st.exists(st.run(run).root):
-            raise StoreError(f"{st.join(st.run(run).root)} does not exist: no run {run!r} {what}")
-
-
 def _summary(res: dict[str, Any]) -> str:
     lines = [f"report: {res['report']} ({res['n_figures']} figures, {res['bytes'] / 1e6:.1f} MB)"]
     return "\n".join(lines + [f"  missing: {m}" for m in res["missing"]])
 
 
-def _complete(store: Store, kw: dict[str, Any]) -> bool:
-    return store.exists(store.run(kw["run"]).report)
+def _complete(store: Store, p: ReportParams) -> bool:
+    return store.exists(store.run(p.run).report)
 
 
 STAGE = Stage(

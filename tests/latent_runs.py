@@ -36,17 +36,19 @@ def latent_store(root: Path) -> Store:
         return _BUILT["store"]
     from zspace.tasks.analyze.stats import StatsParams, analyze_latents
     from zspace.tasks.encode.stage import encode_run
-    from zspace.tasks.ingest.stage import IngestConfig, ingest
+    from zspace.tasks.ingest.params import IngestParams
+    from zspace.tasks.ingest.stage import ingest
+    from zspace.tasks.train.params import TrainParams
     from zspace.tasks.train.stage import train_run
 
     root.mkdir(parents=True, exist_ok=True)
     store = Store(root / "store")
-    ingest(IngestConfig(source="synthetic", store=store.url, name=DATASET, count=320, size=32,
+    ingest(IngestParams(source="synthetic", store=store.url, name=DATASET, count=320, size=32,
                         chunk_rows=64, workers=1))
     preset = tiny_preset(root / "tiny.yaml")
     for run in RUNS:
-        train_run(store.url, DATASET, run=run, preset=str(preset), kind=run.rsplit("-", 1)[1],
-                  verbose=0)
+        train_run(TrainParams(store=store.url, dataset=DATASET, run=run, preset=str(preset),
+                              kind=run.rsplit("-", 1)[1]), verbose=0)
         spread_latents(store, run)
         encode_run(store, run, batch_size=128)
         analyze_latents(store.join(store.run(run).latents("z_mean")), store, store.run(run).stats.root,

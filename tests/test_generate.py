@@ -10,7 +10,7 @@ from latent_runs import DATASET, latent_store
 from PIL import Image
 
 from zspace.flows.cli import main
-from zspace.flows.generate import generate_flow
+from zspace.flows.generate import GenerateStageParams, generate_flow
 from zspace.storage import Store, split_rows
 from zspace.tasks.common.runs import load_run_model
 from zspace.tasks.generate.reconstruct import compare_reconstructions
@@ -33,7 +33,8 @@ def store(tmp_path_factory) -> Store:
 
 @pytest.fixture(scope="module")
 def generated(store):
-    return generate_flow(store=store.url, run=RUN, params=PARAMS, compare=[OTHER])
+    return generate_flow(GenerateStageParams(store=store.url, run=RUN, generation=PARAMS,
+                                             compare=[OTHER]))
 
 
 def valid_png(path) -> tuple[int, int]:
@@ -80,7 +81,7 @@ def test_every_sampler_decodes_28_images_in_0_1_with_figures(store, generated):
         w, h = valid_png(store.local_path(store.run(RUN).figure(e["file"])))
         assert w >= 400 and h >= 200
 
-    again = generate_flow(store=store.url, run=RUN, params=PARAMS)
+    again = generate_flow(GenerateStageParams(store=store.url, run=RUN, generation=PARAMS))
     assert again["cached"] and again["fingerprint"] == generated["fingerprint"]
 
 

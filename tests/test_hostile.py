@@ -159,8 +159,8 @@ def test_zip_slip_and_hostile_names_in_a_zip(tmp_path: Path) -> None:
 
 
 def test_markdown_artifacts_escape_user_names() -> None:
-    from zspace.flows.artifacts import md
     from zspace.flows.ingest import summary_markdown
+    from zspace.tasks.common.artifacts import md
 
     text = summary_markdown(
         {"dataset": "d", "source": "/x/<b>", "kind": "folder", "n_images": 1, "n_sources": 2,

@@ -16,7 +16,7 @@ import httpx
 import pytest
 from support import free_port
 
-from zspace.flows.pipeline import pipeline_flow
+from zspace.flows.pipeline import PipelineParams, pipeline_flow
 
 TINY = str(Path(__file__).parent / "presets" / "tiny.yaml")
 UPSTREAM = ("ingest", "train", "encode")
@@ -33,7 +33,7 @@ def stage_states(result: dict) -> dict[str, list[str]]:
 @pytest.fixture(scope="module")
 def first_run(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, dict]:
     store = tmp_path_factory.mktemp("pipeline") / "store"
-    return store, pipeline_flow(preset=TINY, store=str(store))
+    return store, pipeline_flow(PipelineParams(preset=TINY, store=str(store)))
 
 
 def embedded_pngs(html: str) -> list[bytes]:
@@ -74,21 +74,22 @@ def test_end_to_end(first_run: tuple[Path, dict]) -> None:
 def test_second_run_is_fully_cached(first_run: tuple[Path, dict]) -> None:
     store, _ = first_run
     t = time.perf_counter()
-    again = pipeline_flow(preset=TINY, store=str(store))
+    again = pipeline_flow(PipelineParams(preset=TINY, store=str(store)))
     assert all(s == "Cached" for s in again["stages"].values()), again["stages"]
     assert time.perf_counter() - t < 60
 
 
 def test_analysis_change_reruns_only_downstream(first_run: tuple[Path, dict]) -> None:
     store, _ = first_run
-    changed = pipeline_flow(preset=TINY, store=str(store), analysis={"corr_threshold": 0.3})
+    changed = pipeline_flow(PipelineParams(preset=TINY, store=str(store),
+                                           analysis={"corr_threshold": 0.3}))
     states = stage_states(changed)
     for stage in UPSTREAM:
         assert set(states[stage]) == {"Cached"}, (stage, states[stage])
     for stage in DOWNSTREAM_OF_ANALYSIS:
         assert set(states[stage]) == {"Completed"}, (stage, states[stage])
-    refreshed = pipeline_flow(preset=TINY, store=str(store), analysis={"corr_threshold": 0.3},
-                              refresh=["report"])
+    refreshed = pipeline_flow(PipelineParams(preset=TINY, store=str(store),
+                                             analysis={"corr_threshold": 0.3}, refresh=["report"]))
     states = stage_states(refreshed)
     assert set(states["report"]) == {"Completed"} and set(states["analyze"]) == {"Cached"}
 
@@ -106,7 +107,7 @@ def test_code_change_two_imports_deep_reruns_the_stages_that_import_it(
     edited.write_text(real("zspace.tasks.generate.scoring").read_text() + "\n# edited\n")
     monkeypatch.setattr(stage_mod, "_module_file",
                         lambda name: edited if name == "zspace.tasks.generate.scoring" else real(name))
-    states = stage_states(pipeline_flow(preset=TINY, store=str(store)))
+    states = stage_states(pipeline_flow(PipelineParams(preset=TINY, store=str(store))))
     for name in UPSTREAM:
         assert set(states[name]) == {"Cached"}, (name, states[name])
     for name in ("generate", "report"):
@@ -126,7 +127,7 @@ def test_editing_the_image_streamer_reruns_train_and_nothing_downstream(
     edited.write_text(real("zspace.tasks.train.stream").read_text() + "\n# edited\n")
     monkeypatch.setattr(stage_mod, "_module_file",
                         lambda name: edited if name == "zspace.tasks.train.stream" else real(name))
-    states = stage_states(pipeline_flow(preset=TINY, store=str(store)))
+    states = stage_states(pipeline_flow(PipelineParams(preset=TINY, store=str(store))))
     assert set(states["train"]) == {"Completed"}, states["train"]
     for name in ("ingest", "encode", *DOWNSTREAM_OF_ANALYSIS):
         assert set(states[name]) == {"Cached"}, (name, states[name])
@@ -136,7 +137,7 @@ def test_missing_outputs_are_recomputed_not_trusted(first_run: tuple[Path, dict]
     store, result = first_run
     run = result["runs"]["ae"]
     (store / "runs" / run / "report.html").unlink()
-    again = pipeline_flow(preset=TINY, store=str(store))
+    again = pipeline_flow(PipelineParams(preset=TINY, store=str(store)))
     assert again["stages"][f"report-{run}"] == "Completed"
     assert (store / "runs" / run / "report.html").exists()
 

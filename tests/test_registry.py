@@ -92,8 +92,8 @@ def test_code_fingerprint_follows_imports_transitively() -> None:
 def test_artifact_keys_are_distinct_and_run_names_do_not_repeat_the_kind() -> None:
     """Defects: the ingest progress and summary artifacts shared one key; run names repeated
     the kind (<dataset>-celeba-ae-ae)."""
-    from zspace.flows.artifacts import artifact_key
     from zspace.flows.pipeline import run_name
+    from zspace.tasks.common.artifacts import artifact_key
 
     keys = [artifact_key(k.format(dataset="faces", run="faces-demo-ae"))
             for s in stages() for k in s.artifacts]

@@ -53,6 +53,9 @@ class PipelineParams(BaseModel):
                                               description="which models to train")
     epochs: int | None = Field(None, ge=1, description="override the preset's epochs")
     limit: int | None = Field(None, ge=1, description="at most N training images")
+    replicates: int = Field(1, ge=1, le=10, description="train K replicates of each kind, with "
+                            "training seeds seed, seed+1, ... of the preset, and run every stage "
+                            "on each; the Findings report each claim per seed")
     analysis: dict[str, Any] = Field(default_factory=dict, description="analysis parameter "
                                      "(repeatable), e.g. --analysis corr_threshold=0.4")
     projection: dict[str, Any] = Field(default_factory=dict,
@@ -237,10 +240,16 @@ class _Runner:
 
 
 def _context(p: PipelineParams, store_url: str) -> PipelineContext:
+    """Replicate 0 keeps the run names a single run has; replicate i > 0 adds "-r<i>"."""
     r = resolved(p)
-    runs = {kind: run_name(r["dataset"], p.preset, kind) for kind in p.kinds}
+    runs, replicas = {}, {}
+    for i in range(p.replicates):
+        for kind in p.kinds:
+            name = run_name(r["dataset"], p.preset, kind) + (f"-r{i}" if i else "")
+            runs[f"{kind}-r{i}" if i else kind] = name
+            replicas[name] = (kind, i)
     return PipelineContext(store=store_url, preset=p.preset, dataset=r["dataset"], runs=runs,
-                           settings=r)
+                           settings=r, replicas=replicas)
 
 
 @flow(name="pipeline", log_prints=True)

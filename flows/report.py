@@ -16,7 +16,7 @@ from prefect.artifacts import create_link_artifact, create_markdown_artifact, cr
 from pydantic import BaseModel, ConfigDict, Field
 
 from zspace.flows.generate import compare_reconstructions_task
-from zspace.flows.stage import Stage
+from zspace.flows.stage import PipelineContext, Stage
 from zspace.storage import Store, StoreError
 from zspace.tasks.common.artifacts import artifact_key
 
@@ -43,11 +43,12 @@ def draw_stats_figures_task(store: str, run: str, sample: int, seed: int) -> dic
 
 
 @task(name="write-report")
-def write_report_task(store: str, run: str, compare: str | None, compare_result: dict[str, Any] | None,
+def write_report_task(params: ReportParams, compare_result: dict[str, Any] | None,
                       compare_error: str | None) -> dict[str, Any]:
     from zspace.tasks.report.stage import write_report
 
-    return write_report(store, run, compare, compare_result, compare_error)
+    return write_report(params.store, params.run, params.compare, compare_result, compare_error,
+                        seeds=params.seeds)
 
 
 def _key(prefix: str, run: str) -> str:
@@ -61,6 +62,10 @@ class ReportParams(BaseModel):
     run: str = Field(description="run name under the store")
     compare: str | None = Field(
         None, description="a second run (AE vs VAE on the same dataset) for reconstruction")
+    seeds: dict[str, str] = Field(
+        default_factory=dict, description="the other training seeds' runs of this run's kind, "
+        "each with the run it is compared with (RUN=OTHER, repeatable; OTHER may be empty): the "
+        "Findings then give each claim per seed, and a verdict only where the seeds agree")
     redraw: bool = Field(False, description="redraw the statistics figures")
     sample: int = Field(5000, ge=1, description="data points in the pair scatter")
     seed: int = Field(0, description="seed of the point sample")
@@ -68,7 +73,8 @@ class ReportParams(BaseModel):
 
 def _check(p: ReportParams) -> None:
     st = Store(p.store)
-    for run, what in ((p.run, "in this store"), (p.compare, "to compare")):
+    for run, what in ((p.run, "in this store"), (p.compare, "to compare"),
+                      *((r, "of another seed") for r in p.seeds)):
         if run and not st.exists(st.run(run).root):
             raise StoreError(f"{st.join(st.run(run).root)} does not exist: no run {run!r} {what}")
 
@@ -94,7 +100,7 @@ def report_flow(params: ReportParams) -> dict[str, Any]:
         except Exception as e:  # the report still shows everything else, and says what failed
             compare_error = f"{type(e).__name__}: {e}"
             print(f"reconstruction comparison failed: {compare_error}")
-    result = write_report_task(store, run, compare, compare_result, compare_error)
+    result = write_report_task(params, compare_result, compare_error)
 
     create_markdown_artifact(markdown=report_markdown(result, store, run), key=_key("report", run),
                              description=f"Report of run {run}")
@@ -107,6 +113,23 @@ def report_flow(params: ReportParams) -> dict[str, Any]:
                          description=f"The self-contained HTML report of run {run}")
     return {**result, "link": link, "figures_drawn": bool(drawn),
             "compared": compare_result is not None}
+
+
+def _from_pipeline(ctx: PipelineContext, run: str) -> dict[str, Any]:
+    """The run, the other kind's run of the same seed, and (with replicates) the other seeds."""
+    seeds = {r: next(iter(ctx.others(r)), "") for r in ctx.seeds_of(run) if r != run}
+    return {"store": ctx.store, "run": run, "compare": next(iter(ctx.others(run)), None),
+            **({"seeds": seeds} if seeds else {})}
+
+
+def _seeds_key(ctx: PipelineContext, run: str) -> dict[str, Any]:
+    """What the report reads of other runs: their training, and the other seeds' results."""
+    others = {"compare": [ctx.results["train"][r] for r in ctx.others(run)]}
+    seeds = [r for r in ctx.seeds_of(run) if r != run]
+    if seeds:
+        others["seeds"] = [ctx.results[st].get(r) for r in seeds
+                           for st in ("train", "analyze", "generate")]
+    return others
 
 
 def _summary(res: dict[str, Any]) -> str:
@@ -128,7 +151,6 @@ STAGE = Stage(
     artifacts=("report-{run}", "correlated-pairs-{run}", "report-link-{run}"),
     check=_check,
     summary=_summary,
-    from_pipeline=lambda ctx, run: {"store": ctx.store, "run": run,
-                                    "compare": next(iter(ctx.others(run)), None)},
-    extra_key=lambda ctx, run: {"compare": [ctx.results["train"][r] for r in ctx.others(run)]},
+    from_pipeline=_from_pipeline,
+    extra_key=_seeds_key,
 )

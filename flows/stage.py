@@ -33,15 +33,29 @@ class PipelineContext:
     store: str
     preset: str
     dataset: str
-    runs: dict[str, str]  # kind -> run name
+    runs: dict[str, str]  # label (the kind; "<kind>-r<i>" for replicate i > 0) -> run name
     settings: dict[str, Any]  # the pipeline's resolved parameters (source, size, epochs, ...)
     results: dict[str, dict[str, Any]] = field(default_factory=dict)  # stage -> target -> result
+    replicas: dict[str, tuple[str, int]] = field(default_factory=dict)  # run -> (kind, replicate)
 
     def kind_of(self, run: str) -> str:
+        if run in self.replicas:
+            return self.replicas[run][0]
         return next(k for k, r in self.runs.items() if r == run)
 
+    def replicate_of(self, run: str) -> int:
+        return self.replicas.get(run, ("", 0))[1]
+
     def others(self, run: str) -> list[str]:
-        return [r for r in self.runs.values() if r != run]
+        """The runs of the other kinds trained with the same seed (the AE-vs-VAE comparison)."""
+        return [r for r in self.runs.values()
+                if r != run and self.replicate_of(r) == self.replicate_of(run)]
+
+    def seeds_of(self, run: str) -> list[str]:
+        """Every replicate run of this run's kind, replicate 0 first (just [run] without any)."""
+        kind = self.kind_of(run)
+        same = [r for r in self.runs.values() if self.kind_of(r) == kind]
+        return sorted(same, key=self.replicate_of)
 
 
 @dataclass(frozen=True)

@@ -14,6 +14,7 @@ from prefect.artifacts import (
 )
 
 from zspace.flows.stage import PipelineContext, Stage
+from zspace.models.config import load_preset
 from zspace.storage import Store, StoreError
 from zspace.storage.lock import writer_lock
 from zspace.tasks.common.artifacts import artifact_key
@@ -80,9 +81,12 @@ def _check(p: TrainParams) -> None:
 
 
 def _from_pipeline(ctx: PipelineContext, run: str) -> dict[str, Any]:
-    s = ctx.settings
+    """Replicate i trains with the preset's seed + i (replicate 0: the preset's own)."""
+    s, i = ctx.settings, ctx.replicate_of(run)
+    seed = {"seed": load_preset(ctx.preset)[1].seed + i} if i else {}
     return {"store": ctx.store, "dataset": ctx.dataset, "preset": ctx.preset,
-            "kind": ctx.kind_of(run), "epochs": s["epochs"], "limit": s["limit"], "run": run}
+            "kind": ctx.kind_of(run), "epochs": s["epochs"], "limit": s["limit"], "run": run,
+            **seed}
 
 
 def _config_key(ctx: PipelineContext, run: str) -> dict[str, Any]:

@@ -13,7 +13,10 @@ import time
 from pathlib import Path
 
 import httpx
+import numpy as np
 import pytest
+import yaml
+import zarr
 from support import free_port
 
 from zspace.flows.pipeline import PipelineParams, pipeline_flow
@@ -140,6 +143,33 @@ def test_missing_outputs_are_recomputed_not_trusted(first_run: tuple[Path, dict]
     again = pipeline_flow(PipelineParams(preset=TINY, store=str(store)))
     assert again["stages"][f"report-{run}"] == "Completed"
     assert (store / "runs" / run / "report.html").exists()
+
+
+def test_replicates_train_each_seed_and_the_findings_compare_them(tmp_path: Path) -> None:
+    """--replicates 2: two seeded trainings of the kind, every stage on each, and Findings that
+    give each claim per seed; a rerun is all cache hits."""
+    params = PipelineParams(preset=TINY, store=str(tmp_path / "store"), kinds=["ae"],
+                            replicates=2)
+    result = pipeline_flow(params)
+    assert sorted(result["runs"]) == ["ae", "ae-r1"]
+    first, second = result["runs"]["ae"], result["runs"]["ae-r1"]
+    assert second == first + "-r1"
+    assert all(s == "Completed" for s in result["stages"].values()), result["stages"]
+    store = tmp_path / "store" / "runs"
+    seeds = [yaml.safe_load((store / r / "config.yaml").read_text())["train"]["seed"]
+             for r in (first, second)]
+    assert seeds[1] == seeds[0] + 1
+    z = [np.asarray(zarr.open_array(str(store / r / "latents" / "z_mean"))[:]) for r in (first, second)]
+    assert not np.array_equal(z[0], z[1])  # another seed, another model
+    for run, other in ((first, second), (second, first)):
+        rows = json.loads((store / run / "findings.json").read_text())
+        assert all(set(r["seeds"]) == {run, other} for r in rows)
+        assert all(r["agreement"].endswith("/2") and "across 2 seeds" in r["rule"] for r in rows)
+        disagree = [r for r in rows if len({s["verdict"] for s in r["seeds"].values()}) > 1]
+        assert all(r["verdict"] == "not decidable" for r in disagree)
+        assert "Per training seed" in (store / run / "report.html").read_text()
+    again = pipeline_flow(params)
+    assert all(s == "Cached" for s in again["stages"].values()), again["stages"]
 
 
 def test_bad_parameters_are_refused(tmp_path: Path) -> None:

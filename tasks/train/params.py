@@ -31,6 +31,8 @@ class TrainParams(BaseModel):
     epochs: int | None = Field(default=None, gt=0, description="override the preset's epochs")
     run: str | None = Field(None, description="run name (default: from dataset, preset, kind)")
     limit: int | None = Field(default=None, gt=0, description="at most N training images")
+    seed: int | None = Field(None, description="override the preset's training seed (weights, "
+                             "shuffling, VAE sampling): replicates differ only in it")
     kind: Literal["ae", "vae"] | None = Field(None, description="override the preset's kind")
     mixed_precision: bool | Literal["float16", "bfloat16"] = Field(
         False, description="mixed-precision training (GPU): float16 (or true) or bfloat16")
@@ -48,6 +50,7 @@ class TrainParams(BaseModel):
         if self.kind is not None:
             model_cfg = ModelConfig.model_validate({**model_cfg.model_dump(), "kind": self.kind})
         overrides = {k: v for k, v in (("epochs", self.epochs), ("limit", self.limit),
+                                       ("seed", self.seed),
                                        ("mixed_precision", self.mixed_precision or None))
                      if v is not None}
         if overrides:

@@ -71,7 +71,7 @@ def test_matching_inputs_reproduce_every_claim():
     assert all(r["verdict"] in VERDICTS and r["rule"] for r in rows)
     assert [r["claim"] for r in rows if r["verdict"] != "reproduced"] == []
     corr = by_claim(rows, "correlated")["ours"]["counts"]
-    assert corr["0.1"]["within_3_spread"] is True and corr["0.5"]["within_3_spread"] is False
+    assert "binomial_spread" not in corr["0.1"]  # not a sampling error (issue 19)
     assert corr["0.1"]["noise_pairs_expected"] < 1e-3
 
 
@@ -84,7 +84,9 @@ def test_matching_inputs_reproduce_every_claim():
     ("radius distribution", lambda s, *_: s["radius"].update(peak=12.0), "differs"),
     ("origin", lambda s, sc, f, *_: f["origin"].update(data_fraction_closer=0.3),
      "not reproduced"),
-    ("correlated", lambda s, *_: s.update(correlated_pairs=[[1, 2, 0.3]]), "not reproduced"),
+    ("correlated", lambda s, *_: s.update(correlated_pairs=[[1, 2, 0.3]])
+     or s["correlation_counts"].update({"0.5": 0, "0.6": 0}), "not reproduced"),
+    ("correlated", lambda s, *_: s.update(correlated_pairs=[[3, 7, 0.51]]), "not decidable"),
     ("correlated", lambda s, *_: s.update(dominant_components=[40]), "differs"),
     ("principal", lambda s, *_: s.update(pca_eigenvalues=[1.0] * Z), "differs"),
     ("uniform components", lambda s, *_: s.update(artificial_best_b=3.0), "differs"),
@@ -167,5 +169,67 @@ def test_correlated_row_with_the_exact_matrix_judges_the_study_count():
     assert counts["0.6"]["ours_subsample_expected"] == pytest.approx(1.0, abs=0.01)
     assert counts["0.6"]["study_within_3_sd"] is False  # study 8 vs ~1 +- 0
     assert by_claim(rows, "correlated")["ours"]["strongest_beyond_3_r_errors"] is True  # 0.8 vs 0.85
-    assert "Fisher z" in by_claim(rows, "correlated")["rule"]
+    assert "Fisher-z" in by_claim(rows, "correlated")["rule"]
     assert "ours_subsample_expected" not in by_claim(findings(s), "correlated")["ours"]["counts"]["0.6"]
+
+
+def test_strongest_r_error_is_that_of_r_not_one_over_root_m():
+    s = {**summary_like_study(), "correlated_pairs": [[3, 7, 0.85]]}
+    ours = by_claim(findings(s), "correlated")["ours"]
+    assert ours["subsample_r_error"] == pytest.approx((1 - 0.85**2) / np.sqrt(5000))
+    assert ours["subsample_r_error"] == pytest.approx(0.0039, abs=1e-4)
+    lo, hi = ours["strongest_interval"]  # over our n = 1000 rows
+    assert lo < 0.85 < hi and hi - lo == pytest.approx(2 * 1.96 * (1 - 0.85**2) / np.sqrt(997),
+                                                         rel=0.05)
+
+
+def test_pair_count_spread_keeps_the_pairs_dependence():
+    """Equicorrelated components (r = 0.1, one common factor): counts above 0.1 swing together.
+    The predicted spread matches that of real 5,000-row subsamples; pairs treated as
+    independent gave sqrt(sum p (1 - p)) ~ 14, several times too small."""
+    z, r = 40, 0.1
+    corr = np.full((z, z), r) + (1 - r) * np.eye(z)
+    rng = np.random.default_rng(3)
+    chol = np.linalg.cholesky(corr)
+    iu = np.triu_indices(z, 1)
+    counts = [np.count_nonzero(np.abs(np.corrcoef(rng.normal(size=(5000, z)) @ chol.T,
+                                                  rowvar=False)[iu]) > 0.1)
+              for _ in range(40)]
+    pred = subsample_counts(corr, thresholds=["0.1"])["0.1"]
+    real = float(np.std(counts, ddof=1))
+    assert real > 40  # the dependence is strong here
+    assert 0.6 * real < pred["sd"] < 1.6 * real
+    assert pred["interval"][0] < np.median(counts) < pred["interval"][1]
+
+
+def test_loss_needs_recon_sum_and_kl_factor_recorded():
+    no_recon = {k: v for k, v in TRAIN.items() if k != "recon_sum"}
+    loss = by_claim(findings(summary_like_study(), train=no_recon, history=HISTORY), "loss")
+    assert loss["verdict"] == "not decidable" and "recon_sum not recorded" in loss["rule"]
+    vae = {**TRAIN, "kind": "vae"}
+    loss = by_claim(findings(summary_like_study(), train=vae, history=HISTORY), "loss")
+    assert loss["verdict"] == "not decidable" and "kl_factor not recorded" in loss["rule"]
+    ok = by_claim(findings(summary_like_study(), train={**vae, "kl_factor": 5.0},
+                           history=HISTORY), "loss")
+    assert ok["verdict"] in ("reproduced", "differs")
+
+
+def test_every_statistics_row_carries_an_interval():
+    s = summary_like_study()
+    s["n"] = 5000
+    s["radius"].update(peak_interval=[8.1, 8.5], mean=8.0, std=0.7)
+    s["artificial"]["1.5"]["n"] = 2000
+    s["origin"] = {"data_fraction_closer": 0.97, "n": 5000}
+    s["pca_first_share_interval"] = [0.1, 0.2]
+    rows = {r["claim"]: r for r in findings(s)}
+    ours = {k[:20]: v["ours"] for k, v in rows.items()}
+    assert ours["the radius distribut"]["peak_interval"] == [8.1, 8.5]
+    assert ours["most components are "]["shape_interval"] is not None
+    assert ours["the origin sits at t"]["interval"][0] < 0.97
+    assert ours["artificial vectors o"]["interval"][1] > 0.1
+    assert ours["uniform components i"]["b_radius_interval"] is not None
+    assert ours["one dominant princip"]["explained_ratio_first_interval"] == [0.1, 0.2]
+    # an interval across the threshold: not decidable, with the margin shown
+    s["radius"].update(peak=8.7, peak_interval=[8.6, 8.9])  # bound 1.1 x 8 = 8.8
+    r = by_claim(findings(s), "radius distribution")
+    assert r["verdict"] == "not decidable" and r["ours"]["margin"] == pytest.approx(0.1)

@@ -59,15 +59,15 @@ def test_peak_has_no_edge_bias_and_no_index_error():
 
 
 def test_half_normal_peaks_at_zero():
-    """Exact expected counts of a half-normal (no sampling noise): the peak is the first bin,
-    at any bin width, where zero padding moved it half a box inwards."""
+    """Exact expected counts of a half-normal (no sampling noise): the peak is the first bin
+    at any bin width and bandwidth, where zero padding moved it half a box inwards."""
     from scipy.stats import halfnorm
 
     for width in (0.001, 0.05, 0.2):
         edges = uniform_edges(0.0, width, 5.0)
         counts = 1e6 * np.diff(halfnorm.cdf(edges))
-        assert radius_peak(counts, edges) == pytest.approx(width / 2)
-        assert radius_peak(counts, edges, bandwidth=0.5) == pytest.approx(width / 2)
+        for bw in (silverman_bandwidth(counts, edges), 0.5):
+            assert radius_peak(counts, edges, bw) == pytest.approx(width / 2)
 
 
 @pytest.mark.parametrize("case", ["short", "one-sided", "bimodal", "tiny", "huge"])

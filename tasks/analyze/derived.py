@@ -18,6 +18,7 @@ from zspace.tasks.analyze.resample import (
     fwhm_bins,
     interval,
     median_replicates,
+    moment_errors,
     peak_replicates,
     radius_peak,
     replicate_weights,
@@ -126,7 +127,7 @@ class Finished:
     mode: np.ndarray
     dominant: list[int]
     dominant_z_mean: np.ndarray  # robust z-score of the mean
-    dominant_z_half_width: np.ndarray  # robust z-score of half_width_scaled
+    dominant_z_half_width: np.ndarray  # robust z-score of the std (the width, shape-free)
     radius: RadiusMoments
     r_edges_coarse: np.ndarray
     r_edges_fine: np.ndarray
@@ -141,25 +142,35 @@ class Finished:
 
 
 def _intervals(p2: Pass2Partial, d: Derived, params: StatsParams, keep: np.ndarray,
-               peak_bw: float) -> tuple[list | None, list | None, list | None, list | None]:
+               peak_bw: float, est: dict[str, float | None]) -> dict[str, list | None]:
     """Bootstrap intervals (groups weighted by Poisson(1)) of the radius peak, the median shape
     ratio and study half-width over the kept components, and the first PCA share."""
     w = replicate_weights(params.seed)
-    peak = interval(peak_replicates(p2.peak, d.peak_edges, w, peak_bw))
+    out = {"peak": interval(est["peak"], peak_replicates(p2.peak, d.peak_edges, w, peak_bw),
+                            floor=0.0)}
     unit = np.full(len(d.mean), 1.0 / (SHAPE_BINS_PER_STD * 2.3548))
-    shape = interval(median_replicates(p2.shape, w, keep, unit))
-    hw = None
+    out["shape"] = interval(est["shape"], median_replicates(p2.shape, w, keep, unit))
+    out["hw"] = None
     if len(p2.hist_groups):
-        hw = interval(median_replicates(p2.hist_groups, w, keep,
-                                        np.full(len(d.mean), d.hist_width)))
-    share = interval(share_replicates(p2.pc_sum, p2.pc_sq, p2.count, w))
-    return peak, shape, hw, share
+        out["hw"] = interval(est["hw"], median_replicates(p2.hist_groups, w, keep,
+                                                         np.full(len(d.mean), d.hist_width)))
+    out["share"] = interval(est["share"], share_replicates(p2.pc_sum, p2.pc_sq, p2.count, w),
+                            floor=0.0)
+    return out
 
 
 def finish(store: Store, layout: StatsLayout, n: int, params: StatsParams, d: Derived,
            p2: Pass2Partial) -> Finished:
+    """finish_with the exact Mahalanobis quantile of the stored distances."""
+    maha_q = exact_quantile(vector_blocks(store, layout.array("mahalanobis")), n,
+                            params.mahalanobis_quantile)
+    return finish_with(n, params, d, p2, maha_q)
+
+
+def finish_with(n: int, params: StatsParams, d: Derived, p2: Pass2Partial,
+                maha_q: float) -> Finished:
     """Radius histograms trimmed to the true maximum (same edges), half-widths, modes, the
-    dominant components, the exact Mahalanobis quantile of the stored distances, intervals."""
+    dominant components and the bootstrap intervals (no I/O)."""
     rad = p2.radius
     r_edges_coarse = uniform_edges(0.0, RADIUS_BIN_COARSE, rad.max)
     r_edges_fine = uniform_edges(0.0, RADIUS_BIN_FINE, rad.max)
@@ -172,26 +183,27 @@ def finish(store: Store, layout: StatsLayout, n: int, params: StatsParams, d: De
     hw_scaled = fwhm_bins(p2.shape.sum(axis=0)) * d.shape_width
     with np.errstate(invalid="ignore", divide="ignore"):
         ratio = np.where(live, hw_scaled / (2.3548 * d.std), np.nan)
-    dominant, z_mu, z_hw = dominant_components(d.mean, hw_scaled, d.zero_variance)
+    se_mu, se_sd = moment_errors(p2.x_sum, p2.x_sq, p2.count, replicate_weights(params.seed))
+    dominant, z_mu, z_hw = dominant_components(d.mean, d.std, d.zero_variance, se_mu, se_sd)
     keep = live.copy()
     keep[dominant] = False
     peak_counts = p2.peak.sum(axis=0)
     bw = silverman_bandwidth(peak_counts, d.peak_edges)
-    i_peak, i_shape, i_hw, i_share = _intervals(p2, d, params, keep, bw)
-    maha_q = exact_quantile(vector_blocks(store, layout.array("mahalanobis")), n,
-                            params.mahalanobis_quantile)
+    est = {"peak": radius_peak(peak_counts, d.peak_edges, bw), "shape": _median(ratio[keep]),
+           "hw": _median(hw[keep]), "share": float(d.pca_ratio[0])}
+    iv = _intervals(p2, d, params, keep, bw, est)
     return Finished(half_width=hw, mode=modes(p2.hist, d.hist_edges), dominant=dominant,
                     dominant_z_mean=z_mu, dominant_z_half_width=z_hw, radius=rad,
                     r_edges_coarse=r_edges_coarse, r_edges_fine=r_edges_fine, r_coarse=r_coarse,
                     r_fine=r_fine, mahalanobis_q=maha_q, half_width_scaled=hw_scaled,
                     fwhm_over_gaussian=ratio,
-                    peak={"value": radius_peak(peak_counts, d.peak_edges, bw), "interval": i_peak,
-                          "bandwidth": bw,
-                          "coarse": radius_peak(r_coarse, r_edges_coarse, max(bw, RADIUS_BIN_COARSE))},
-                    shape={"median_fwhm_over_gaussian": _median(ratio[keep]),
-                           "interval": i_shape, "median_half_width": _median(hw[keep]),
-                           "half_width_interval": i_hw, "components": int(keep.sum())},
-                    pc1_share_interval=i_share)
+                    peak={"value": est["peak"], "interval": iv["peak"], "bandwidth": bw,
+                          "coarse": radius_peak(r_coarse, r_edges_coarse,
+                                                max(bw, RADIUS_BIN_COARSE))},
+                    shape={"median_fwhm_over_gaussian": est["shape"], "interval": iv["shape"],
+                           "median_half_width": est["hw"], "half_width_interval": iv["hw"],
+                           "components": int(keep.sum())},
+                    pc1_share_interval=iv["share"])
 
 
 def _median(v: np.ndarray) -> float | None:

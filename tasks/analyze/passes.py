@@ -140,6 +140,8 @@ class Pass2Partial:
     pc_sum: np.ndarray  # (GROUPS, z) sums of the PCA coordinates per group
     pc_sq: np.ndarray  # (GROUPS, z) sums of their squares
     count: np.ndarray  # (GROUPS,) rows per group
+    x_sum: np.ndarray  # (GROUPS, z) sums of the rows minus the mean, per group
+    x_sq: np.ndarray  # (GROUPS, z) sums of their squares
 
     def merge(self, other: Pass2Partial) -> Pass2Partial:
         return Pass2Partial(self.hist + other.hist, self.r_coarse + other.r_coarse,
@@ -147,7 +149,8 @@ class Pass2Partial:
                             self.n_slice + other.n_slice, self.peak + other.peak,
                             self.shape + other.shape, self.hist_groups + other.hist_groups,
                             self.pc_sum + other.pc_sum, self.pc_sq + other.pc_sq,
-                            self.count + other.count)
+                            self.count + other.count, self.x_sum + other.x_sum,
+                            self.x_sq + other.x_sq)
 
 
 @dataclass
@@ -179,7 +182,7 @@ def _pass2_writers(ctx: Pass2Context, shape: tuple[int, int]) -> dict[str, Chunk
             for name, (dtype, wide) in PASS2_ARRAYS.items()}
 
 
-def _empty_partial(ctx: Pass2Context, z: int) -> Pass2Partial:
+def empty_partial(ctx: Pass2Context, z: int) -> Pass2Partial:
     nb = len(ctx.hist_edges) - 1
     return Pass2Partial(np.zeros((z, nb), dtype=np.int64),
                         np.zeros(len(ctx.r_edges_coarse) - 1, dtype=np.int64),
@@ -189,10 +192,11 @@ def _empty_partial(ctx: Pass2Context, z: int) -> Pass2Partial:
                         np.zeros((GROUPS, z, ctx.shape_bins), dtype=np.int64),
                         np.zeros((GROUPS if ctx.group_study_hist else 0, z, nb), dtype=np.int64),
                         np.zeros((GROUPS, z)), np.zeros((GROUPS, z)),
-                        np.zeros(GROUPS, dtype=np.int64))
+                        np.zeros(GROUPS, dtype=np.int64), np.zeros((GROUPS, z)),
+                        np.zeros((GROUPS, z)))
 
 
-def _accumulate(acc: Pass2Partial, ctx: Pass2Context, x: np.ndarray, start: int
+def accumulate(acc: Pass2Partial, ctx: Pass2Context, x: np.ndarray, start: int
                 ) -> tuple[np.ndarray, np.ndarray]:
     """Histograms, radius moments and PCA sums of one block (per bootstrap group too); the
     block in float64 and its PCA coordinates."""
@@ -219,6 +223,9 @@ def _accumulate(acc: Pass2Partial, ctx: Pass2Context, x: np.ndarray, start: int
     acc.pc_sum += onehot @ pc
     acc.pc_sq += onehot @ (pc * pc)
     acc.count += np.bincount(g, minlength=GROUPS)
+    xc = xf - ctx.mean
+    acc.x_sum += onehot @ xc
+    acc.x_sq += onehot @ (xc * xc)
     return xf, pc
 
 
@@ -226,11 +233,11 @@ def _pass2_part(ctx: Pass2Context, blocks: list[tuple[int, int, int]],
                 progress: Progress) -> Pass2Partial:
     arr = open_array(ctx.url)
     writers = _pass2_writers(ctx, (arr.shape[0], arr.shape[1]))
-    acc = _empty_partial(ctx, arr.shape[1])
+    acc = empty_partial(ctx, arr.shape[1])
     fixed = ~ctx.slice_free
     for i, start, stop in blocks:
         x = read_block(arr, start, stop)
-        _, pc = _accumulate(acc, ctx, x, start)
+        _, pc = accumulate(acc, ctx, x, start)
         mask = (np.abs(x[:, fixed]) < ctx.slice_threshold).all(axis=1)
         acc.n_slice += int(mask.sum())
         if i not in ctx.done["pca_coordinates"]:

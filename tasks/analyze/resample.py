@@ -14,6 +14,7 @@ import numpy as np
 
 GROUPS = 32  # random row groups kept by pass 2 for the bootstrap
 REPLICATES = 200  # bootstrap replicates drawn from the groups
+CROP_MARGIN = 4  # bins kept beyond the half-maximum regions when replicating widths
 PEAK_BINS = 8192  # the radius-peak histogram: [0, radius bound] in this many bins
 SHAPE_BINS_PER_STD = 4  # shape histograms: bin = std / 4 ...
 SHAPE_RANGE_STD = 8.0  # ... over mean +- 8 std (the half-maximum region of any unimodal shape)
@@ -99,6 +100,22 @@ def smooth_reflected(counts: np.ndarray, edges: np.ndarray, bandwidth: float) ->
     return num / den
 
 
+def coarsen(counts: np.ndarray, edges: np.ndarray, bandwidth: float
+            ) -> tuple[np.ndarray, np.ndarray]:
+    """Bins merged by a whole factor while still under a quarter of the bandwidth (the kernel
+    then spans few bins; the peak moves by under bandwidth/8), zero bins added at the far end."""
+    width = float(edges[1] - edges[0])
+    f = max(1, int(bandwidth / (4 * width)))
+    if f == 1:
+        return counts, edges
+    c = np.atleast_2d(counts)
+    nb = -(-c.shape[1] // f) * f
+    padded = np.zeros((c.shape[0], nb))
+    padded[:, : c.shape[1]] = c
+    merged = padded.reshape(c.shape[0], nb // f, f).sum(axis=2)
+    return merged.reshape(*np.shape(counts)[:-1], nb // f), edges[0] + width * f * np.arange(nb // f + 1)
+
+
 def radius_peak(counts: np.ndarray, edges: np.ndarray, bandwidth: float | None = None
                 ) -> float | None:
     """The radius at the highest point of the smoothed histogram (PEAK_RULE); None when empty.
@@ -107,38 +124,76 @@ def radius_peak(counts: np.ndarray, edges: np.ndarray, bandwidth: float | None =
     if len(c) == 0 or c.sum() <= 0:
         return None
     bw = silverman_bandwidth(c, edges) if bandwidth is None else bandwidth
-    dens = smooth_reflected(c, edges, bw)[0]
-    return float(((edges[:-1] + edges[1:]) / 2)[int(np.argmax(dens))])
+    cc, ce = coarsen(c, edges, bw)
+    dens = smooth_reflected(cc, ce, bw)[0]
+    coarse = float(((ce[:-1] + ce[1:]) / 2)[int(np.argmax(dens))])
+    return _refine(c, edges, bw, coarse, float(ce[1] - ce[0]))
 
 
-def interval(values: np.ndarray, level: float = 0.95) -> list[float] | None:
-    """Percentile interval of bootstrap replicates (finite ones); None when there are none."""
-    v = np.asarray([x for x in values if x is not None], dtype=np.float64)
+def _refine(c: np.ndarray, edges: np.ndarray, bw: float, near: float, span: float) -> float:
+    """The same smoothed density evaluated on the original bins within 2 `span` of `near`
+    (the merged grid's peak), directly: the peak at the original resolution."""
+    centres = (edges[:-1] + edges[1:]) / 2
+    win = np.flatnonzero(np.abs(centres - near) <= 2 * span)
+    if span <= edges[1] - edges[0] or len(win) == 0:
+        return near
+    use = np.flatnonzero(np.abs(centres - near) <= 2 * span + 4 * bw)
+    d = centres[win][:, None] - centres[use][None, :]
+    k = np.exp(-0.5 * (d / bw) ** 2)
+    den = k.sum(axis=1)
+    num = k @ c[use]
+    if edges[0] == 0:  # the reflection at R = 0
+        kr = np.exp(-0.5 * ((centres[win][:, None] + centres[use][None, :]) / bw) ** 2)
+        num, den = num + kr @ c[use], den + kr.sum(axis=1)
+    return float(centres[win][int(np.argmax(num / den))])
+
+
+def interval(estimate: float | None, values: np.ndarray, level: float = 0.95,
+             floor: float = -np.inf) -> list[float] | None:
+    """Basic (reverse-percentile) bootstrap interval [2 t - q_hi, 2 t - q_lo], at least floor:
+    it corrects the shift of a replicate histogram's extra noise (a peak's height, a width),
+    which the plain percentile interval carries along; None without an estimate or replicates."""
+    v = np.asarray(values, dtype=np.float64)
     v = v[np.isfinite(v)]
-    if len(v) < 2:
+    if estimate is None or not np.isfinite(estimate) or len(v) < 2:
         return None
     a = (1 - level) / 2
-    return [float(np.quantile(v, a)), float(np.quantile(v, 1 - a))]
+    lo, hi = np.quantile(v, [a, 1 - a])
+    return [float(max(2 * estimate - hi, floor)), float(max(2 * estimate - lo, floor))]
 
 
 def peak_replicates(grouped: np.ndarray, edges: np.ndarray, weights: np.ndarray,
                     bandwidth: float) -> np.ndarray:
     """The radius peak of each bootstrap replicate (same bandwidth as the estimate)."""
-    reps = weights @ grouped
+    reps, edges = coarsen(weights.astype(np.float64) @ grouped.astype(np.float64), edges,
+                          bandwidth)
     centres = (edges[:-1] + edges[1:]) / 2
     dens = smooth_reflected(reps, edges, bandwidth)
     return centres[np.argmax(dens, axis=1)]
 
 
 def fwhm_bins(counts: np.ndarray) -> np.ndarray:
-    """Full width at half maximum, in bins, of each histogram along the last axis (the rule of
-    stats_core.half_width on unit bins)."""
-    from zspace.tasks.analyze.stats_core import half_width
-
-    c = np.asarray(counts)
+    """Full width at half maximum, in bins, of each histogram along the last axis: the rule of
+    stats_core.half_width (first highest bin, walk out to the first bin below half, linear
+    interpolation between bin centres, zero outside), vectorised over all histograms."""
+    c = np.asarray(counts, dtype=np.float64)
     flat = c.reshape(-1, c.shape[-1])
-    unit = np.arange(c.shape[-1] + 1, dtype=np.float64)
-    return np.array([half_width(h, unit) for h in flat]).reshape(c.shape[:-1])
+    h = np.zeros((len(flat), flat.shape[1] + 2))
+    h[:, 1:-1] = flat
+    rows, nb = np.arange(len(h)), h.shape[1]
+    p = np.argmax(h, axis=1)
+    top = h[rows, p]
+    half = top / 2
+    j = np.arange(nb)
+    below = h < half[:, None]
+    i = np.where(below & (j < p[:, None]), j, -1).max(axis=1) + 1  # last bin >= half, left
+    k = np.where(below & (j > p[:, None]), j, nb).min(axis=1) - 1  # last bin >= half, right
+    i, k = np.clip(i, 1, nb - 1), np.clip(k, 0, nb - 2)
+    with np.errstate(invalid="ignore", divide="ignore"):
+        left = (i - 1) + (half - h[rows, i - 1]) / (h[rows, i] - h[rows, i - 1])
+        right = k + (h[rows, k] - half) / (h[rows, k] - h[rows, k + 1])
+    out = np.where(top > 0, right - left, 0.0)
+    return out.reshape(c.shape[:-1])
 
 
 def median_replicates(grouped: np.ndarray, weights: np.ndarray, keep: np.ndarray,
@@ -148,7 +203,12 @@ def median_replicates(grouped: np.ndarray, weights: np.ndarray, keep: np.ndarray
     if not keep.any():
         return np.full(len(weights), np.nan)
     g = grouped[:, keep, :]
-    reps = np.einsum("bg,gzn->bzn", weights.astype(np.float64), g)
+    total = g.sum(axis=0)
+    high = np.flatnonzero((total >= total.max(axis=1, keepdims=True) / 2).any(axis=0))
+    lo, hi = max(0, high[0] - CROP_MARGIN), min(g.shape[2], high[-1] + 1 + CROP_MARGIN)
+    g = g[:, :, lo:hi].astype(np.float64)  # the bins around every half-maximum region
+    reps = (weights.astype(np.float64) @ g.reshape(len(g), -1)).reshape(len(weights),
+                                                                        *g.shape[1:])
     return np.median(fwhm_bins(reps) * scale[keep], axis=1)
 
 
@@ -163,3 +223,14 @@ def share_replicates(pc_sum: np.ndarray, pc_sq: np.ndarray, count: np.ndarray,
     with np.errstate(invalid="ignore", divide="ignore"):
         var = ss / n[:, None] - (s / n[:, None]) ** 2
         return var[:, 0] / var.sum(axis=1)
+
+
+def moment_errors(x_sum: np.ndarray, x_sq: np.ndarray, count: np.ndarray,
+                  weights: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Bootstrap standard errors of each component's mean and std, from per-group sums of the
+    centred rows (they follow the tails: a heavy-tailed component's std is less certain)."""
+    w = weights.astype(np.float64)
+    n = (w @ count)[:, None]
+    m = (w @ x_sum) / n
+    var = np.maximum((w @ x_sq) / n - m**2, 0.0) * n / np.maximum(n - 1, 1)
+    return m.std(axis=0, ddof=1), np.sqrt(var).std(axis=0, ddof=1)

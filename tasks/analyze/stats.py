@@ -54,7 +54,7 @@ import numpy as np
 
 from zspace.storage import StatsLayout, Store, StoreError
 from zspace.tasks.analyze.artificial import artificial_comparison, artificial_vectors
-from zspace.tasks.analyze.derived import Derived, derive, finish
+from zspace.tasks.analyze.derived import Derived, derive, finish, finish_with
 from zspace.tasks.analyze.params import (
     DEFAULT_B,
     HALF_WIDTH_RULE,
@@ -68,13 +68,15 @@ from zspace.tasks.analyze.passes import (
     PASS2_ARRAYS,
     Pass2Context,
     Pass2Result,
+    accumulate,
     correlation_matrix,
     done_chunks,
+    empty_partial,
     latent_moments,
     second_pass,
     write_slice_indices,
 )
-from zspace.tasks.analyze.stats_core import Moments
+from zspace.tasks.analyze.stats_core import Moments, mahalanobis, mahalanobis_of_coordinates
 from zspace.tasks.analyze.streaming import (
     RowsBar,
     default_workers,
@@ -220,6 +222,37 @@ def analyze_latents(
                              workers or default_workers(dask_address), show_progress)
     summary = _write(store, layout, analysis, t0)
     return _result(store, layout, summary, cached=False, seconds=time.perf_counter() - t0)
+
+
+def summarize_array(x: np.ndarray, params: StatsParams | dict[str, Any] | None = None
+                    ) -> dict[str, Any]:
+    """summary.json of an in-memory (N, z) array, by the same passes and kernels as
+    analyze_latents but without storage (for calibration over many seeded draws); adds
+    ``origin``: the share of rows closer (Mahalanobis) to the mean than the origin."""
+    params = params if isinstance(params, StatsParams) else StatsParams(**(params or {}))
+    x = np.asarray(x)
+    n, z = x.shape
+    m = Moments.empty(x[: min(n, 4096)].astype(np.float64).mean(axis=0))
+    m.update(x)
+    d = derive(m, params)
+    ctx = Pass2Context("", "", StatsLayout(""), n, d.mean, d.pca_components, d.mahalanobis_scale,
+                       d.hist_edges, d.r_edges_coarse, d.r_edges_fine, m.rms_radius,
+                       d.slice_free, params.slice_threshold, {}, {}, d.peak_edges, d.shape_lo,
+                       d.shape_width, d.shape_bins, params.seed,
+                       z * (len(d.hist_edges) - 1) <= GROUPED_CELLS)
+    acc = empty_partial(ctx, z)
+    _, pc = accumulate(acc, ctx, x, 0)
+    maha = mahalanobis_of_coordinates(pc, d.mahalanobis_scale)
+    f = finish_with(n, params, d, acc, float(np.quantile(maha, params.mahalanobis_quantile)))
+    art = artificial_comparison(params, z, d.mean, d.pca_components, d.mahalanobis_scale,
+                                f.mahalanobis_q, f.r_fine, f.radius)
+    info = {"url": "memory", "fingerprint": "", "dtype": str(x.dtype), "chunks": [n, z]}
+    s = Analysis(n, z, info, params, d, Pass2Result(acc, {}), f, art, "").summary()
+    origin = float(mahalanobis(np.zeros((1, z)), d.mean, d.pca_components,
+                               d.mahalanobis_scale)[0])
+    s["origin"] = {"data_fraction_closer": float(np.mean(maha < origin)), "mahalanobis": origin,
+                   "n": n}
+    return s
 
 
 def _result(store: Store, layout: StatsLayout, summary: dict[str, Any], cached: bool,

@@ -313,10 +313,11 @@ def robust_z(values: np.ndarray) -> np.ndarray:
 
 DOMINANT_ALPHA = 0.05  # family-wise false-positive rate over all components and both scores
 DOMINANT_RULE = (
-    "dominant: robust z-score z = (v - median) / (1.4826 MAD) over the components that are not "
-    "constant, of the signed mean (two-sided) or of the half-width at a bin of std/4 (one-sided: "
-    "only wide), beyond the Bonferroni cut norm.isf(0.05 / (4 k)) for the mean and "
-    "norm.isf(0.05 / (2 k)) for the width (k = components; family-wise 5%), and at least 3.5"
+    "dominant: robust z-score z = (v - median) / sqrt((1.4826 MAD)^2 + se^2) over the components "
+    "that are not constant, of the mean (two-sided) or of the std (one-sided: only wide; a "
+    "Gaussian's half-width is 2.3548 std, and the std does not react to shape), se = the "
+    "component's own bootstrap standard error, beyond the Bonferroni cut norm.isf(0.05 / (4 k)) for the mean and "
+    "norm.isf(0.05 / (2 k)) for the std (k = components; family-wise 5%), and at least 3.5"
 )
 
 
@@ -328,20 +329,30 @@ def dominant_cut(k: int, two_sided: bool) -> float:
     return max(ROBUST_Z_LIMIT, float(norm.isf(per)))
 
 
+def _robust_z_se(v: np.ndarray, se: np.ndarray) -> np.ndarray:
+    """robust_z with each value's own sampling error added to the spread, so that values that
+    agree within their errors (e.g. standardised means) never look like outliers."""
+    med = np.median(v)
+    mad = 1.4826 * np.median(np.abs(v - med))
+    scale = np.sqrt(mad**2 + se**2)
+    return np.where(scale > 0, (v - med) / np.where(scale > 0, scale, 1.0), 0.0)
+
+
 def dominant_components(
-    mean: np.ndarray, hw: np.ndarray, zero_variance: np.ndarray
+    mean: np.ndarray, std: np.ndarray, zero_variance: np.ndarray, se_mean: np.ndarray,
+    se_std: np.ndarray
 ) -> tuple[list[int], np.ndarray, np.ndarray]:
-    """Indices flagged by DOMINANT_RULE, and the two robust z-scores (0 for constant components).
-    hw: each component's scale-free half-width (bin std/4), in data units."""
+    """Indices flagged by DOMINANT_RULE, and the two robust z-scores (0 for constant
+    components); se_*: each component's standard errors (bootstrap)."""
     live = ~np.asarray(zero_variance, dtype=bool)
     z_mu = np.zeros(len(mean))
-    z_hw = np.zeros(len(mean))
+    z_sd = np.zeros(len(mean))
     k = int(live.sum())
     if k >= 3:  # a median and a spread need a few components
-        z_mu[live] = robust_z(mean[live])
-        z_hw[live] = robust_z(hw[live])
-    dom = np.flatnonzero((np.abs(z_mu) > dominant_cut(k, True)) | (z_hw > dominant_cut(k, False)))
-    return [int(i) for i in dom], z_mu, z_hw
+        z_mu[live] = _robust_z_se(mean[live], se_mean[live])
+        z_sd[live] = _robust_z_se(std[live], se_std[live])
+    dom = np.flatnonzero((np.abs(z_mu) > dominant_cut(k, True)) | (z_sd > dominant_cut(k, False)))
+    return [int(i) for i in dom], z_mu, z_sd
 
 
 def wasserstein_binned(counts_a: np.ndarray, counts_b: np.ndarray, width: float) -> float:

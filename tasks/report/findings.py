@@ -9,263 +9,35 @@ reason, never a guess.
 
 from __future__ import annotations
 
-import math
 from typing import Any
 
 import numpy as np
-from scipy.stats import norm
 
 from zspace import study
+from zspace.tasks.report.findings_stats import (  # noqa: F401 (re-exported)
+    DIFFERS,
+    NOT_REPRODUCED,
+    REPRODUCED,
+    UNDECIDABLE,
+    VERDICTS,
+    Row,
+    _missing,
+    artificial_outside,
+    correlated,
+    dominant,
+    gaussian_components,
+    margin,
+    origin_border,
+    pca_spectrum,
+    proportion_interval,
+    radius_peak,
+    row,
+    side,
+    subsample_counts,
+    uniform_b,
+)
 
-REPRODUCED, DIFFERS, NOT_REPRODUCED, UNDECIDABLE = (
-    "reproduced", "differs", "not reproduced", "not decidable")
-VERDICTS = (REPRODUCED, DIFFERS, NOT_REPRODUCED, UNDECIDABLE)
 FAIL_REALISM = 0.25  # data images score ~0.5 on both realism scores; below this = no faces
-Row = dict[str, Any]
-
-
-def row(claim: str, study_value: Any, ours: Any, verdict: str, rule: str) -> Row:
-    assert verdict in VERDICTS, verdict
-    return {"claim": claim, "study": study_value, "ours": ours, "verdict": verdict, "rule": rule}
-
-
-def _missing(claim: str, study_value: Any, what: str) -> Row:
-    return row(claim, study_value, None, UNDECIDABLE, f"needs {what}")
-
-
-# -- intervals and thresholds ------------------------------------------------------------------
-def side(value: float | None, interval: list[float] | None, lo: float = -math.inf,
-         hi: float = math.inf) -> str:
-    """Where a value lies against the range [lo, hi]: "in", "out", or "straddles" when its
-    interval reaches across a bound (then the verdict is not decidable)."""
-    if value is None:
-        return "straddles"
-    inside = lo <= value <= hi
-    if interval is not None:
-        a, b = interval
-        if (a < lo <= b) or (a <= hi < b):
-            return "straddles"
-    return "in" if inside else "out"
-
-
-def margin(value: float | None, lo: float = -math.inf, hi: float = math.inf) -> float | None:
-    """Signed distance to the nearer bound of [lo, hi] (positive inside)."""
-    if value is None:
-        return None
-    return float(min(value - lo, hi - value))
-
-
-def _straddle(claim: str, study_value: Any, ours: Any, rule: str, what: str) -> Row:
-    return row(claim, study_value, ours, UNDECIDABLE,
-               rule + f"; here the interval of {what} straddles its threshold")
-
-
-# -- latent statistics (summary.json) ---------------------------------------------------------
-SHAPE_RANGE = (0.8, 1.2)  # FWHM / (2.3548 std): a Gaussian's is 1 (calibrated: stats_rules)
-
-
-def _shape_inputs(s: dict[str, Any]) -> dict[str, Any] | None:
-    """The scale-free shape summary (stats version 2), or None for an older summary."""
-    sh = s.get("shape")
-    if not sh or sh.get("median_fwhm_over_gaussian") is None:
-        return None
-    return sh
-
-
-def gaussian_components(s: dict[str, Any]) -> Row:
-    claim = "most components are Gaussian, centre ~0, half-width (FWHM) ~1-2"
-    lo, hi = SHAPE_RANGE
-    rule = ("over the components neither dominant nor constant: shape = median of FWHM / (2.3548 "
-            "std) with the FWHM read on each component's own histogram (bin std/4, scale-free), "
-            f"Gaussian when in [{lo:g}, {hi:g}]; width = median half-width on the study's 0.25 "
-            "bins (study units), in [1, 2]; reproduced when both, differs when only the shape, "
-            "not reproduced when the shape does not match; not decidable when a 95% bootstrap "
-            "interval straddles a bound")
-    sh = _shape_inputs(s)
-    if sh is None or "half_width" not in s:
-        return _missing(claim, "hw 1-2", "summary.json shape (statistics version 2) and half_width")
-    if not sh.get("components"):
-        return row(claim, "hw 1-2", None, UNDECIDABLE, rule + "; no component left")
-    ratio, width = sh["median_fwhm_over_gaussian"], sh["median_half_width"]
-    ours = {"median_fwhm_over_gaussian": ratio, "shape_interval": sh.get("interval"),
-            "shape_margin": margin(ratio, lo, hi), "median_half_width": width,
-            "half_width_interval": sh.get("half_width_interval"),
-            "half_width_margin": margin(width, 1.0, 2.0), "components": sh["components"]}
-    shape = side(ratio, sh.get("interval"), lo, hi)
-    if shape == "straddles":
-        return _straddle(claim, "half-width ~1-2, centre ~0", ours, rule, "the shape")
-    if shape == "out":
-        return row(claim, "half-width ~1-2, centre ~0", ours, NOT_REPRODUCED, rule)
-    wide = side(width, sh.get("half_width_interval"), 1.0, 2.0)
-    if wide == "straddles":
-        return _straddle(claim, "half-width ~1-2, centre ~0", ours, rule, "the half-width")
-    return row(claim, "half-width ~1-2, centre ~0", ours,
-               REPRODUCED if wide == "in" else DIFFERS, rule)
-
-
-def dominant(s: dict[str, Any]) -> Row:
-    claim = "a few dominant components (|mu| or half-width clearly above the rest)"
-    n_study = len(study.DOMINANT_COMPONENTS)
-    rule = (f"reproduced when 1 <= count <= 15% of z_dim (study: {n_study} of {study.Z_DIM}); "
-            "not reproduced when none; differs when more; flagged by the summary's "
-            "dominant_rule")
-    if "dominant_components" not in s or "z_dim" not in s:
-        return _missing(claim, n_study, "summary.json dominant_components")
-    count, z = len(s["dominant_components"]), int(s["z_dim"])
-    verdict = (NOT_REPRODUCED if count == 0 else REPRODUCED if count <= 0.15 * z else DIFFERS)
-    return row(claim, f"{n_study} of {study.Z_DIM}",
-               {"count": count, "z_dim": z, "indices": s["dominant_components"]}, verdict, rule)
-
-
-def radius_peak(s: dict[str, Any]) -> Row:
-    claim = "the radius distribution peaks near sqrt(z_dim)"
-    rule = "reproduced when |peak - sqrt(z_dim)| <= 10% of sqrt(z_dim); differs otherwise"
-    rad = s.get("radius") or {}
-    if "peak" not in rad:
-        return _missing(claim, study.RADIUS_PEAK, "summary.json radius.peak")
-    root = float(rad.get("sqrt_z_dim") or math.sqrt(s["z_dim"]))
-    rel = abs(rad["peak"] - root) / root
-    return row(claim, f"peak {study.RADIUS_PEAK} vs sqrt(256) = 16",
-               {"peak": rad["peak"], "sqrt_z_dim": root, "relative_difference": rel,
-                "max": rad.get("max")}, REPRODUCED if rel <= 0.1 else DIFFERS, rule)
-
-
-def origin_border(s: dict[str, Any], fragmentation: dict[str, Any] | None) -> Row:
-    claim = "the origin sits at the border of the data cloud"
-    rule = ("share of data closer (Mahalanobis, fitted Gaussian) to the mean than the origin: "
-            "reproduced when >= 0.9, not reproduced below 0.5, differs between")
-    origin = (fragmentation or {}).get("origin") or s.get("origin")
-    if not origin or "data_fraction_closer" not in origin:
-        return _missing(claim, "origin at the border (scatter plots)",
-                        "the origin's Mahalanobis percentile (fragmentation['origin'])")
-    f = float(origin["data_fraction_closer"])
-    verdict = REPRODUCED if f >= 0.9 else NOT_REPRODUCED if f < 0.5 else DIFFERS
-    return row(claim, "origin at the border (scatter plots)",
-               {"data_fraction_closer": f, "origin_mahalanobis": origin.get("mahalanobis")},
-               verdict, rule)
-
-
-def subsample_counts(corr: np.ndarray, thresholds: Any = None,
-                     m: int = study.CORRELATION_SUBSAMPLE) -> dict[str, dict[str, float]]:
-    """What the study's method (np.corrcoef on an m-row subsample) would count on OUR latents:
-    for each pair i<j with exact r, the subsample's r_hat has Fisher z ~ N(atanh r,
-    1 / sqrt(m - 3)); expected count = sum P(|r_hat| > t), sd = sqrt(sum p (1 - p)) (pairs
-    treated as independent)."""
-    thresholds = study.CORRELATION_COUNTS.keys() if thresholds is None else thresholds
-    r = np.clip(np.asarray(corr, dtype=np.float64)[np.triu_indices(len(corr), 1)],
-                -0.999999, 0.999999)
-    z, se = np.arctanh(r), 1.0 / math.sqrt(m - 3)
-    out = {}
-    for t in thresholds:
-        zt = math.atanh(float(t))
-        p = norm.sf((zt - z) / se) + norm.cdf((-zt - z) / se)
-        out[f"{float(t):g}"] = {"expected": float(p.sum()),
-                                "sd": float(np.sqrt((p * (1 - p)).sum()))}
-    return out
-
-
-def _count_comparison(counts: dict[str, int], z: int,
-                      predicted: dict[str, dict[str, float]] | None) -> dict[str, Any]:
-    """Our exact counts beside the study's subsample counts, with the subsample's error."""
-    m, pairs = study.CORRELATION_SUBSAMPLE, z * (z - 1) // 2
-    out = {}
-    for t, c_study in study.CORRELATION_COUNTS.items():
-        ours = counts.get(t)
-        spread = math.sqrt(c_study * (1 - c_study / pairs)) if pairs > c_study else 0.0
-        out[t] = {"ours_exact": ours, "study_subsample": c_study,
-                  "difference": None if ours is None else ours - c_study,
-                  "binomial_spread": spread,
-                  "within_3_spread": None if ours is None else abs(ours - c_study) <= 3 * spread,
-                  "noise_pairs_expected": pairs * 2 * float(norm.sf(float(t) * math.sqrt(m)))}
-        if predicted and t in predicted:
-            e, sd = predicted[t]["expected"], predicted[t]["sd"]
-            out[t].update(ours_subsample_expected=e, ours_subsample_sd=sd,
-                          study_within_3_sd=abs(c_study - e) <= 3 * max(sd, 1.0))
-    return out
-
-
-def _strongest(s: dict[str, Any]) -> dict[str, Any]:
-    """Our strongest |r| beside the study's, against the subsample's r error."""
-    best = max((abs(p[2]) for p in s["correlated_pairs"]), default=None)
-    err = 1 / math.sqrt(study.CORRELATION_SUBSAMPLE)
-    diff = None if best is None else best - study.STRONGEST_R
-    return {"strongest_abs_r": best, "strongest_difference": diff,
-            "strongest_beyond_3_r_errors": None if diff is None else abs(diff) > 3 * err}
-
-
-def correlated(s: dict[str, Any], correlation: np.ndarray | None = None) -> Row:
-    claim = "dominant components are correlated (pair counts above |r| 0.1..0.6)"
-    m = study.CORRELATION_SUBSAMPLE
-    rule = (f"reproduced when some pair has |r| > 0.5 and most such pairs involve a dominant "
-            f"component; differs when pairs above 0.5 exist but mostly between other components; "
-            f"not reproduced when none. Counts: the study's are from a {m}-vector subsample "
-            f"(r error ~1/sqrt({m}) = {1 / math.sqrt(m):.3f}); ours are exact on all N; a count "
-            "differs beyond the subsample error when |ours - study| > 3 sqrt(c (1 - c/pairs)) "
-            "(binomial-style); noise_pairs_expected = pairs whose |r| would pass the threshold "
-            "from subsample noise alone if r = 0; with the exact correlation matrix, "
-            "ours_subsample_expected +- sd = what the study's method would count on our latents "
-            "(Fisher z per pair), and the study's count is within the subsample error when "
-            "within 3 sd of it; the strongest |r| differs beyond the subsample error when by "
-            f"more than 3/sqrt({m})")
-    if "correlation_counts" not in s or "correlated_pairs" not in s:
-        return _missing(claim, dict(study.CORRELATION_COUNTS), "summary.json correlation_counts")
-    dom = set(s.get("dominant_components", []))
-    strong = [p for p in s["correlated_pairs"] if abs(p[2]) > 0.5]
-    with_dom = sum(1 for i, j, _ in strong if i in dom or j in dom)
-    predicted = None if correlation is None else subsample_counts(correlation)
-    ours = {"counts": _count_comparison(s["correlation_counts"], int(s["z_dim"]), predicted),
-            "pairs_above_0.5": len(strong), "pairs_with_a_dominant": with_dom, **_strongest(s)}
-    verdict = (NOT_REPRODUCED if not strong else REPRODUCED if 2 * with_dom > len(strong)
-               else DIFFERS)
-    return row(claim, {"counts": dict(study.CORRELATION_COUNTS), "strongest_abs_r":
-                       study.STRONGEST_R}, ours, verdict, rule)
-
-
-def pca_spectrum(s: dict[str, Any]) -> Row:
-    claim = "one dominant principal component, the spectrum flat after ~10"
-    k = study.PCA_FLAT_AFTER
-    rule = (f"one dominant: lambda1 >= 2 lambda2; flat after {k}: lambda{k + 1} <= 2 x the "
-            "median of the remaining eigenvalues; reproduced when both, differs when one, "
-            f"not reproduced when neither; not decidable with fewer than {2 * k} components")
-    ev = np.asarray(s.get("pca_eigenvalues") or [], dtype=float)
-    if len(ev) < 2 * k:
-        return row(claim, "1 dominant, flat after ~10", {"components": len(ev)}, UNDECIDABLE,
-                   rule)
-    one = ev[0] >= 2 * ev[1]
-    tail = float(np.median(ev[k:]))
-    flat = ev[k] <= 2 * tail
-    ours = {"lambda1_over_lambda2": float(ev[0] / ev[1]) if ev[1] > 0 else None,
-            f"lambda{k + 1}_over_tail_median": float(ev[k] / tail) if tail > 0 else None,
-            "explained_ratio_first": (s.get("pca_explained_variance_ratio") or [None])[0]}
-    verdict = REPRODUCED if one and flat else DIFFERS if one or flat else NOT_REPRODUCED
-    return row(claim, "1 dominant, flat after ~10", ours, verdict, rule)
-
-
-def uniform_b(s: dict[str, Any]) -> Row:
-    claim = "uniform components in [-b, b] give the data's radius only for b in [1, 2]"
-    lo, hi = study.B_RANGE
-    rule = (f"reproduced when the best b (Wasserstein-1 of radii) lies in [{lo:g}, {hi:g}]; "
-            "differs otherwise")
-    if "artificial_best_b" not in s:
-        return _missing(claim, list(study.B_RANGE), "summary.json artificial_best_b")
-    b = float(s["artificial_best_b"])
-    return row(claim, list(study.B_RANGE), {"best_b": b,
-                                            "matching_b": s.get("artificial_matching_b")},
-               REPRODUCED if lo <= b <= hi else DIFFERS, rule)
-
-
-def artificial_outside(s: dict[str, Any]) -> Row:
-    claim = "artificial vectors of the right length land outside the data cloud"
-    rule = ("reproduced when under half of the artificial vectors at the best b lie inside the "
-            "data's 99% Mahalanobis region (data: 99%); not reproduced otherwise")
-    art, b = s.get("artificial") or {}, s.get("artificial_best_b")
-    entry = art.get(f"{b:g}") if b is not None else None
-    if not entry or "fraction_inside" not in entry:
-        return _missing(claim, "mostly outside", "summary.json artificial[best_b]")
-    f = float(entry["fraction_inside"])
-    return row(claim, "mostly outside (correlated real components)",
-               {"best_b": b, "fraction_inside": f},
-               REPRODUCED if f < 0.5 else NOT_REPRODUCED, rule)
 
 
 # -- generation (scores.json) ---------------------------------------------------------------
@@ -360,6 +132,27 @@ def voids_explain(scores: dict[str, Any] | None) -> Row:
 
 
 # -- training -------------------------------------------------------------------------------
+MODEL_RECON_SUM = "values"  # models.config's default: a record without recon_sum is in these
+
+
+def _loss_reasons(train: dict[str, Any], last: dict[str, Any] | None) -> list[str]:
+    """Why a run's loss cannot be compared with the study's (empty when it can)."""
+    recon = train.get("recon_sum")
+    kl = train.get("kl_factor")
+    return [r for r, bad in (
+        (f"input_size {train.get('input_size')} != {study.INPUT_SIZE}",
+         train.get("input_size") != study.INPUT_SIZE),
+        (f"no epoch {study.EPOCHS} in the history", last is None),
+        (f"recon_sum not recorded (the model's default is {MODEL_RECON_SUM!r}, not "
+         f"{study.RECON_SUM!r})", recon is None),
+        (f"recon_sum {recon!r} != {study.RECON_SUM!r}", recon not in (None, study.RECON_SUM)),
+        ("kl_factor not recorded in train.json (the VAE's loss weighs KL by it)",
+         train.get("kind") == "vae" and kl is None),
+        (f"kl_factor {kl!r} != the study's {study.KL_FACT:g}",
+         train.get("kind") == "vae" and kl is not None and float(kl) != study.KL_FACT),
+    ) if bad]
+
+
 def losses(train: dict[str, Any] | None, history: list[dict[str, Any]] | None) -> Row:
     kind = (train or {}).get("kind", "?")
     target = study.LOSS_PER_IMAGE.get(kind)
@@ -367,21 +160,18 @@ def losses(train: dict[str, Any] | None, history: list[dict[str, Any]] | None) -
     claim = f"{kind.upper()} loss per image after {study.EPOCHS} epochs (96x96)"
     rule = (f"the {term} per image at epoch {study.EPOCHS}: reproduced within 10% of the "
             f"study's, differs otherwise; not decidable unless the run has {study.INPUT_SIZE}x"
-            f"{study.INPUT_SIZE} images, {study.EPOCHS} epochs and recon_sum 'pixels' (the "
-            "study's units)")
+            f"{study.INPUT_SIZE} images, {study.EPOCHS} epochs, recon_sum 'pixels' recorded (the "
+            f"study's units) and, for the VAE, kl_factor {study.KL_FACT:g} recorded")
     if not train or target is None:
         return _missing("loss per image after 24 epochs", dict(study.LOSS_PER_IMAGE),
                         "train.json with kind ae or vae")
     last = next((h for h in (history or []) if h.get("epoch") == study.EPOCHS), None)
-    reasons = [r for r, bad in (
-        (f"input_size {train.get('input_size')} != {study.INPUT_SIZE}",
-         train.get("input_size") != study.INPUT_SIZE),
-        (f"no epoch {study.EPOCHS} in the history", last is None),
-        (f"recon_sum {train.get('recon_sum')!r} != 'pixels'",
-         train.get("recon_sum", study.RECON_SUM) != study.RECON_SUM)) if bad]
+    reasons = _loss_reasons(train, last)
     if reasons:
         return row(claim, target, {"epochs": train.get("epochs"),
-                                   "input_size": train.get("input_size")},
+                                   "input_size": train.get("input_size"),
+                                   "recon_sum": train.get("recon_sum"),
+                                   "kl_factor": train.get("kl_factor")},
                    UNDECIDABLE, rule + "; here: " + "; ".join(reasons))
     value = float(last.get(term, last.get("loss")))
     rel = (value - target) / target

@@ -75,7 +75,8 @@ def rules(p: FragmentationParams) -> dict[str, str]:
     return {
         "filamentary": (
             f"detects 1-D structure: filamentary when the {1 - p.alpha_filament:g} bootstrap upper "
-            f"bound of the median local MLE dimension (k={p.k_max}) of the data is below "
+            f"bounds of the median local MLE dimension at k={p.k} and k={p.k_max} (so across "
+            "voids between small clusters is not enough) of the data are both below "
             f"{FILAMENT_DIM:g} and the Gaussian surrogate's median is above {2 * FILAMENT_DIM:g}"),
         "clustered": (
             "detects clumps and voids finer than the bandwidth h = N^(-1/6) (of each plane's "
@@ -194,6 +195,7 @@ def cloud_statistics(x: np.ndarray, p: FragmentationParams) -> dict[str, Any]:
         "knn_k": min(p.k, k_hi),
         "_knn": dist[:, min(p.k, k_hi) - 1],
         "_local": local,
+        "_local_small": local_mle(dist, min(p.k, k_hi)),
     }
 
 

@@ -18,17 +18,18 @@ import numpy as np
 from zspace.tasks.analyze.fragmentation import FragmentationParams, fragmentation_summary
 from zspace.tasks.calibration import nulls
 
-FILAMENTS = {"n_curves": 40, "noise": 0.02}
+FILAMENTS = {"points_per_curve": 50, "noise": 0.02}
 CLUSTERS = {"n_clusters": 30, "spread": 0.1}
 STRENGTH = {
     "gaussian": "no effect", "copula": "no effect", "student-t": "df 4", "manifold": "10-D, no voids",
-    "filaments": f"{FILAMENTS['n_curves']} quadratic curves, noise std {FILAMENTS['noise']} "
-                 "per component (control points N(0, I))",
+    "filaments": f"n/{FILAMENTS['points_per_curve']} quadratic curves (control points N(0, I)), "
+                 f"noise std {FILAMENTS['noise']} per component",
     "clusters": f"{CLUSTERS['n_clusters']} clusters, std {CLUSTERS['spread']} per component "
                 "(centres N(0, I))",
 }
 DATASETS = {**nulls.NULLS,
-            "filaments": lambda rng, n, d: nulls.filaments(rng, n, d, **FILAMENTS),
+            "filaments": lambda rng, n, d: nulls.filaments(
+                rng, n, d, max(2, n // FILAMENTS["points_per_curve"]), FILAMENTS["noise"]),
             "clusters": lambda rng, n, d: nulls.clusters(rng, n, d, **CLUSTERS)}
 # rule -> (planted data sets, null data sets)
 RULES: dict[str, tuple[tuple[str, ...], tuple[str, ...]]] = {

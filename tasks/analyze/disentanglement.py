@@ -45,7 +45,7 @@ DCI_DEFINITION = (
     "a seeded random sample of train rows, scored on test rows), or random-forest importances; "
     "each factor's column of R is scaled to sum 1 and then weighted by its informativeness, "
     "and a factor whose test predictions are not better than chance (one-sided test, "
-    "Bonferroni over factors at 0.05) weighs 0: no informative factor gives D = C = 0. "
+    "Bonferroni over factors at 0.01) weighs 0: no informative factor gives D = C = 0. "
     "Baseline: the same estimator on shuffled train labels; uncertainty: the standard error "
     "over refits on bootstrap resamples of the train rows.")
 
@@ -262,7 +262,7 @@ def dci_scores(importance: np.ndarray) -> dict[str, Any]:
 
 DCI_METHODS = ("lasso", "random_forest")
 LASSO_ALPHA = 0.01
-DCI_ALPHA = 0.05
+DCI_ALPHA = 0.01
 
 
 def _standardize(train: np.ndarray, test: np.ndarray) -> tuple[np.ndarray, np.ndarray]:

@@ -27,7 +27,7 @@ from zspace.tasks.analyze.disentanglement import (
     prediction_test,
 )
 from zspace.tasks.analyze.meaning_compare import compare_meaning as compare_meaning
-from zspace.tasks.analyze.meaning_null import ALPHA, mig_tests, score_se
+from zspace.tasks.analyze.meaning_null import ALPHA, accuracy, mig_tests, r2, score_se
 
 TOP_K = 3
 CARRIER_NMI = 0.1
@@ -134,7 +134,6 @@ def linear_probe(z_train: np.ndarray, y_train: np.ndarray, z_test: np.ndarray, y
     its bootstrap standard error over test rows, the one-sided p of 'better than chance'
     (disentanglement.prediction_test) and the same probe fitted on shuffled train labels."""
     from sklearn.linear_model import LinearRegression, LogisticRegression
-    from sklearn.metrics import accuracy_score, r2_score
     from sklearn.pipeline import make_pipeline
     from sklearn.preprocessing import StandardScaler
 
@@ -149,7 +148,7 @@ def linear_probe(z_train: np.ndarray, y_train: np.ndarray, z_test: np.ndarray, y
             return make_pipeline(StandardScaler(), LinearRegression()).fit(z_tr, y)
         pred = fit(y_tr).predict(z_te)
         _, p = prediction_test(pred, y_te, "continuous")
-        return {key: float(r2_score(y_te, pred)), "probe_se": score_se(pred, y_te, r2_score, seed),
+        return {key: r2(y_te, pred), "probe_se": score_se(pred, y_te, r2, seed),
                 "probe_p": p, "probe_baseline": float(fit(shuffled).score(z_te, y_te))}
     values, counts = np.unique(y_te, return_counts=True)
     chance = float(counts.max() / counts.sum())
@@ -164,8 +163,8 @@ def linear_probe(z_train: np.ndarray, y_train: np.ndarray, z_test: np.ndarray, y
     scores = clf.decision_function(z_te) if binary else pred
     truth = (y_te == clf.classes_[-1]).astype(float) if binary else y_te
     _, p = prediction_test(scores, truth, "binary" if binary else "categorical")
-    return {key: float(accuracy_score(y_te, pred)), "chance": chance,
-            "probe_se": score_se(pred, y_te, accuracy_score, seed), "probe_p": p,
+    return {key: accuracy(y_te, pred), "chance": chance,
+            "probe_se": score_se(pred, y_te, accuracy, seed), "probe_p": p,
             "probe_baseline": float(fit_c(shuffled).score(z_te, y_te))}
 
 

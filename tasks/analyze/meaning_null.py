@@ -111,15 +111,21 @@ def mig_tests(joints: list[np.ndarray], entropy: np.ndarray, mi: np.ndarray, n: 
             "mig_se": float(np.sqrt(np.sum(np.square(se))) / k)}
 
 
+def accuracy(truth: np.ndarray, pred: np.ndarray) -> float:
+    return float(np.mean(truth == pred))
+
+
+def r2(truth: np.ndarray, pred: np.ndarray) -> float:
+    ss = float(np.sum((truth - truth.mean()) ** 2))
+    return 1.0 - float(np.sum((truth - pred) ** 2)) / ss if ss > 0 else 0.0
+
+
 def score_se(pred: np.ndarray, truth: np.ndarray, score: Any, seed: int = 0,
              boots: int = 200) -> float:
-    """Bootstrap standard error over test rows of a score of fixed predictions."""
+    """Bootstrap standard error over test rows of a score (accuracy, r2) of fixed predictions."""
     rng = np.random.default_rng([seed, 41])
-    vals = []
-    for _ in range(boots):
-        i = rng.integers(0, len(truth), len(truth))
-        vals.append(score(truth[i], pred[i]))
-    return float(np.std(vals, ddof=1))
+    idx = rng.integers(0, len(truth), (boots, len(truth)))
+    return float(np.std([score(truth[i], pred[i]) for i in idx], ddof=1))
 
 
 def decided(diff: float, se: float, labels: tuple[str, str]) -> str | None:

@@ -125,3 +125,10 @@ def test_no_function_takes_more_than_8_parameters() -> None:
                 if n > MAX_PARAMETERS:
                     wide.append(f"{path.relative_to(ROOT)}:{node.name} ({n})")
     assert not wide, "functions over 8 parameters: " + ", ".join(wide)
+
+
+def test_no_task_module_parses_a_command_line() -> None:
+    """The command line is the CLI's (built from the parameter models); a process a stage
+    starts takes its parameter model as JSON instead."""
+    bad = [str(p.relative_to(ROOT)) for p in _sources(("tasks",)) if "argparse" in _imports(p)]
+    assert not bad, "argparse in tasks/: " + ", ".join(bad)

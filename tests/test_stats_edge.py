@@ -148,3 +148,19 @@ def test_pca_spectrum_with_null_eigenvalues_writes_no_infinity():
     rows = findings({"z_dim": 32, "pca_eigenvalues": ev,
                      "pca_explained_variance_ratio": [0.8, 0.2] + [0.0] * 30})
     json.dumps(rows, allow_nan=False)
+
+
+def test_one_huge_component_does_not_widen_the_others_shape(tmp_path):
+    """A component with a range of ~4000 made the common 0.25 grid ~1 wide for every component
+    (derived.histogram_grid), so the others read far from Gaussian; each component's shape is
+    now read on its own grid (bin std/4)."""
+    store = Store(tmp_path / "s")
+    rng = np.random.default_rng(4)
+    x = rng.normal(size=(3000, 8)) * 0.7
+    x[:, 7] *= 1000.0
+    url = write(store, "z", x.astype(np.float32), 500)
+    analyze_latents(url, store, "out", SMALL, workers=1, show_progress=False)
+    s = strict_json(store.read_text(StatsLayout("out").summary))
+    assert s["histogram"]["bin_width"] > 0.25  # the study grid still widens (study units)
+    assert all(0.8 <= v <= 1.2 for v in s["fwhm_over_gaussian"][:7])
+    assert s["dominant_components"] == [7]

@@ -9,12 +9,14 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from zspace import study
 from zspace.storage import StatsLayout, Store
 from zspace.tasks.analyze.params import RADIUS_BIN_COARSE, RADIUS_BIN_FINE, StatsParams
 from zspace.tasks.analyze.passes import Pass2Partial, vector_blocks
 from zspace.tasks.analyze.resample import (
     PEAK_BINS,
     SHAPE_BINS_PER_STD,
+    axis_variance_replicates,
     fwhm_bins,
     interval,
     median_replicates,
@@ -23,8 +25,8 @@ from zspace.tasks.analyze.resample import (
     radius_peak,
     replicate_weights,
     shape_grid,
-    share_replicates,
     silverman_bandwidth,
+    spectrum_replicates,
 )
 from zspace.tasks.analyze.stats_core import (
     Moments,
@@ -139,13 +141,23 @@ class Finished:
     peak: dict
     shape: dict
     pc1_share_interval: list[float] | None
+    pca_ratio_intervals: dict
+
+
+def _spectrum_estimates(ev: np.ndarray) -> dict[str, float | None]:
+    """The PCA claim's numbers from the eigenvalues (None where a ratio is undefined)."""
+    k = study.PCA_FLAT_AFTER
+    tail = float(np.median(ev[k:])) if len(ev) > k else 0.0
+    return {"share": float(ev[0] / ev.sum()) if ev.sum() > 0 else None,
+            "lambda1_over_lambda2": float(ev[0] / ev[1]) if len(ev) > 1 and ev[1] > 0 else None,
+            "tail": float(ev[k] / tail) if tail > 0 else None}
 
 
 def _intervals(p2: Pass2Partial, d: Derived, params: StatsParams, keep: np.ndarray,
                peak_bw: float, est: dict[str, float | None]) -> dict[str, list | None]:
     """Bootstrap intervals (groups weighted by Poisson(1)) of the radius peak, the median shape
     ratio and study half-width over the kept components, and the first PCA share."""
-    w = replicate_weights(params.seed)
+    w = replicate_weights(params.seed, params.bootstrap_replicates)
     out = {"peak": interval(est["peak"], peak_replicates(p2.peak, d.peak_edges, w, peak_bw),
                             floor=0.0)}
     unit = np.full(len(d.mean), 1.0 / (SHAPE_BINS_PER_STD * 2.3548))
@@ -154,8 +166,10 @@ def _intervals(p2: Pass2Partial, d: Derived, params: StatsParams, keep: np.ndarr
     if len(p2.hist_groups):
         out["hw"] = interval(est["hw"], median_replicates(p2.hist_groups, w, keep,
                                                          np.full(len(d.mean), d.hist_width)))
-    out["share"] = interval(est["share"], share_replicates(p2.pc_sum, p2.pc_sq, p2.count, w),
-                            floor=0.0)
+    reps = spectrum_replicates(axis_variance_replicates(p2.pc_sum, p2.pc_sq, p2.count, w),
+                               study.PCA_FLAT_AFTER)
+    for key in ("share", "lambda1_over_lambda2", "tail"):
+        out[key] = interval(est.get(key), reps[key], floor=0.0) if key in reps else None
     return out
 
 
@@ -183,14 +197,15 @@ def finish_with(n: int, params: StatsParams, d: Derived, p2: Pass2Partial,
     hw_scaled = fwhm_bins(p2.shape.sum(axis=0)) * d.shape_width
     with np.errstate(invalid="ignore", divide="ignore"):
         ratio = np.where(live, hw_scaled / (2.3548 * d.std), np.nan)
-    se_mu, se_sd = moment_errors(p2.x_sum, p2.x_sq, p2.count, replicate_weights(params.seed))
+    se_mu, se_sd = moment_errors(p2.x_sum, p2.x_sq, p2.count,
+                                 replicate_weights(params.seed, params.bootstrap_replicates))
     dominant, z_mu, z_hw = dominant_components(d.mean, d.std, d.zero_variance, se_mu, se_sd)
     keep = live.copy()
     keep[dominant] = False
     peak_counts = p2.peak.sum(axis=0)
     bw = silverman_bandwidth(peak_counts, d.peak_edges)
     est = {"peak": radius_peak(peak_counts, d.peak_edges, bw), "shape": _median(ratio[keep]),
-           "hw": _median(hw[keep]), "share": float(d.pca_ratio[0])}
+           "hw": _median(hw[keep]), **_spectrum_estimates(d.pca_eigenvalues)}
     iv = _intervals(p2, d, params, keep, bw, est)
     return Finished(half_width=hw, mode=modes(p2.hist, d.hist_edges), dominant=dominant,
                     dominant_z_mean=z_mu, dominant_z_half_width=z_hw, radius=rad,
@@ -203,7 +218,10 @@ def finish_with(n: int, params: StatsParams, d: Derived, p2: Pass2Partial,
                     shape={"median_fwhm_over_gaussian": est["shape"], "interval": iv["shape"],
                            "median_half_width": est["hw"], "half_width_interval": iv["hw"],
                            "components": int(keep.sum())},
-                    pc1_share_interval=iv["share"])
+                    pc1_share_interval=iv["share"],
+                    pca_ratio_intervals={"lambda1_over_lambda2": iv["lambda1_over_lambda2"],
+                                         f"lambda{study.PCA_FLAT_AFTER + 1}_over_tail_median":
+                                         iv["tail"]})
 
 
 def _median(v: np.ndarray) -> float | None:

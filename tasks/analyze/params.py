@@ -48,6 +48,7 @@ class StatsParams(BaseModel):
     hist_bin_width: float = Field(study.HIST_BIN_WIDTH, gt=0)
     max_hist_bins: int = Field(4096, ge=16, description="the bin width is widened beyond this")
     mahalanobis_quantile: float = Field(0.99, gt=0, lt=1)
+    bootstrap_replicates: int = Field(200, ge=20, description="replicates behind each interval")
     block_rows: int | None = Field(None, ge=1, description="rows per block; default ~8 MB float64, whole chunks")
 
     @field_validator("slice_axes")

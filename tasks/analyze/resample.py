@@ -212,17 +212,25 @@ def median_replicates(grouped: np.ndarray, weights: np.ndarray, keep: np.ndarray
     return np.median(fwhm_bins(reps) * scale[keep], axis=1)
 
 
-def share_replicates(pc_sum: np.ndarray, pc_sq: np.ndarray, count: np.ndarray,
-                     weights: np.ndarray) -> np.ndarray:
-    """Per replicate: the variance along the first principal axis over the total variance,
-    from per-group sums of the PCA coordinates (first order in the covariance's change)."""
+def axis_variance_replicates(pc_sum: np.ndarray, pc_sq: np.ndarray, count: np.ndarray,
+                             weights: np.ndarray) -> np.ndarray:
+    """(replicates, z): the variance along each fixed principal axis per replicate, from
+    per-group sums of the PCA coordinates (first order in the covariance's change)."""
     w = weights.astype(np.float64)
-    n = w @ count
-    s = w @ pc_sum
-    ss = w @ pc_sq
+    n = (w @ count)[:, None]
+    return np.maximum((w @ pc_sq) / n - ((w @ pc_sum) / n) ** 2, 0.0)
+
+
+def spectrum_replicates(var: np.ndarray, k: int) -> dict[str, np.ndarray]:
+    """Per replicate: the first axis's share of the variance, lambda1 / lambda2 and
+    lambda_(k+1) / the median of lambda_(k+1).. (the PCA claim's ratios)."""
     with np.errstate(invalid="ignore", divide="ignore"):
-        var = ss / n[:, None] - (s / n[:, None]) ** 2
-        return var[:, 0] / var.sum(axis=1)
+        out = {"share": var[:, 0] / var.sum(axis=1)}
+        if var.shape[1] > 1:
+            out["lambda1_over_lambda2"] = var[:, 0] / var[:, 1]
+        if var.shape[1] > k:
+            out["tail"] = var[:, k] / np.median(var[:, k:], axis=1)
+    return out
 
 
 def moment_errors(x_sum: np.ndarray, x_sq: np.ndarray, count: np.ndarray,

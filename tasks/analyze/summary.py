@@ -28,7 +28,7 @@ from zspace.tasks.analyze.params import (
     StatsParams,
 )
 from zspace.tasks.analyze.passes import PASS2_ARRAYS, Pass2Result
-from zspace.tasks.analyze.resample import GROUPS, PEAK_RULE, REPLICATES
+from zspace.tasks.analyze.resample import GROUPS, PEAK_RULE
 from zspace.tasks.analyze.stats_core import (
     CORRELATION_THRESHOLDS,
     DOMINANT_RULE,
@@ -110,7 +110,7 @@ class Analysis:
             "fwhm_over_gaussian": [None if not np.isfinite(v) else float(v)
                                    for v in f.fwhm_over_gaussian],
             "shape": {**f.shape, "rule": SHAPE_RULE},
-            "bootstrap": {"groups": GROUPS, "replicates": REPLICATES, "seed": self.params.seed,
+            "bootstrap": {"groups": GROUPS, "replicates": self.params.bootstrap_replicates, "seed": self.params.seed,
                           "rule": BOOTSTRAP_RULE},
             "histogram": {"bin_width": d.hist_width, "lo": float(d.hist_edges[0]),
                           "hi": float(d.hist_edges[-1]), "n_bins": len(d.hist_edges) - 1},
@@ -124,6 +124,7 @@ class Analysis:
             "pca_eigenvalues": d.pca_eigenvalues.tolist(),
             "pca_explained_variance_ratio": d.pca_ratio.tolist(),
             "pca_first_share_interval": f.pc1_share_interval,
+            "pca_ratio_intervals": f.pca_ratio_intervals,
             "slice": self._slice(),
             "mahalanobis": {"quantile": self.params.mahalanobis_quantile,
                             "value": f.mahalanobis_q, "rule": INSIDE_RULE},

@@ -216,20 +216,35 @@ def findings(summary: dict[str, Any], scores: dict[str, Any] | None = None,
 
 
 def _short(value: Any) -> str:
-    """A compact text of a number or a small dict for the table."""
+    """A compact text of a number, an interval or a small dict for the table."""
     if isinstance(value, float):
         return f"{value:.4g}"
+    if isinstance(value, list) and len(value) == 2 and all(
+            isinstance(v, int | float) for v in value):
+        return f"[{_short(float(value[0]))}, {_short(float(value[1]))}]"
     if isinstance(value, dict):
         return ", ".join(f"{k}: {_short(v)}" for k, v in value.items()
-                         if not isinstance(v, dict | list))
+                         if not isinstance(v, dict) and (not isinstance(v, list)
+                                                         or _short(v).startswith("[")))
     return "—" if value is None else str(value)
+
+
+def _verdict_text(r: Row) -> str:
+    """The verdict and, for a calibrated rule, its measured false-positive rate and power."""
+    cal = r.get("calibration")
+    if not cal:
+        return r["verdict"]
+    parts = [f"FPR {cal['fpr']:.2f}" if cal.get("fpr") is not None else "",
+             f"power {cal['power']:.2f}" if cal.get("power") is not None else "",
+             "retired" if cal.get("status") == "retired" else ""]
+    return f"{r['verdict']} ({', '.join(p for p in parts if p)}; {cal['draws']} draws)"
 
 
 def findings_markdown(rows: list[Row]) -> str:
     lines = ["| claim | study | ours | verdict | rule |", "|---|---|---|---|---|"]
     for r in rows:
-        cells = [r["claim"], _short(r["study"]), _short(r["ours"]), f"**{r['verdict']}**",
-                 r["rule"]]
+        cells = [r["claim"], _short(r["study"]), _short(r["ours"]),
+                 f"**{r['verdict']}**" + _verdict_text(r)[len(r["verdict"]):], r["rule"]]
         lines.append("| " + " | ".join(c.replace("|", "\\|").replace("\n", " ")
                                         for c in cells) + " |")
     return "\n".join(lines) + "\n"
@@ -243,6 +258,7 @@ def findings_html(rows: list[Row]) -> str:
         "<tr class=\"verdict-{}\">{}</tr>".format(
             r["verdict"].replace(" ", "-"),
             "".join(f"<td>{html.escape(c)}</td>" for c in (
-                r["claim"], _short(r["study"]), _short(r["ours"]), r["verdict"], r["rule"])))
+                r["claim"], _short(r["study"]), _short(r["ours"]), _verdict_text(r),
+                r["rule"])))
         for r in rows)
     return f"<table class=\"findings\"><thead><tr>{head}</tr></thead><tbody>{body}</tbody></table>"

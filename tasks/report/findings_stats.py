@@ -5,7 +5,11 @@ everything here."""
 
 from __future__ import annotations
 
+import functools
+import json
 import math
+from collections.abc import Callable
+from importlib import resources
 from typing import Any
 
 import numpy as np
@@ -27,6 +31,42 @@ def row(claim: str, study_value: Any, ours: Any, verdict: str, rule: str) -> Row
 
 def _missing(claim: str, study_value: Any, what: str) -> Row:
     return row(claim, study_value, None, UNDECIDABLE, f"needs {what}")
+
+
+@functools.cache
+def calibration_rows() -> tuple[dict[str, Any], ...]:
+    """The latest calibration shipped with the package (zspace/calibration.json), or ()."""
+    try:
+        text = resources.files("zspace").joinpath("calibration.json").read_text()
+    except (FileNotFoundError, OSError):
+        return ()
+    return tuple(json.loads(text))
+
+
+def calibration(rule_id: str) -> dict[str, Any] | None:
+    """A rule's measured false-positive rate (worst null) and power (weakest planted effect)."""
+    rows = [r for r in calibration_rows() if r.get("rule") == rule_id]
+    if not rows:
+        return None
+    nulls = [r for r in rows if r["kind"] == "null"]
+    planted = [r for r in rows if r["kind"] == "planted"]
+    worst = max(nulls, key=lambda r: r["rate"]) if nulls else None
+    weakest = min(planted, key=lambda r: r["rate"]) if planted else None
+    return {"fpr": worst and worst["rate"], "fpr_dataset": worst and worst["dataset"],
+            "power": weakest and weakest["rate"], "power_dataset": weakest and weakest["dataset"],
+            "draws": rows[0]["draws"], "ok": all(r["ok"] for r in rows),
+            "status": rows[0]["status"]}
+
+
+def calibrated(rule_id: str) -> Callable[[Callable[..., Row]], Callable[..., Row]]:
+    """Tag a rule's rows with its id and its measured calibration."""
+    def wrap(fn: Callable[..., Row]) -> Callable[..., Row]:
+        @functools.wraps(fn)
+        def rule(*args: Any, **kwargs: Any) -> Row:
+            return {**fn(*args, **kwargs), "rule_id": rule_id,
+                    "calibration": calibration(rule_id)}
+        return rule
+    return wrap
 
 
 def proportion_interval(hits: float, n: int | None) -> list[float] | None:
@@ -76,6 +116,7 @@ def _shape_inputs(s: dict[str, Any]) -> dict[str, Any] | None:
     return sh
 
 
+@calibrated("gaussian_components")
 def gaussian_components(s: dict[str, Any]) -> Row:
     claim = "most components are Gaussian, centre ~0, half-width (FWHM) ~1-2"
     lo, hi = SHAPE_RANGE
@@ -107,6 +148,7 @@ def gaussian_components(s: dict[str, Any]) -> Row:
                REPRODUCED if wide == "in" else DIFFERS, rule)
 
 
+@calibrated("dominant")
 def dominant(s: dict[str, Any]) -> Row:
     claim = "a few dominant components (|mu| or half-width clearly above the rest)"
     n_study = len(study.DOMINANT_COMPONENTS)
@@ -121,6 +163,7 @@ def dominant(s: dict[str, Any]) -> Row:
                {"count": count, "z_dim": z, "indices": s["dominant_components"]}, verdict, rule)
 
 
+@calibrated("radius_peak")
 def radius_peak(s: dict[str, Any]) -> Row:
     claim = "the radius distribution peaks near sqrt(z_dim)"
     rule = ("reproduced when |peak - sqrt(z_dim)| <= 10% of sqrt(z_dim); differs otherwise; not "
@@ -140,6 +183,7 @@ def radius_peak(s: dict[str, Any]) -> Row:
                rule + ("; here the interval straddles the bound" if where == "straddles" else ""))
 
 
+@calibrated("origin_border")
 def origin_border(s: dict[str, Any], fragmentation: dict[str, Any] | None) -> Row:
     claim = "the origin sits at the border of the data cloud"
     rule = ("share of data closer (Mahalanobis, fitted Gaussian) to the mean than the origin: "
@@ -234,6 +278,7 @@ def _strongest(s: dict[str, Any]) -> dict[str, Any]:
             "strongest_beyond_3_r_errors": abs(diff) > 3 * err}
 
 
+@calibrated("correlated")
 def correlated(s: dict[str, Any], correlation: np.ndarray | None = None) -> Row:
     claim = "dominant components are correlated (pair counts above |r| 0.1..0.6)"
     m = study.CORRELATION_SUBSAMPLE
@@ -277,14 +322,16 @@ def _ratio_interval(ratio: float | None, n: int | None) -> list[float] | None:
     return [ratio / f, ratio * f]
 
 
+@calibrated("pca_spectrum")
 def pca_spectrum(s: dict[str, Any]) -> Row:
     claim = "one dominant principal component, the spectrum flat after ~10"
     k = study.PCA_FLAT_AFTER
     rule = (f"one dominant: lambda1 >= 2 lambda2; flat after {k}: lambda{k + 1} <= 2 x the "
             "median of the remaining eigenvalues; reproduced when both, differs when one, "
             f"not reproduced when neither; not decidable with fewer than {2 * k} components or "
-            "when a ratio's 95% interval (Gaussian eigenvalue error sqrt(2/N)) straddles 2; "
-            "explained_ratio_first carries its bootstrap interval")
+            "when a ratio's 95% bootstrap interval (summary's pca_ratio_intervals; without them "
+            "the Gaussian eigenvalue error sqrt(2/N)) straddles 2; explained_ratio_first "
+            "carries its bootstrap interval")
     ev = np.asarray(s.get("pca_eigenvalues") or [], dtype=float)
     if len(ev) < 2 * k:
         return row(claim, "1 dominant, flat after ~10", {"components": len(ev)}, UNDECIDABLE,
@@ -292,12 +339,15 @@ def pca_spectrum(s: dict[str, Any]) -> Row:
     n, tail = s.get("n"), float(np.median(ev[k:]))
     r1 = float(ev[0] / ev[1]) if ev[1] > 0 else None
     rk = float(ev[k] / tail) if tail > 0 else None
-    ours = {"lambda1_over_lambda2": r1, "lambda1_over_lambda2_interval": _ratio_interval(r1, n),
-            f"lambda{k + 1}_over_tail_median": rk,
+    boot = s.get("pca_ratio_intervals") or {}
+    i1 = boot.get("lambda1_over_lambda2") or _ratio_interval(r1, n)
+    ik = boot.get(f"lambda{k + 1}_over_tail_median") or _ratio_interval(rk, n)
+    ours = {"lambda1_over_lambda2": r1, "lambda1_over_lambda2_interval": i1,
+            f"lambda{k + 1}_over_tail_median": rk, f"lambda{k + 1}_interval": ik,
             "explained_ratio_first": (s.get("pca_explained_variance_ratio") or [None])[0],
             "explained_ratio_first_interval": s.get("pca_first_share_interval")}
-    one = side(r1 if r1 is not None else math.inf, _ratio_interval(r1, n), 2.0)
-    flat = side(rk if rk is not None else 0.0, _ratio_interval(rk, n), -math.inf, 2.0)
+    one = side(r1 if r1 is not None else math.inf, i1, 2.0)
+    flat = side(rk if rk is not None else 0.0, ik, -math.inf, 2.0)
     if "straddles" in (one, flat):
         return _straddle(claim, "1 dominant, flat after ~10", ours, rule, "a ratio")
     one_ok, flat_ok = one == "in", flat == "in"
@@ -306,6 +356,7 @@ def pca_spectrum(s: dict[str, Any]) -> Row:
     return row(claim, "1 dominant, flat after ~10", ours, verdict, rule)
 
 
+@calibrated("uniform_b")
 def uniform_b(s: dict[str, Any]) -> Row:
     claim = "uniform components in [-b, b] give the data's radius only for b in [1, 2]"
     lo, hi = study.B_RANGE
@@ -331,6 +382,7 @@ def uniform_b(s: dict[str, Any]) -> Row:
     return row(claim, list(study.B_RANGE), ours, REPRODUCED if lo <= b <= hi else DIFFERS, rule)
 
 
+@calibrated("artificial_outside")
 def artificial_outside(s: dict[str, Any]) -> Row:
     claim = "artificial vectors of the right length land outside the data cloud"
     rule = ("reproduced when under half of the artificial vectors at the best b lie inside the "

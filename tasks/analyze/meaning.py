@@ -27,7 +27,7 @@ from zspace.tasks.analyze.disentanglement import (
     prediction_test,
 )
 from zspace.tasks.analyze.meaning_compare import compare_meaning as compare_meaning
-from zspace.tasks.analyze.meaning_null import ALPHA, accuracy, mig_tests, r2, score_se
+from zspace.tasks.analyze.meaning_null import ALPHA, ALPHA_MIG, accuracy, mig_tests, r2, score_se
 
 TOP_K = 3
 CARRIER_NMI = 0.1
@@ -36,7 +36,7 @@ PROBE_TEST_ROWS = 10_000
 DCI_TRAIN_ROWS = 5_000
 DCI_BOOTSTRAP = 8
 DCI_DETECT = 0.5
-MIG_RULE = (f"detected: some factor's MIG gap lies above its null law, p < {ALPHA:g} / K "
+MIG_RULE = (f"detected: some factor's MIG gap lies above its null law, p < {ALPHA_MIG:g} / K "
             "(Bonferroni over the section's K names; the null is the MI of every component with "
             "shuffled labels: the exact permutation law for 0/1 factors, the G-test chi-square "
             "law otherwise, the gap by Monte Carlo): that factor lives in one component more "

@@ -37,7 +37,9 @@ from zspace.tasks.generate.realism import (
     ReencodeReference,
     placement,
     realism,
-    reencode_realism,
+    realism_summary,
+    reencode_scores,
+    sharpening_gain,
     void_or_miss,
     why_random_fail,
 )
@@ -168,6 +170,14 @@ def _reencode_reference(inp: _Inputs, model: Any, images: Any, train_rows: np.nd
     return _Reencode(ref, encode, decode)
 
 
+def _realism(r: _Reencode, decoded: np.ndarray, sharp: np.ndarray) -> dict[str, Any]:
+    """realism of the decoded and of the sharpened images, and the paired gain."""
+    plain = reencode_scores(decoded, r.encode, r.decode, r.ref)
+    sharpened = reencode_scores(sharp, r.encode, r.decode, r.ref)
+    return {**realism_summary(plain), **realism_summary(sharpened, "realism_sharpened"),
+            **sharpening_gain(plain, sharpened)}
+
+
 def _score_samplers(inp: _Inputs, model: Any, params: GenerateParams, names: list[str],
                     samples: tuple[dict[str, np.ndarray], ...]) -> tuple[dict, dict, float]:
     """(scores per sampler, reference sizes, the training images' sharpness)."""
@@ -194,9 +204,7 @@ def _score_samplers(inp: _Inputs, model: Any, params: GenerateParams, names: lis
         sl, sl_s = slice(i * n, (i + 1) * n), slice((len(names) + i) * n, (len(names) + i + 1) * n)
         scores[name] = {
             "r_limit": r_limit_of(name), "n": n,
-            **reencode_realism(decoded[name], reencode.encode, reencode.decode, reencode.ref),
-            **reencode_realism(sharp[name], reencode.encode, reencode.decode, reencode.ref,
-                               prefix="realism_sharpened"),
+            **_realism(reencode, decoded[name], sharp[name]),
             "pixel_typicality": float(realism(decoded[name], typical).mean()),
             "pixel_typicality_rule": REALISM_RULE,
             "placement": placement(zs[name], d_lat[sl], cloud),

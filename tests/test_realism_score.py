@@ -199,3 +199,38 @@ def test_why_random_fail_uses_the_interval():
     out = why_random_fail(unsure)
     assert out["answer"] == "not decidable" and out["uncertain_samplers"] == ["uniform-r40"]
     assert "interval" in out["rule"]
+
+
+# -- the Findings rows that read realism ------------------------------------------------------
+def test_findings_rows_state_intervals_and_refuse_constant_input():
+    from zspace.tasks.report.findings import (
+        normal_faces,
+        r_limit_quality,
+        sharpening,
+        voids_explain,
+    )
+
+    flat = {"scores": {f"uniform-r{r:g}": {"realism": 0.01, "realism_ci": [0.01, 0.01]}
+                       for r in (0.5, 1, 2, 8)}}
+    row = r_limit_quality(flat)
+    assert row["verdict"] == "not decidable" and "undefined" in row["rule"]
+    falling = {"scores": {f"uniform-r{r:g}": {"realism": v, "realism_ci": [v - w, v + w]}
+                          for r, v in ((0.5, 0.5), (1, 0.4), (2, 0.3), (8, 0.1))
+                          for w in [0.05]}}
+    assert r_limit_quality(falling)["verdict"] == "reproduced"
+    falling["scores"]["uniform-r8"]["realism_ci"] = [0.0, 0.6]  # the fall is within the noise
+    assert r_limit_quality(falling)["verdict"] == "not decidable"
+    straddles = {"scores": {"normal": {"realism": 0.26, "realism_ci": [0.2, 0.32]}}}
+    assert normal_faces("vae", straddles)["verdict"] == "not decidable"
+    assert normal_faces("ae", {"scores": {"normal": {"realism": 0.02,
+                                                     "realism_ci": [0.01, 0.03]}}}
+                        )["verdict"] == "reproduced"
+    gain = {"scores": {k: {"realism_sharpening_gain": g, "realism_sharpening_gain_ci": ci}
+                       for k, g, ci in (("normal", -0.2, [-0.3, -0.1]),
+                                        ("gaussian-fit", -0.1, [-0.2, -0.05]),
+                                        ("uniform-r1", 0.0, [-0.1, 0.1]))}}
+    row = sharpening(gain)
+    assert row["verdict"] == "not reproduced" and row["ours"]["hurts"] == ["gaussian-fit",
+                                                                             "normal"]
+    on = voids_explain({"void_or_miss": {"answer": "on the data", "rule": "r"}})
+    assert on["verdict"] == "not reproduced"

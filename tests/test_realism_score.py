@@ -225,12 +225,11 @@ def test_findings_rows_state_intervals_and_refuse_constant_input():
     assert normal_faces("ae", {"scores": {"normal": {"realism": 0.02,
                                                      "realism_ci": [0.01, 0.03]}}}
                         )["verdict"] == "reproduced"
-    gain = {"scores": {k: {"realism_sharpening_gain": g, "realism_sharpening_gain_ci": ci}
-                       for k, g, ci in (("normal", -0.2, [-0.3, -0.1]),
-                                        ("gaussian-fit", -0.1, [-0.2, -0.05]),
-                                        ("uniform-r1", 0.0, [-0.1, 0.1]))}}
+    gain = {"scores": {"normal": {"sharpness": 1e-4, "sharpness_sharpened": 1e-3,
+                                  "realism_sharpening_gain_ci": [-0.3, -0.1]}},
+            "reference": {"training_sharpness": 2e-3}}
     row = sharpening(gain)
-    assert row["verdict"] == "not reproduced" and row["ours"]["hurts"] == ["gaussian-fit",
-                                                                             "normal"]
+    assert row["verdict"] == "reproduced" and row["ours"]["realism_gain_ci"] == {
+        "normal": [-0.3, -0.1]} and "not used" in row["rule"]
     on = voids_explain({"void_or_miss": {"answer": "on the data", "rule": "r"}})
     assert on["verdict"] == "not reproduced"

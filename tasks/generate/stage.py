@@ -157,8 +157,9 @@ def _reencode_reference(inp: _Inputs, model: Any, images: Any, train_rows: np.nd
     rows = pool[sample_rows(len(pool), min(len(pool), 400), params.seed + 3)]
     half = len(rows) // 2
 
-    def encode(x: np.ndarray) -> np.ndarray:
-        return model.encode(to_uint8(x), batch_size=params.batch_size)["z_mean"]
+    def encode(x: np.ndarray) -> np.ndarray:  # decoded floats quantised as stored images are
+        x = x if x.dtype == np.uint8 else to_uint8(x)
+        return model.encode(x, batch_size=params.batch_size)["z_mean"]
 
     def decode(z: np.ndarray) -> np.ndarray:
         return model.decode(np.asarray(z, np.float32), batch_size=params.batch_size)

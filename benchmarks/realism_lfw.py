@@ -2,8 +2,8 @@
 
 Usage: python benchmarks/realism_lfw.py [--lfw PATH] [--store DIR] [--epochs 5] [--limit 10000]
 
-LFW (13,233 grey 96 px JPEGs, `lfw96/` inside a tar, default ../shared/data/lfw96.tar beside the
-repository) is ingested at 96 px and 32 px into a store (default a folder under /tmp, kept, so a
+LFW (13,233 grey 96 px JPEGs, `lfw96/` inside a tar given by --lfw; the default is
+shared/data/lfw96.tar in the folder that holds the repository) is ingested at 96 px and 32 px into a store (default a folder under /tmp, kept, so a
 rerun reuses every finished stage); the study's AE and VAE (presets celeba-ae, celeba-vae) are
 trained at reduced epochs and limit on 96 px, the demo preset's AE and VAE on 32 px; each run is
 encoded, analysed and put through the generate stage. Per run and probe set (held-out data
@@ -43,20 +43,23 @@ def lfw_folder(tar: Path, root: Path) -> Path:
 
 def prepare(store: str, folder: Path, preset: str, size: int, kind: str, epochs: int,
             limit: int) -> str:
-    """Ingest, train, encode and analyse one run (each stage skips finished work)."""
+    """Ingest, train, encode and analyse one run (each stage skips finished work; a trained
+    run is kept as it is)."""
     from zspace.storage import Store
     from zspace.tasks.analyze.stats import analyze_latents
     from zspace.tasks.encode.stage import encode_run
-    from zspace.tasks.ingest.stage import IngestConfig, ingest
+    from zspace.tasks.ingest.params import IngestParams
+    from zspace.tasks.ingest.stage import ingest
+    from zspace.tasks.train.params import TrainParams
     from zspace.tasks.train.stage import train_run
 
     dataset = f"lfw-{size}px"
-    ingest(IngestConfig(source=str(folder), store=store, name=dataset, size=size, workers=1))
-    run = f"{dataset}-{preset}-{kind}"
-    train_run(store, dataset, run=run, preset=preset, epochs=epochs, limit=limit, kind=kind,
-              verbose=0)
+    ingest(IngestParams(source=str(folder), store=store, name=dataset, size=size, workers=1))
+    run, st = f"{dataset}-{preset}-{kind}", Store(store)
+    if not st.exists(st.run(run).model):
+        train_run(TrainParams(store=store, dataset=dataset, run=run, preset=preset,
+                              epochs=epochs, limit=limit, kind=kind), verbose=0)
     encode_run(store, run)
-    st = Store(store)
     analyze_latents(st.join(st.run(run).latents("z_mean")), st, st.run(run).stats.root,
                     workers=1, show_progress=False)
     return run

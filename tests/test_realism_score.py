@@ -141,7 +141,7 @@ def test_reconstructions_and_noise_are_far_apart(trained):
 def test_fitted_gaussian_near_reconstructions_far_points_near_noise(trained):
     fit = trained["gaussian-fit"]["realism"]
     assert fit > 0.3 and abs(fit - trained["reconstruction"]["realism"]) < 0.25, fit
-    assert trained["uniform-r8"]["realism"] < 0.05 < trained["uniform-r1"]["realism"]
+    assert trained["uniform-r8"]["realism"] < 0.1 and trained["uniform-r8"]["realism"] < fit - 0.3
 
 
 # -- where the probes lie, and why random probes fail -----------------------------------------

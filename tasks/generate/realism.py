@@ -1,30 +1,32 @@
-"""Is a decoded image data-like? A typicality score in a named feature space, and where the
+"""Is a decoded image face-like? realism (the run's own encoder and decoder judge it against
+the model's reconstructions of held-out images), a pixel typicality (secondary), and where the
 probe z-points lie.
 
-realism: the feature space is the first K principal components (whitened) of the training
-images' pixels, fitted on a seeded sample of training images. Real faces have a typical
-distance from the centre of that space (concentration of measure); a blurred average face sits
-too close to the centre, noise and saturated colour fields too far. realism = 1 - |2p - 1|,
-where p is the percentile of an image's distance among held-out training images' distances:
-~0.5 on average for real images, ~0 for atypical ones, in [0, 1].
+realism (REENCODE_RULE): three log features of an image x -- the Mahalanobis distance of the
+re-encoded E(x) under the data's fitted Gaussian, the re-encoding error |D(E(x)) - x| and the
+pixel contrast -- each a robust z-score among reconstructions D(E(y)) of held-out images y; the
+largest |z| is the atypicality (two-sided: a faded average face is as atypical as noise), and
+realism is its conformal p-value among other reconstructions (reconstructions ~0.5, noise ~0).
+The reference is reconstructions, not photos: a decoder's output is smoother than any photo,
+and a decoded sample can at best be as face-like as the model's own reconstructions. Photos
+(and strongly sharpened images) are outside what the score judges: they score ~0. There is no
+nearest-neighbour distance to data latents in it: in 256 dimensions every new point is far
+from all of them. On LFW (BENCHMARKS.md, "Realism on real faces") it orders samplers as
+OpenCV's Haar face detector does. A realism score is only as good as the model it is read
+with: on a model that decodes every z to the same blur, reconstructions are that blur too.
 
-reencode_realism (the run's own encoder E and decoder D judge an image x): three percentiles
-among data images -- the Mahalanobis distance of E(x) under the data's fitted Gaussian, the
-distance of E(x) to the nearest data z_mean, the RMS re-encoding error |D(E(x)) - x| -- their
-maximum is the atypicality, and realism is the share of held-out data images at least as
-atypical (a conformal p-value; data ~0.5). Measured on a tiny AE (32x32, z_dim 16, 600
-synthetic faces, 12 epochs; tests/test_realism_score.py): held-out data 0.52, their
-reconstructions 0.66, uniform noise 0.04, decoded fitted Gaussian 0.63, N(0, I) 0.31, uniform
-r_limit 1 / 3 / 8: 0.46 / 0.11 / 0.04; the pixel score above rated decoded N(0, I) images of
-the same model higher (0.72) than the fitted Gaussian's (0.47): it rewards images nearer the
-median than data. On a one-epoch AE every decoded image is the same blur and both scores fail: a
-realism score is only as good as the model it is read with.
+pixel typicality (PixelTypicality): the distance from the centre of the whitened first K
+principal components of training images' pixels, as 1 - |2p - 1| of its percentile among
+held-out training images; it rewards images nearer the median than data and is kept only as a
+secondary column.
 
 Where the probes lie (the 2023 addendum's question): for each probe z, (a) whether it is
 inside the region of the data (Mahalanobis distance below the data's 99th percentile) and (b)
 whether it is on the data (distance to the nearest data z-point below the 99th percentile of
 the data's own nearest-neighbour distances). A probe inside the region but off the data is
 in a void between data points; a probe outside the region misses the data altogether.
+why_random_fail adds realism: do the samplers that fail fail in voids, outside the region, or
+on the data?
 """
 
 from __future__ import annotations

@@ -3,7 +3,8 @@ produced, how data-like the images are, and where the probe points lie.
 
 Samplers are in :mod:`.samplers` (``n_images`` vectors each, seeded); every decoded grid is also
 sharpened with PIL ``ImageEnhance.Sharpness(sharpen_factor)``. Scores per sampler
-(:mod:`.scoring`, :mod:`.realism`): realism (re-encoding consistency, the validated score),
+(:mod:`.scoring`, :mod:`.realism`): realism (against the model's reconstructions), with
+and without sharpening,
 placement of the probes (on the data, in a void, outside the data's region), the variance of
 the Laplacian (sharpness) before and after sharpening, the distance of z to the nearest training
 z_mean, and, secondary, the RMS distance to the nearest of ``n_reference`` training images.

@@ -143,11 +143,20 @@ def score_run(store_url: str, run: str, n: int) -> dict[str, Any]:
                                      [table[k]["faces"] for k in keys]).statistic), 3)
 
     unsharp = [k for k in table if not k.endswith("sharpened")]
-    return {"table": table, "spearman": rho(unsharp),
+    return {"table": table, **agreement(table), "spearman": rho(unsharp),
             "spearman_without_data": rho([k for k in unsharp if k != "data"]),
             "spearman_with_sharpened": rho(list(table)),
             "why_random_fail": record["why_random_fail"]["answer"],
             "void_or_miss": record["void_or_miss"]["answer"]}
+
+
+def agreement(table: dict[str, dict[str, Any]]) -> dict[str, Any]:
+    """The binary call of both judges per decoded probe set (samplers and reconstructions, not
+    photos, noise or sharpened images): realism >= 0.25 against faces in >= half the images."""
+    keys = [k for k in table if k not in ("data", "noise") and not k.endswith("sharpened")]
+    same = [(table[k]["realism"] >= 0.25) == (table[k]["faces"] >= 0.5) for k in keys]
+    return {"agreement": f"{sum(same)}/{len(same)}",
+            "disagree": [k for k, ok in zip(keys, same, strict=True) if not ok]}
 
 
 def main() -> None:

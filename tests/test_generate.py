@@ -71,6 +71,8 @@ def test_every_sampler_decodes_28_images_in_0_1_with_figures(store, generated):
                    - 1.0) < 1e-9
     assert scores["uniform-r8"]["placement"]["outside_region"] == 1.0
     assert rec["void_or_miss"]["answer"] and rec["void_or_miss"]["rule"]
+    assert rec["why_random_fail"]["answer"] and "interval" in rec["why_random_fail"]["rule"]
+    assert all(0.0 <= s["realism_sharpened"] <= 1.0 for s in scores.values())
 
     manifest = store.read_json(store.run(RUN).manifest("generate"))
     files = [e["file"] for e in manifest]

@@ -16,7 +16,7 @@ from prefect.artifacts import create_markdown_artifact
 from pydantic import BaseModel, ConfigDict, Field
 
 from zspace import study
-from zspace.flows.stage import Stage
+from zspace.cli.stage import Stage
 from zspace.storage import StatsLayout, Store, StoreError
 from zspace.storage.lock import writer_lock
 from zspace.tasks.analyze.stats import StatsParams, analyze_latents

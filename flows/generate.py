@@ -13,7 +13,7 @@ from prefect import flow, task
 from prefect.artifacts import create_table_artifact
 from pydantic import BaseModel, ConfigDict, Field
 
-from zspace.flows.stage import Stage
+from zspace.cli.stage import Stage
 from zspace.storage import Store
 from zspace.tasks.common.artifacts import artifact_key
 from zspace.tasks.generate.stage import GenerateParams

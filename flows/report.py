@@ -15,8 +15,8 @@ from prefect import flow, task
 from prefect.artifacts import create_link_artifact, create_markdown_artifact, create_table_artifact
 from pydantic import BaseModel, ConfigDict, Field
 
+from zspace.cli.stage import PipelineContext, Stage
 from zspace.flows.generate import compare_reconstructions_task
-from zspace.flows.stage import PipelineContext, Stage
 from zspace.storage import Store, StoreError
 from zspace.tasks.common.artifacts import artifact_key
 

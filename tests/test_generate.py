@@ -9,7 +9,7 @@ import pytest
 from latent_runs import DATASET, latent_store
 from PIL import Image
 
-from zspace.flows.cli import main
+from zspace.cli.main import main
 from zspace.flows.generate import GenerateStageParams, generate_flow
 from zspace.storage import Store, split_rows
 from zspace.tasks.common.runs import load_run_model

@@ -12,7 +12,7 @@ import pytest
 from prefect import get_client
 from test_figures import PARAMS, make_latents, write_latents
 
-from zspace.flows.cli import main
+from zspace.cli.main import main
 from zspace.flows.report import ReportParams, report_flow, stats_figures_current
 from zspace.storage import RunLayout, Store
 from zspace.tasks.analyze.stats import analyze_latents

@@ -27,7 +27,7 @@ $(STAMP): pyproject.toml $(LOCK)
 	@$(PIP) -r $(LOCK) $(PIP_QUIET)
 	@$(PIP) --no-deps -e ".[$(EXTRAS)]" $(PIP_QUIET)
 	@$(BIN)/python -m pip check >>$(PIP_LOG) 2>&1 || { tail -5 $(PIP_LOG); echo "$(LOCK) does not satisfy pyproject.toml: run 'make lock'"; exit 1; }
-	@$(BIN)/python -c "import zspace.flows.cli, tensorflow, prefect, zarr" 2>/dev/null \
+	@$(BIN)/python -c "import zspace.cli.main, tensorflow, prefect, zarr" 2>/dev/null \
 		|| (echo "install failed: run '$(BIN)/pip install -e .[$(EXTRAS)]' to see why"; exit 1)
 	@touch $(STAMP)
 

@@ -5,7 +5,7 @@ pyproject.toml cannot say this alone: setuptools' `packages.find` gives no name 
 
 from setuptools import find_packages, setup
 
-FOLDERS = ("flows", "tasks", "models", "storage")
+FOLDERS = ("cli", "flows", "tasks", "models", "storage")
 
 setup(packages=["zspace", "zspace.presets",
                 *(f"zspace.{p}" for p in find_packages(include=[f"{f}*" for f in FOLDERS]))])

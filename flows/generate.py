@@ -11,12 +11,12 @@ from typing import Any
 
 from prefect import flow, task
 from prefect.artifacts import create_table_artifact
-from pydantic import BaseModel, ConfigDict, Field
 
-from zspace.flows.stage import Stage
+from zspace.cli.stage import Stage
 from zspace.storage import Store
 from zspace.tasks.common.artifacts import artifact_key
-from zspace.tasks.generate.stage import GenerateParams
+from zspace.tasks.generate.params import GenerateStageParams
+from zspace.tasks.generate.reconstruct_task import compare_reconstructions_task
 
 
 def _key(prefix: str, run: str) -> str:
@@ -35,27 +35,6 @@ def traversals_task(store: str, run: str) -> dict[str, Any]:
     from zspace.tasks.generate.traversal_stage import write_traversals
 
     return write_traversals(store, run)
-
-
-@task(name="compare-reconstructions")
-def compare_reconstructions_task(store: str, runs: list[str], n_show: int = 8) -> dict[str, Any]:
-    from zspace.tasks.generate.reconstruct import compare_reconstructions
-
-    return compare_reconstructions(store, runs, n_show)
-
-
-class GenerateStageParams(BaseModel):
-    """Which run to generate from; the samplers' own parameters are :class:`GenerateParams`
-    (nested as ``generation``)."""
-
-    model_config = ConfigDict(extra="forbid")
-
-    store: str = Field(description="store root (local path or fsspec URL)")
-    run: str = Field(description="run name under the store")
-    compare: list[str] | None = Field(
-        None, description="also compare test-split reconstructions with these runs (same dataset)")
-    generation: GenerateParams = Field(default_factory=GenerateParams,
-                                       description="the samplers and how they are scored")
 
 
 @flow(name="generate", log_prints=True)

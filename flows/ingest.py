@@ -7,7 +7,7 @@ from typing import Any
 from prefect import flow, task
 from prefect.artifacts import create_markdown_artifact
 
-from zspace.flows.stage import PipelineContext, Stage
+from zspace.cli.stage import PipelineContext, Stage
 from zspace.storage import Store
 from zspace.storage.lock import writer_lock
 from zspace.tasks.common.artifacts import artifact_key

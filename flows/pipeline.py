@@ -27,9 +27,9 @@ from prefect.client.schemas.objects import State, TaskRun
 from prefect.tasks import Task
 from pydantic import BaseModel, ConfigDict, Field, field_validator
 
-from zspace.flows.caching import result_storage_for
-from zspace.flows.registry import STAGE_NAMES, stage, stages
-from zspace.flows.stage import PipelineContext, Stage, stage_cache_key
+from zspace.cli.caching import result_storage_for
+from zspace.cli.registry import STAGE_NAMES, stage, stages
+from zspace.cli.stage import PipelineContext, Stage, stage_cache_key
 from zspace.models.config import load_preset, preset_name, read_preset
 from zspace.storage import Store
 
@@ -142,7 +142,7 @@ def run_stage(stage: str, label: str, params: dict[str, Any], upstream: dict[str
               runtime: dict[str, Any] | None = None) -> dict[str, Any]:
     """Run one declared stage's flow. `upstream` is there for the cache key; `runtime` values
     (a scheduler address) reach the flow but not the key."""
-    from zspace.flows.registry import stage as lookup
+    from zspace.cli.registry import stage as lookup
 
     st = lookup(stage)
     whole = st.params.model_validate({**params, **(runtime or {})})
@@ -291,7 +291,7 @@ def _run(values: dict[str, Any]) -> int:
 
 
 def _command() -> Any:
-    from zspace.flows.cli import Command
+    from zspace.cli.main import Command
 
     return Command(name="run", help="the whole pipeline for one preset (ingest ... report), "
                    "cached stage by stage", params=lambda: PipelineParams, run=_run)

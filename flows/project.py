@@ -9,7 +9,7 @@ from typing import Any
 from prefect import flow, task
 from prefect.artifacts import create_table_artifact
 
-from zspace.flows.stage import Stage
+from zspace.cli.stage import Stage
 from zspace.storage import Store
 from zspace.tasks.common.artifacts import artifact_key
 from zspace.tasks.project.params import ProjectParams

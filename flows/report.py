@@ -13,24 +13,12 @@ from typing import Any
 
 from prefect import flow, task
 from prefect.artifacts import create_link_artifact, create_markdown_artifact, create_table_artifact
-from pydantic import BaseModel, ConfigDict, Field
 
-from zspace.flows.generate import compare_reconstructions_task
-from zspace.flows.stage import PipelineContext, Stage
+from zspace.cli.stage import PipelineContext, Stage
 from zspace.storage import Store, StoreError
 from zspace.tasks.common.artifacts import artifact_key
-
-
-def stats_figures_current(store_url: str, run: str) -> bool:
-    """figures/stats.json lists existing files drawn from the current statistics."""
-    store = Store(store_url)
-    layout = store.run(run)
-    if not (store.exists(layout.manifest("stats")) and store.exists(layout.stats.summary)):
-        return False
-    fp = store.read_json(layout.stats.summary).get("fingerprint")
-    entries = store.read_json(layout.manifest("stats"))
-    return bool(entries) and all(e.get("stats_fingerprint") == fp
-                                 and store.exists(layout.figure(e["file"])) for e in entries)
+from zspace.tasks.generate.reconstruct_task import compare_reconstructions_task
+from zspace.tasks.report.params import ReportParams
 
 
 @task(name="draw-stats-figures")
@@ -55,22 +43,6 @@ def _key(prefix: str, run: str) -> str:
     return artifact_key(f"{prefix}-{run}")
 
 
-class ReportParams(BaseModel):
-    model_config = ConfigDict(extra="forbid")
-
-    store: str = Field(description="store root (local path or fsspec URL)")
-    run: str = Field(description="run name under the store")
-    compare: str | None = Field(
-        None, description="a second run (AE vs VAE on the same dataset) for reconstruction")
-    seeds: dict[str, str] = Field(
-        default_factory=dict, description="the other training seeds' runs of this run's kind, "
-        "each with the run it is compared with (RUN=OTHER, repeatable; OTHER may be empty): the "
-        "Findings then give each claim per seed, and a verdict only where the seeds agree")
-    redraw: bool = Field(False, description="redraw the statistics figures")
-    sample: int = Field(5000, ge=1, description="data points in the pair scatter")
-    seed: int = Field(0, description="seed of the point sample")
-
-
 def _check(p: ReportParams) -> None:
     st = Store(p.store)
     for run, what in ((p.run, "in this store"), (p.compare, "to compare"),
@@ -79,11 +51,10 @@ def _check(p: ReportParams) -> None:
             raise StoreError(f"{st.join(st.run(run).root)} does not exist: no run {run!r} {what}")
 
 
-
-
 @flow(name="report", log_prints=True)
 def report_flow(params: ReportParams) -> dict[str, Any]:
     """Figures (if needed), the reconstruction comparison (if asked), the HTML report, artifacts."""
+    from zspace.tasks.report.figures import stats_figures_current
     from zspace.tasks.report.stage import correlated_pairs_rows, report_markdown
 
     store, run, compare = params.store, params.run, params.compare

@@ -13,7 +13,7 @@ from prefect.artifacts import (
     update_progress_artifact,
 )
 
-from zspace.flows.stage import PipelineContext, Stage
+from zspace.cli.stage import PipelineContext, Stage
 from zspace.models.config import load_preset
 from zspace.storage import Store, StoreError
 from zspace.storage.lock import writer_lock

@@ -8,9 +8,10 @@ import numpy as np
 import zarr
 from prefect import get_client
 
-from zspace.flows.analyze import AnalyzeParams, analyze_flow
-from zspace.flows.cli import main
+from zspace.cli.main import main
+from zspace.flows.analyze import analyze_flow
 from zspace.storage import ChunkedWriter, RunLayout, Store
+from zspace.tasks.analyze.params import AnalyzeParams
 
 PARAMS = {"n_artificial": 200, "artificial_b": (1.0, 2.0, 4.0)}
 

@@ -125,7 +125,7 @@ def test_ingest_reads_the_attribute_file_beside_the_images(tmp_path: Path) -> No
     is one message naming file and line, before anything is decoded."""
     from PIL import Image
 
-    from zspace.flows.cli import main
+    from zspace.cli.main import main
 
     src = tmp_path / "img_align_celeba"
     src.mkdir()
@@ -160,7 +160,7 @@ def test_a_partial_file_is_used_with_one_warning(tmp_path: Path) -> None:
         Image.new("RGB", (20, 24), (30 * i, 10, 10)).save(src / f"{i:06d}.jpg")
     _write(tmp_path / ATTRIBUTE_FILE, GOOD, count=202599)
     store = Store(tmp_path / "store")
-    run = subprocess.run([sys.executable, "-m", "zspace.flows.cli", "ingest", "--source", str(src),
+    run = subprocess.run([sys.executable, "-m", "zspace.cli", "ingest", "--source", str(src),
                           "--store", store.url, "--name", "celeb", "--size", "16"],
                          capture_output=True, text=True, timeout=300,
                          env={**os.environ, "PREFECT_LOGGING_LEVEL": "INFO"})

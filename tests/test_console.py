@@ -12,7 +12,7 @@ from pathlib import Path
 
 import pytest
 
-from zspace.flows.console import is_library_line
+from zspace.cli.console import is_library_line
 
 # As TensorFlow 2.21 prints them on an AVX-512 CPU, and in TensorFlow's older dated form.
 LIBRARY_LINES = [
@@ -43,7 +43,7 @@ def test_library_lines_are_told_from_ours() -> None:
 
 CHILD = textwrap.dedent("""
     import os, subprocess, sys
-    from zspace.flows.console import filter_library_output, quiet_console
+    from zspace.cli.console import filter_library_output, quiet_console
     lines = {library!r}
     ours = {ours!r}
     verbose = sys.argv[1] == "verbose"

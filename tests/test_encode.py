@@ -8,7 +8,7 @@ import numpy as np
 import pytest
 import zarr
 
-from zspace.flows.cli import main
+from zspace.cli.main import main
 from zspace.flows.encode import encode_flow
 from zspace.models import ModelConfig, build_model
 from zspace.storage import ChunkedWriter, Store, StoreError

@@ -204,7 +204,7 @@ def test_bad_input_is_a_clear_json_error(client, url, status, words):
 
 
 def test_run_without_latents_is_refused_clearly(store, tmp_path, capsys):
-    from zspace.flows.cli import main
+    from zspace.cli.main import main
     from zspace.storage import StoreError
 
     bare = Store(tmp_path / "store")

@@ -9,10 +9,11 @@ import pytest
 from latent_runs import DATASET, latent_store
 from PIL import Image
 
-from zspace.flows.cli import main
-from zspace.flows.generate import GenerateStageParams, generate_flow
+from zspace.cli.main import main
+from zspace.flows.generate import generate_flow
 from zspace.storage import Store, split_rows
 from zspace.tasks.common.runs import load_run_model
+from zspace.tasks.generate.params import GenerateStageParams
 from zspace.tasks.generate.reconstruct import compare_reconstructions
 from zspace.tasks.generate.stage import (
     R_LIMITS,

@@ -10,7 +10,7 @@ from collections.abc import Iterable
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
-PACKAGES = ("flows", "tasks", "models", "storage")
+PACKAGES = ("cli", "flows", "tasks", "models", "storage")
 MAX_FUNCTION_LINES = 60
 MAX_MODULE_LINES = 450
 
@@ -46,7 +46,7 @@ PATH_SPELLINGS = re.compile(
 
 def test_store_paths_are_named_only_in_storage() -> None:
     found = []
-    for path in _sources(("flows", "tasks", "models")):
+    for path in _sources(("cli", "flows", "tasks", "models")):
         tree = ast.parse(path.read_text())
         docstrings = {id(n.value) for n in ast.walk(tree)  # docstrings may describe the layout
                       if isinstance(n, ast.Expr) and isinstance(n.value, ast.Constant)}
@@ -109,7 +109,7 @@ def test_inference_does_not_import_the_training_code() -> None:
 MAX_PARAMETERS = 8
 # Checked now; tasks/analyze, tasks/generate, tasks/report and tasks/explore join when their
 # last offenders are gone.
-PARAMETER_DIRS = ("flows", "models", "storage", "tasks/train", "tasks/ingest", "tasks/encode",
+PARAMETER_DIRS = ("cli", "flows", "models", "storage", "tasks/train", "tasks/ingest", "tasks/encode",
                   "tasks/project", "tasks/common")
 
 

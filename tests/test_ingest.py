@@ -16,7 +16,7 @@ import zarr
 from PIL import Image
 from samples import write_sample_jpegs
 
-from zspace.flows.cli import main as cli_main
+from zspace.cli.main import main as cli_main
 from zspace.flows.ingest import ingest_flow
 from zspace.storage import Store, StoreError, array_meta, factor_table, read_index
 from zspace.tasks.ingest.params import IngestParams

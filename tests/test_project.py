@@ -9,7 +9,7 @@ from latent_runs import latent_store
 from PIL import Image
 from pydantic import ValidationError
 
-from zspace.flows.cli import main
+from zspace.cli.main import main
 from zspace.flows.project import project_flow
 from zspace.storage import Store, StoreError
 from zspace.tasks.common.sampling import sample_rows

@@ -9,10 +9,10 @@ from pathlib import Path
 import pytest
 import yaml
 
-from zspace.flows.cli import build_parser, main
-from zspace.flows.registry import STAGE_NAMES, stage, stages
-from zspace.flows.serve import stage_parameters
-from zspace.flows.stage import code_fingerprint, code_modules
+from zspace.cli.main import build_parser, main
+from zspace.cli.registry import STAGE_NAMES, stage, stages
+from zspace.cli.serve import stage_parameters
+from zspace.cli.stage import code_fingerprint, code_modules
 
 ROOT = Path(__file__).resolve().parents[1]
 
@@ -64,7 +64,7 @@ def test_user_errors_name_the_option_without_traceback(
 def test_prefect_yaml_matches_the_registry(tmp_path: Path) -> None:
     """deployments/prefect.yaml stays a file for `prefect deploy`; it must say what
     `zspace serve` serves."""
-    from zspace.flows.serve import PRESETS
+    from zspace.cli.serve import PRESETS
 
     doc = yaml.safe_load((ROOT / "deployments" / "prefect.yaml").read_text())
     deps = {d["name"]: d for d in doc["deployments"]}

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from zspace.flows.serve import DEFAULT_CRON, build_deployments
+from zspace.cli.serve import DEFAULT_CRON, build_deployments
 
 
 def test_deployments_cover_presets_and_stages(tmp_path) -> None:

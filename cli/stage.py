@@ -1,6 +1,6 @@
 """What a stage is, declared once: name, parameter model, flow, completion mark, upstream stages,
 artifacts. The pipeline, the CLI, `zspace serve` and the cache keys are all derived from these
-declarations (collected in :mod:`zspace.flows.registry`).
+declarations (collected in :mod:`zspace.cli.registry`).
 
 A stage's cache key holds the fingerprint of every zspace module its flow imports, followed
 transitively (function-level imports included), so no code change can return a stale result.
@@ -191,7 +191,7 @@ def code_fingerprint(entry: str) -> str:
 def stage_cache_key(context: Any, parameters: dict[str, Any]) -> str:
     """Cache key of a pipeline stage task: stage, JSON parameters and upstream results, the
     stage's code (all it imports) and the task's own source."""
-    from zspace.flows.registry import stage as lookup
+    from zspace.cli.registry import stage as lookup
 
     name = parameters["stage"]
     blob = json.dumps({k: v for k, v in parameters.items() if k != "runtime"}, sort_keys=True,

@@ -54,7 +54,7 @@ def user_error_message(e: BaseException) -> str:
         return (f"{where}: {DISK_ERRNOS[e.errno]} ({e.strerror or e}); complete chunks and "  # type: ignore[index]
                 "checkpoints are kept: fix it and run the same command again to resume")
     if isinstance(e, ValidationError):
-        from zspace.flows.options import describe_validation_error
+        from zspace.cli.options import describe_validation_error
 
         return describe_validation_error(e)
     text = str(e)

@@ -29,8 +29,8 @@ def pipeline_parameters(preset: str, store: str, celeba: str) -> dict[str, Any]:
 def stage_parameters(store: str) -> dict[str, dict[str, Any]]:
     """Each stage's deployment defaults: what the demo pipeline gives it for its AE run, as the
     flow's one ``params`` argument."""
+    from zspace.cli.registry import stages
     from zspace.flows.pipeline import PipelineParams, _context
-    from zspace.flows.registry import stages
 
     ctx = _context(PipelineParams(preset="demo", store=store, kinds=["ae"]), store)
     out = {}
@@ -45,8 +45,8 @@ def build_deployments(store: str, cron: str | None = DEFAULT_CRON,
                       presets: tuple[str, ...] = PRESETS,
                       celeba: str = "img_align_celeba") -> list[Any]:
     """pipeline-<preset> for each preset, stage-<name> for each declared stage."""
+    from zspace.cli.registry import stages
     from zspace.flows.pipeline import pipeline_flow
-    from zspace.flows.registry import stages
 
     tags = ["zspace"]
     deployments = [
@@ -95,7 +95,7 @@ def _serve(values: dict[str, Any]) -> int:
 
 
 def _command() -> Any:
-    from zspace.flows.cli import Command
+    from zspace.cli.main import Command
 
     return Command(name="serve", help="serve the pipeline and stage deployments to a Prefect "
                    "server (schedules, UI runs)", params=lambda: ServeParams, run=_serve)

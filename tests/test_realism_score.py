@@ -210,10 +210,13 @@ def test_findings_rows_state_intervals_and_refuse_constant_input():
         voids_explain,
     )
 
-    flat = {"scores": {f"uniform-r{r:g}": {"realism": 0.01, "realism_ci": [0.01, 0.01]}
+    flat = {"scores": {f"uniform-r{r:g}": {"realism": 0.005, "realism_ci": [0.005, 0.005]}
                        for r in (0.5, 1, 2, 8)}}
     row = r_limit_quality(flat)
     assert row["verdict"] == "not decidable" and "undefined" in row["rule"]
+    flat["scores"]["uniform-r1"] = {"realism": 0.006, "realism_ci": [0.005, 0.008]}  # at the floor
+    row = r_limit_quality(flat)
+    assert row["verdict"] == "not decidable" and "overlap" in row["rule"]
     falling = {"scores": {f"uniform-r{r:g}": {"realism": v, "realism_ci": [v - w, v + w]}
                           for r, v in ((0.5, 0.5), (1, 0.4), (2, 0.3), (8, 0.1))
                           for w in [0.05]}}

@@ -80,9 +80,9 @@ def r_limit_quality(scores: dict[str, Any] | None) -> Row:
     claim = "decoded quality falls as r_limit grows (uniform z in [-r, r])"
     rule = ("Spearman correlation of r_limit and realism over the uniform-r samplers: "
             "reproduced when <= -0.5 and the smallest r_limit's 95% bootstrap interval of "
-            "realism lies above the largest one's, not decidable when the intervals overlap or "
-            "realism is the same at every r_limit (no ranking), not reproduced otherwise; needs "
-            ">= 3 r_limits")
+            "realism lies above the largest one's; not decidable when those two overlap, when "
+            "every r_limit's interval overlaps every other's, or when realism is the same at "
+            "every r_limit (no ranking); not reproduced otherwise; needs >= 3 r_limits")
     pts = sorted((float(k.removeprefix("uniform-r")), v)
                  for k, v in per_sampler(scores).items()
                  if k.startswith("uniform-r") and v.get("realism") is not None)
@@ -97,6 +97,10 @@ def r_limit_quality(scores: dict[str, Any] | None) -> Row:
                    "correlation is undefined")
     rho = float(spearmanr([r for r, _ in pts], values).statistic)
     ours["spearman"] = rho
+    cis = [_interval(v) for _, v in pts]
+    if max(c[0] for c in cis) <= min(c[1] for c in cis):
+        return row(claim, "worse with r_limit", ours, UNDECIDABLE,
+                   f"{rule}; here the realism intervals of all r_limits overlap")
     if rho > -0.5:
         return row(claim, "worse with r_limit", ours, NOT_REPRODUCED, rule)
     apart = _interval(pts[0][1])[0] > _interval(pts[-1][1])[1]

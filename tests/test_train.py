@@ -29,7 +29,8 @@ N_IMAGES, CHUNK_ROWS, BATCH = 480, 64, 32
 HISTORY_KEYS = {"epoch", "loss", "val_loss", "reconstruction", "kl", "kl_share", "images_per_s"}
 TRAIN_JSON_KEYS = {
     "run", "dataset", "dataset_fingerprint", "preset", "kind", "epochs",
-    "model_fingerprint", "z_dim", "input_size", "backend", "recon_sum",
+    "model_fingerprint", "z_dim", "input_size", "backend", "recon_sum", "kl_factor",
+    "val_loss_per_image",
 }
 
 
@@ -147,6 +148,13 @@ def test_flow_writes_the_run_folder(store_url: str, flow_result: dict) -> None:
     assert [h["epoch"] for h in history] == [1, 2]
     assert all(set(h) >= HISTORY_KEYS for h in history)
     assert history[1]["val_loss"] < history[0]["val_loss"]  # it learns
+    # the loss per validation image: the same objective as Keras's val_loss (an AE is
+    # deterministic), with an interval over the images
+    per_image = flow_result["val_loss_per_image"]
+    assert per_image["n"] == flow_result["n_val"] >= 2
+    assert abs(per_image["mean"] - flow_result["val_loss"]) < 1e-3 * flow_result["val_loss"]
+    assert per_image["interval"][0] < per_image["mean"] < per_image["interval"][1]
+    assert flow_result["kl_factor"] == 5.0
     assert all(h["kl"] == 0.0 and h["kl_share"] == 0.0 and h["images_per_s"] > 0 for h in history)
     assert store.read_bytes(layout.loss_curve)[:4] == b"\x89PNG"
 

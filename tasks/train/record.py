@@ -143,3 +143,31 @@ def make_recorder(store: Store, run: str, history: list[dict[str, Any]], n_train
                 print(epoch_line(entry, total_epochs), flush=True)
 
     return RunRecorder()
+
+
+def val_loss_interval(model: Any, images: Any, rows: np.ndarray, config: Any,
+                      limit: int = 2000, batch_size: int = 256) -> dict[str, Any] | None:
+    """The trained model's loss per validation image (the training objective, in the run's
+    units; a VAE's with its sampled z), as mean and 95% interval (mean +- 1.96 sd / sqrt(n)) over
+    up to `limit` validation images: the uncertainty of the loss the Findings compare."""
+    from keras import ops
+
+    from zspace.models.autoencoder import kl_per_image, reconstruction_per_image
+
+    rows = np.sort(np.asarray(rows))[:limit]
+    if len(rows) < 2:
+        return None
+    losses = []
+    for start in range(0, len(rows), batch_size):
+        idx = rows[start:start + batch_size]
+        take = getattr(images, "oindex", None)  # a zarr array reads a row selection by oindex
+        x = np.asarray(take[idx] if take is not None else images[idx]).astype(np.float32) / 255.0
+        out = model(x, training=False)
+        loss = reconstruction_per_image(x, out["images"], config)
+        if "z_log_var" in out:
+            loss = loss + config.kl_factor * kl_per_image(out["z_mean"], out["z_log_var"])
+        losses.append(np.asarray(ops.convert_to_numpy(loss), dtype=np.float64))
+    v = np.concatenate(losses)
+    half = 1.96 * float(v.std(ddof=1)) / np.sqrt(len(v))
+    return {"mean": float(v.mean()), "interval": [float(v.mean() - half), float(v.mean() + half)],
+            "n": int(len(v))}

@@ -148,7 +148,7 @@ def plan_run(p: TrainParams) -> TrainPlan | dict[str, Any]:
 
 def finish_record(plan: TrainPlan, model: Any, backend: str) -> dict[str, Any]:
     """Save the final model and write train.json, the completion mark, last."""
-    from zspace.tasks.train.record import plot_loss_curve
+    from zspace.tasks.train.record import plot_loss_curve, val_loss_interval
 
     store, layout = plan.store, plan.store.run(plan.run)
     model_fingerprint = save_model(model, store, layout.model)
@@ -165,8 +165,10 @@ def finish_record(plan: TrainPlan, model: Any, backend: str) -> dict[str, Any]:
         "n_val": int(len(plan.val_rows)), "loss": last.get("loss"),
         "val_loss": last.get("val_loss"), "kl_share": last.get("kl_share"),
         "images_per_s": last.get("images_per_s"), "backend": backend,
-        "recon_sum": plan.model_cfg.recon_sum,
+        "recon_sum": plan.model_cfg.recon_sum, "kl_factor": plan.model_cfg.kl_factor,
         "mixed_precision": plan.train_cfg.precision_policy or "float32",
+        "val_loss_per_image": val_loss_interval(model, plan.images, plan.val_rows,
+                                                plan.model_cfg),
     }
     store.write_json(layout.train_record, result)
     return result

@@ -34,7 +34,7 @@ def filament_test(a: dict[str, Any], s1: dict[str, Any], alpha: float, seed: int
     twice that. Both scales: between small clusters only the large k crosses a void, where the
     estimate drops without any filament."""
     rng = np.random.default_rng([seed, 13])
-    uppers, meds = [], []
+    uppers, meds, boots = [], [], np.zeros(0)
     for key in ("_local_small", "_local"):
         local = a[key][np.isfinite(a[key])]
         boots = np.median(rng.choice(local, size=(400, len(local))), axis=1)
@@ -43,6 +43,7 @@ def filament_test(a: dict[str, Any], s1: dict[str, Any], alpha: float, seed: int
     med_s = s1["local_mle_quantiles"]["0.5"]
     yes = max(uppers) < FILAMENT_DIM and med_s > 2 * FILAMENT_DIM
     return {"data_median_local": meds[1], "data_median_local_small_k": meds[0],
+            "data_median_local_interval": [float(q) for q in np.quantile(boots, [0.025, 0.975])],
             "upper_bound": max(uppers), "surrogate_median_local": med_s,
             "verdict": FILAMENTARY if yes else NOT_FILAMENTARY}
 

@@ -147,6 +147,7 @@ def filaments(fragmentation: dict[str, Any] | None) -> Row:
               if w.get("p") is not None]
     ours = {"overall": v, "verdicts": fragmentation.get("verdict"),
             "median_local_dimension": fil.get("data_median_local"),
+            "median_local_dimension_interval": fil.get("data_median_local_interval"),
             "local_dimension_upper_bound": fil.get("upper_bound"),
             "surrogate_median_local_dimension": fil.get("surrogate_median_local"),
             "smallest_window_p": min((w["p"] for w in tested), default=None),

@@ -36,8 +36,29 @@ def browser() -> Iterator[Any]:
     quit_chromium(driver)
 
 
+# Modules whose tests train models, run whole stages or pipelines, or build wheels (seconds to
+# minutes each): `slow`. Tests that start a real server process (Prefect, uvicorn, dask): `server`.
+SLOW_MODULES = {
+    "test_backends", "test_dask_cluster", "test_encode", "test_explore", "test_faults",
+    "test_generate", "test_hostile", "test_interrupted", "test_lock", "test_meaning",
+    "test_packaging", "test_pipeline", "test_prefect_ui", "test_project", "test_realism_score",
+    "test_train", "test_traversals",
+}
+SERVER_MODULES = {"test_dask_cluster", "test_prefect_ui"}
+SERVER_FIXTURES = {"site"}  # uvicorn serving the explorer
+SERVER_TESTS = {"test_against_a_real_prefect_server"}
+
+
 def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
-    """A test that drives the browser is a `browser` test, whichever module it is in."""
+    """Markers by what a test does: `browser` for a test that drives Chromium (its fixture),
+    `server` and `slow` by module, fixture or name (see above)."""
     for item in items:
-        if "browser" in getattr(item, "fixturenames", ()):
+        module = item.module.__name__.rsplit(".", 1)[-1] if item.module else ""
+        fixtures = set(getattr(item, "fixturenames", ()))
+        if "browser" in fixtures:
             item.add_marker(pytest.mark.browser)
+        if (module in SERVER_MODULES or fixtures & SERVER_FIXTURES
+                or item.originalname in SERVER_TESTS):
+            item.add_marker(pytest.mark.server)
+        if module in SLOW_MODULES:
+            item.add_marker(pytest.mark.slow)

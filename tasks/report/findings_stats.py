@@ -137,6 +137,7 @@ def gaussian_components(s: dict[str, Any]) -> Row:
             "half_width_interval": sh.get("half_width_interval"),
             "half_width_margin": margin(width, 1.0, 2.0), "components": sh["components"]}
     shape = side(ratio, sh.get("interval"), lo, hi)
+    ours["shape_gaussian"] = {"in": True, "out": False}.get(shape)  # None: not decidable
     if shape == "straddles":
         return _straddle(claim, "half-width ~1-2, centre ~0", ours, rule, "the shape")
     if shape == "out":
@@ -159,8 +160,12 @@ def dominant(s: dict[str, Any]) -> Row:
         return _missing(claim, n_study, "summary.json dominant_components")
     count, z = len(s["dominant_components"]), int(s["z_dim"])
     verdict = (NOT_REPRODUCED if count == 0 else REPRODUCED if count <= 0.15 * z else DIFFERS)
-    return row(claim, f"{n_study} of {study.Z_DIM}",
-               {"count": count, "z_dim": z, "indices": s["dominant_components"]}, verdict, rule)
+    ours = {"count": count, "z_dim": z, "indices": s["dominant_components"]}
+    dm = s.get("dominant_margin")
+    if dm:  # how far the strongest score is from its cut (positive: flagged)
+        ours["margin"] = max(dm["largest_z_mean"] - dm["cut_mean"],
+                             dm["largest_z_std"] - dm["cut_std"])
+    return row(claim, f"{n_study} of {study.Z_DIM}", ours, verdict, rule)
 
 
 @calibrated("radius_peak")

@@ -23,7 +23,8 @@ from PIL import Image
 from zspace.storage import Store
 from zspace.tasks.common.parallel import default_workers
 from zspace.tasks.ingest.decode import centre_square
-from zspace.tasks.ingest.stage import IngestConfig, ingest
+from zspace.tasks.ingest.params import IngestParams
+from zspace.tasks.ingest.stage import ingest
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1] / 'tests'))
 from samples import write_sample_jpegs
@@ -57,7 +58,7 @@ def main() -> None:
             plain_s.append(time.perf_counter() - t)
             store = tmp / f"store{r}"
             t = time.perf_counter()
-            summary = ingest(IngestConfig(source=str(tmp / "img_align_celeba"), store=str(store),
+            summary = ingest(IngestParams(source=str(tmp / "img_align_celeba"), store=str(store),
                                           name="bench", size=args.size))
             zspace_s.append(time.perf_counter() - t)
             got = Store(store).open_array(Store(store).dataset("bench").images)[:]
@@ -65,7 +66,7 @@ def main() -> None:
             shutil.rmtree(store)
         t = time.perf_counter()
         store = tmp / "store-rerun"
-        cfg = IngestConfig(source=str(tmp / "img_align_celeba"), store=str(store), name="bench",
+        cfg = IngestParams(source=str(tmp / "img_align_celeba"), store=str(store), name="bench",
                            size=args.size)
         ingest(cfg)
         t = time.perf_counter()

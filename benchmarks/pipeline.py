@@ -24,17 +24,17 @@ def main() -> None:
     os.environ.setdefault("PREFECT_HOME", os.path.join(tmp, "prefect-home"))
     os.environ.setdefault("PREFECT_SERVER_ANALYTICS_ENABLED", "false")
     os.environ.setdefault("PREFECT_LOGGING_LEVEL", "WARNING")
-    from zspace.flows.pipeline import pipeline_flow
+    from zspace.flows.pipeline import PipelineParams, pipeline_flow
 
     stdout = os.dup(1)
     os.dup2(2, 1)  # the stages' own output (training's child process too) goes to stderr
     try:
         store = os.path.join(tmp, "store")
         t = time.perf_counter()
-        cold = pipeline_flow(preset=args.preset, store=store)
+        cold = pipeline_flow(PipelineParams(preset=args.preset, store=store))
         cold_s = time.perf_counter() - t
         t = time.perf_counter()
-        cached = pipeline_flow(preset=args.preset, store=store)
+        cached = pipeline_flow(PipelineParams(preset=args.preset, store=store))
         cached_s = time.perf_counter() - t
         sys.stdout.flush()
         os.dup2(stdout, 1)

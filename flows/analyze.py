@@ -13,29 +13,15 @@ from typing import Any
 
 from prefect import flow, task
 from prefect.artifacts import create_markdown_artifact
-from pydantic import BaseModel, ConfigDict, Field
 
-from zspace import study
-from zspace.flows.artifacts import artifact_key, md
-from zspace.flows.stage import Stage
-from zspace.storage import StatsLayout, Store, StoreError
+from zspace.cli.stage import Stage
+from zspace.storage import StatsLayout, Store
 from zspace.storage.lock import writer_lock
+from zspace.tasks.analyze.artifacts import summary_markdown
+from zspace.tasks.analyze.params import AnalyzeParams
+from zspace.tasks.analyze.stage import resolve_io
 from zspace.tasks.analyze.stats import StatsParams, analyze_latents
-
-
-def resolve_io(store: str | None, run: str | None, latents: str | None, out: str | None,
-               latents_name: str = "z_mean") -> tuple[str, str, str, str]:
-    """(latents URL, output store URL, output folder under it, label) from either form."""
-    if store and run and not (latents or out):
-        st = Store(store)
-        latents_rel = st.run(run).latents(latents_name)
-        if not st.has_array(latents_rel):
-            raise StoreError(f"{st.join(latents_rel)} does not exist: run `zspace encode --store "
-                             f"{store} --run {run}` first")
-        return st.join(latents_rel), st.url, st.run(run).stats.root, run
-    if latents and out and not (store or run):
-        return latents, Store(out).url, "", latents.rstrip("/").rsplit("/", 1)[-1]
-    raise ValueError("give either --store and --run, or --latents and --out")
+from zspace.tasks.common.artifacts import artifact_key
 
 
 @task(name="latent-statistics")
@@ -60,79 +46,21 @@ def latent_meaning(store: str, run: str, seed: int = 0) -> dict[str, Any]:
     return write_meaning(store, run, seed)
 
 
-def summary_markdown(summary: dict[str, Any], label: str) -> str:
-    """The headline figures, beside the study's reference numbers where it gives one."""
-    r = summary["radius"]
-    lines = [
-        f"# Latent statistics: {md(label)}",
-        "",
-        f"**{summary['n']:,} vectors x {summary['z_dim']} components**, exact on all of them. "
-        f"Fingerprint `{summary['fingerprint'][:16]}`.",
-        "",
-        "## Radius ||z||",
-        f"mean {r['mean']:.3f}, std {r['std']:.3f}, peak {r['peak']:.2f} "
-        f"(sqrt(z_dim) = {r['sqrt_z_dim']:.2f}), max {r['max']:.2f}. Study: peak ~{study.RADIUS_PEAK:g} "
-        f"for z_dim {study.Z_DIM}.",
-        "",
-        "## Correlations",
-        f"| abs(r) above | pairs i<j | study ({study.CORRELATION_SUBSAMPLE:,}-vector subsample) |",
-        "| --- | --- | --- |",
-    ]
-    ref = dict(study.CORRELATION_COUNTS)
-    for t, c in summary["correlation_counts"].items():
-        lines.append(f"| {t} | {c:,} | {ref.get(t, '')} |")
-    pairs = summary["correlated_pairs"]
-    lines += ["", f"{len(pairs)} pairs with abs(r) > {summary['corr_threshold']:g}"
-              + (" (strongest 16):" if len(pairs) > 16 else ":"), ""]
-    if pairs:
-        lines += ["| i | j | r |", "| --- | --- | --- |"]
-        lines += [f"| {i} | {j} | {v:+.3f} |" for i, j, v in pairs[:16]]
-    dom = summary["dominant_components"]
-    lines += ["", "## Components", f"Dominant components ({summary['dominant_rule']}): "
-              + (", ".join(f"{k} (mean {summary['mean'][k]:+.2f}, half-width "
-                           f"{summary['half_width'][k]:.2f})" for k in dom) or "none")]
-    if summary["zero_variance_components"]:
-        lines.append(f"Zero-variance components (correlations reported as 0): "
-                     f"{summary['zero_variance_components']}")
-    ratio = summary["pca_explained_variance_ratio"]
-    lines += ["", "## PCA", "Explained variance, first 10 components: "
-              + ", ".join(f"{v:.3f}" for v in ratio[:10])]
-    s = summary["slice"]
-    lines += ["", "## Slice", f"{s['count']:,} vectors ({s['fraction']:.2%}) with every component "
-              f"except {s['axes'][0]} and {s['axes'][1]} below {s['threshold']:g} in absolute value."]
-    lines += ["", "## Artificial uniform vectors in [-b, b]",
-              f"Best radius match: b = {summary['artificial_best_b']:g}; mean radius within one std "
-              f"of the data's: b in {summary['artificial_matching_b']}. Study: {study.B_RANGE[0]:g} <= b "
-              f"<= {study.B_RANGE[1]:g}.",
-              "", "| b | mean radius | W1 to data radii | inside the data cloud |",
-              "| --- | --- | --- | --- |"]
-    for b, row in summary["artificial"].items():
-        lines.append(f"| {b} | {row['radius_mean']:.2f} | {row['wasserstein']:.2f} | "
-                     f"{row['fraction_inside']:.2%} |")
-    lines += ["", summary["mahalanobis"]["rule"] + ".", summary["artificial_rule"] + "."]
-    return "\n".join(lines)
-
-
 def _artifact_key(label: str) -> str:
     return artifact_key(f"analyze-{label}")
 
 
 @flow(name="analyze", log_prints=True)
-def analyze_flow(
-    store: str | None = None,
-    run: str | None = None,
-    latents: str | None = None,
-    out: str | None = None,
-    params: dict[str, Any] | None = None,
-    dask_address: str | None = None,
-) -> dict[str, Any]:
+def analyze_flow(params: AnalyzeParams) -> dict[str, Any]:
     """Statistics of runs/<run>/latents/z_mean (store + run) or of any zarr array (latents + out)."""
-    latents_url, out_url, out_rel, label = resolve_io(store, run, latents, out)
-    params_json = json.loads(StatsParams(**(params or {})).model_dump_json())
+    store, run = params.store, params.run
+    latents_url, out_url, out_rel, label = resolve_io(store, run, params.latents, params.out)
+    params_json = json.loads(params.analysis.model_dump_json())
     st = Store(out_url)
     lock = st.run(run).lock if store and run else StatsLayout(out_rel).lock
     with writer_lock(st, lock, f"analyze {label}"):
-        result = latent_statistics(latents_url, out_url, out_rel, params_json, dask_address)
+        result = latent_statistics(latents_url, out_url, out_rel, params_json,
+                                   params.dask_address)
         result["fragmentation"] = latent_fragmentation(out_url, out_rel, latents_url,
                                                        {"seed": params_json.get("seed", 0)})
         if store and run:  # what the components encode needs the run's dataset index
@@ -141,19 +69,6 @@ def analyze_flow(
     create_markdown_artifact(markdown=summary_markdown(summary, label), key=_artifact_key(label),
                              description=f"Latent statistics of {latents_url}")
     return result
-
-
-class AnalyzeParams(BaseModel):
-    """Where the latents are and where the statistics go; the statistics' own parameters are
-    :class:`StatsParams` (nested as ``params``)."""
-
-    model_config = ConfigDict(extra="forbid")
-
-    store: str | None = Field(None, description="store root (local path or fsspec URL)")
-    run: str | None = Field(None, description="run name under the store")
-    latents: str | None = Field(None, description="any (N, z_dim) zarr array URL")
-    out: str | None = Field(None, description="output folder for --latents")
-    dask_address: str | None = Field(None, description="an existing dask scheduler, tcp://host:port")
 
 
 def _summary(res: dict[str, Any]) -> str:
@@ -168,12 +83,12 @@ def _summary(res: dict[str, Any]) -> str:
     ])
 
 
-def _complete(store: Store, kw: dict[str, Any]) -> bool:
+def _complete(store: Store, p: AnalyzeParams) -> bool:
     from zspace.tasks.analyze.fragmentation_stage import fragmentation_current
     from zspace.tasks.analyze.meaning_stage import meaning_current
 
-    stats = store.run(kw["run"]).stats
-    return store.exists(stats.complete) and meaning_current(store, kw["run"]) \
+    stats = store.run(p.run).stats
+    return store.exists(stats.complete) and meaning_current(store, p.run) \
         and fragmentation_current(store, stats)
 
 
@@ -181,14 +96,13 @@ STAGE = Stage(
     name="analyze",
     help="exact statistics of a latent array (all N vectors, out of core)",
     params=AnalyzeParams,
-    nested={"params": StatsParams},
     flow=analyze_flow,
     complete=_complete,
     upstream=("encode",),
     artifacts=("analyze-{run}",),
-    check=lambda kw: resolve_io(kw["store"], kw["run"], kw["latents"], kw["out"]) and None,
+    check=lambda p: resolve_io(p.store, p.run, p.latents, p.out) and None,
     summary=_summary,
     from_pipeline=lambda ctx, run: {"store": ctx.store, "run": run,
-                                    "params": ctx.settings["analysis"]},
+                                    "analysis": ctx.settings["analysis"]},
     runtime=("dask_address",),
 )

@@ -7,21 +7,16 @@ R2 on the test split (:mod:`zspace.tasks.generate.reconstruct`). Returns a small
 
 from __future__ import annotations
 
-import json
 from typing import Any
 
 from prefect import flow, task
 from prefect.artifacts import create_table_artifact
-from pydantic import BaseModel, ConfigDict, Field
 
-from zspace.flows.stage import Stage
+from zspace.cli.stage import Stage
 from zspace.storage import Store
-from zspace.tasks.common.progress import artifact_key
-from zspace.tasks.generate.stage import GenerateParams
-
-
-def _params(params: dict[str, Any] | None) -> dict[str, Any]:
-    return json.loads(GenerateParams(**(params or {})).model_dump_json())
+from zspace.tasks.common.artifacts import artifact_key
+from zspace.tasks.generate.params import GenerateStageParams
+from zspace.tasks.generate.reconstruct_task import compare_reconstructions_task
 
 
 def _key(prefix: str, run: str) -> str:
@@ -42,18 +37,11 @@ def traversals_task(store: str, run: str) -> dict[str, Any]:
     return write_traversals(store, run)
 
 
-@task(name="compare-reconstructions")
-def compare_reconstructions_task(store: str, runs: list[str], n_show: int = 8) -> dict[str, Any]:
-    from zspace.tasks.generate.reconstruct import compare_reconstructions
-
-    return compare_reconstructions(store, runs, n_show)
-
-
 @flow(name="generate", log_prints=True)
-def generate_flow(store: str, run: str, params: dict[str, Any] | None = None,
-                  compare: list[str] | None = None) -> dict[str, Any]:
+def generate_flow(params: GenerateStageParams) -> dict[str, Any]:
     """Decoded samples and their scores for one run; reconstruction comparison with `compare`."""
-    result = generate_samples_task(store, run, _params(params))
+    store, run = params.store, params.run
+    result = generate_samples_task(store, run, params.generation.model_dump(mode="json"))
     result["traversals"] = traversals_task(store, run)
     scores = Store(store).read_json(result["scores_rel"])["scores"]
     rows = [{"sampler": k, **{m: round(v, 5) if isinstance(v, float) else v for m, v in s.items()
@@ -62,22 +50,13 @@ def generate_flow(store: str, run: str, params: dict[str, Any] | None = None,
             for k, s in scores.items()]
     create_table_artifact(table=rows, key=_key("generate", run),
                           description=f"Decoded-sample scores of {run}")
-    if compare:
-        rec = compare_reconstructions_task(store, [run, *compare])
+    if params.compare:
+        rec = compare_reconstructions_task(store, [run, *params.compare])
         result["reconstruction"] = rec
         create_table_artifact(
             table=[{"run": r, **m} for r, m in rec["runs"].items()], key=_key("reconstruction", run),
             description=f"Reconstruction MSE/PSNR on the test split of {rec['dataset']}")
     return result
-
-
-class GenerateArgs(BaseModel):
-    model_config = ConfigDict(extra="forbid")
-
-    store: str = Field(description="store root (local path or fsspec URL)")
-    run: str = Field(description="run name under the store")
-    compare: list[str] | None = Field(
-        None, description="also compare test-split reconstructions with these runs (same dataset)")
 
 
 def _summary(res: dict[str, Any]) -> str:
@@ -89,21 +68,20 @@ def _summary(res: dict[str, Any]) -> str:
     return "\n".join(lines)
 
 
-def _complete(store: Store, kw: dict[str, Any]) -> bool:
-    layout = store.run(kw["run"])
+def _complete(store: Store, p: GenerateStageParams) -> bool:
+    layout = store.run(p.run)
     return store.exists(layout.manifest("generate")) and store.exists(layout.manifest("traversals"))
 
 
 STAGE = Stage(
     name="generate",
     help="decode artificial latent vectors; --compare: reconstruction quality of two runs",
-    params=GenerateArgs,
-    nested={"params": GenerateParams},
+    params=GenerateStageParams,
     flow=generate_flow,
     complete=_complete,
     upstream=("train", "analyze"),
     artifacts=("generate-{run}", "reconstruction-{run}"),
     summary=_summary,
     from_pipeline=lambda ctx, run: {"store": ctx.store, "run": run,
-                                    "params": ctx.settings["generation"]},
+                                    "generation": ctx.settings["generation"]},
 )

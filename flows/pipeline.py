@@ -27,9 +27,9 @@ from prefect.client.schemas.objects import State, TaskRun
 from prefect.tasks import Task
 from pydantic import BaseModel, ConfigDict, Field, field_validator
 
-from zspace.flows.caching import result_storage_for
-from zspace.flows.registry import STAGE_NAMES, stage, stages
-from zspace.flows.stage import PipelineContext, Stage, stage_cache_key
+from zspace.cli.caching import result_storage_for
+from zspace.cli.registry import STAGE_NAMES, stage, stages
+from zspace.cli.stage import PipelineContext, Stage, stage_cache_key
 from zspace.models.config import load_preset, preset_name, read_preset
 from zspace.storage import Store
 
@@ -53,6 +53,9 @@ class PipelineParams(BaseModel):
                                               description="which models to train")
     epochs: int | None = Field(None, ge=1, description="override the preset's epochs")
     limit: int | None = Field(None, ge=1, description="at most N training images")
+    replicates: int = Field(1, ge=1, le=10, description="train K replicates of each kind, with "
+                            "training seeds seed, seed+1, ... of the preset, and run every stage "
+                            "on each; the Findings report each claim per seed")
     analysis: dict[str, Any] = Field(default_factory=dict, description="analysis parameter "
                                      "(repeatable), e.g. --analysis corr_threshold=0.4")
     projection: dict[str, Any] = Field(default_factory=dict,
@@ -139,16 +142,16 @@ def run_stage(stage: str, label: str, params: dict[str, Any], upstream: dict[str
               runtime: dict[str, Any] | None = None) -> dict[str, Any]:
     """Run one declared stage's flow. `upstream` is there for the cache key; `runtime` values
     (a scheduler address) reach the flow but not the key."""
-    from zspace.flows.registry import stage as lookup
+    from zspace.cli.registry import stage as lookup
 
     st = lookup(stage)
-    kwargs = {**params, **(runtime or {})}
+    whole = st.params.model_validate({**params, **(runtime or {})})
     if st.concurrency is None:
-        return st.flow(**kwargs)
+        return st.flow(whole)
     from prefect.concurrency.sync import concurrency
 
     with concurrency(st.concurrency, occupy=1, strict=False):
-        return st.flow(**kwargs)
+        return st.flow(whole)
 
 
 # Fields of stage results that say how a run went, not what it produced.
@@ -218,7 +221,8 @@ class _Runner:
 
     def run(self, st: Stage, target: str) -> dict[str, Any]:
         params = st.from_pipeline(self.ctx, target)
-        refresh = st.name in self.refresh or not st.complete(self.store, params)
+        refresh = st.name in self.refresh or not st.complete(self.store,
+                                                             st.params.model_validate(params))
         runtime = {k: v for k, v in self.runtime.items() if k in st.runtime}
         t = run_stage.with_options(result_storage=self.storage, refresh_cache=refresh)
         t0 = time.perf_counter()
@@ -236,43 +240,28 @@ class _Runner:
 
 
 def _context(p: PipelineParams, store_url: str) -> PipelineContext:
+    """Replicate 0 keeps the run names a single run has; replicate i > 0 adds "-r<i>"."""
     r = resolved(p)
-    runs = {kind: run_name(r["dataset"], p.preset, kind) for kind in p.kinds}
+    runs, replicas = {}, {}
+    for i in range(p.replicates):
+        for kind in p.kinds:
+            name = run_name(r["dataset"], p.preset, kind) + (f"-r{i}" if i else "")
+            runs[f"{kind}-r{i}" if i else kind] = name
+            replicas[name] = (kind, i)
     return PipelineContext(store=store_url, preset=p.preset, dataset=r["dataset"], runs=runs,
-                           settings=r)
+                           settings=r, replicas=replicas)
 
 
 @flow(name="pipeline", log_prints=True)
-def pipeline_flow(
-    preset: str = "demo",
-    store: str = "zspace-store",
-    source: str = "synthetic",
-    dataset: str | None = None,
-    count: int | None = None,
-    seed: int = 0,
-    kinds: list[str] | None = None,
-    epochs: int | None = None,
-    limit: int | None = None,
-    analysis: dict[str, Any] | None = None,
-    projection: dict[str, Any] | None = None,
-    generation: dict[str, Any] | None = None,
-    refresh: list[str] | None = None,
-    dask_address: str | None = None,
-) -> dict[str, Any]:
+def pipeline_flow(params: PipelineParams) -> dict[str, Any]:
     """Every declared stage, in graph order, for each dataset or run it applies to."""
-    p = PipelineParams(
-        preset=preset, store=store, source=source, dataset=dataset, count=count, seed=seed,
-        kinds=kinds or ["ae", "vae"], epochs=epochs, limit=limit, analysis=analysis or {},
-        projection=projection or {}, generation=generation or {}, refresh=refresh or [],
-        dask_address=dask_address,
-    )
-    st = Store(p.store)
+    st = Store(params.store)
     st.makedirs("")
-    ctx = _context(p, st.url)
+    ctx = _context(params, st.url)
     ensure_training_limit()
     with ExitStack() as stack:
-        address = p.dask_address or _local_cluster(stack)
-        runner = _Runner(ctx, st, p.refresh, result_storage_for(st), {"dask_address": address})
+        address = params.dask_address or _local_cluster(stack)
+        runner = _Runner(ctx, st, params.refresh, result_storage_for(st), {"dask_address": address})
         runner.run_all()
     reports = {run: res.get("report") for run, res in ctx.results["report"].items()}
     for key, state in runner.states.items():
@@ -296,13 +285,13 @@ def _local_cluster(stack: ExitStack) -> str:
 def _run(values: dict[str, Any]) -> int:
     p = PipelineParams(**values)
     resolved(p)  # bad parameters fail here, before any flow run
-    result = pipeline_flow(**p.model_dump())
+    result = pipeline_flow(p)
     print(json.dumps(result, indent=2))
     return 0
 
 
 def _command() -> Any:
-    from zspace.flows.cli import Command
+    from zspace.cli.main import Command
 
     return Command(name="run", help="the whole pipeline for one preset (ingest ... report), "
                    "cached stage by stage", params=lambda: PipelineParams, run=_run)

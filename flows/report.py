@@ -13,24 +13,12 @@ from typing import Any
 
 from prefect import flow, task
 from prefect.artifacts import create_link_artifact, create_markdown_artifact, create_table_artifact
-from pydantic import BaseModel, ConfigDict, Field
 
-from zspace.flows.generate import compare_reconstructions_task
-from zspace.flows.stage import Stage
+from zspace.cli.stage import PipelineContext, Stage
 from zspace.storage import Store, StoreError
-from zspace.tasks.common.progress import artifact_key
-
-
-def stats_figures_current(store_url: str, run: str) -> bool:
-    """figures/stats.json lists existing files drawn from the current statistics."""
-    store = Store(store_url)
-    layout = store.run(run)
-    if not (store.exists(layout.manifest("stats")) and store.exists(layout.stats.summary)):
-        return False
-    fp = store.read_json(layout.stats.summary).get("fingerprint")
-    entries = store.read_json(layout.manifest("stats"))
-    return bool(entries) and all(e.get("stats_fingerprint") == fp
-                                 and store.exists(layout.figure(e["file"])) for e in entries)
+from zspace.tasks.common.artifacts import artifact_key
+from zspace.tasks.generate.reconstruct_task import compare_reconstructions_task
+from zspace.tasks.report.params import ReportParams
 
 
 @task(name="draw-stats-figures")
@@ -43,28 +31,39 @@ def draw_stats_figures_task(store: str, run: str, sample: int, seed: int) -> dic
 
 
 @task(name="write-report")
-def write_report_task(store: str, run: str, compare: str | None, compare_result: dict[str, Any] | None,
+def write_report_task(params: ReportParams, compare_result: dict[str, Any] | None,
                       compare_error: str | None) -> dict[str, Any]:
     from zspace.tasks.report.stage import write_report
 
-    return write_report(store, run, compare, compare_result, compare_error)
+    return write_report(params.store, params.run, params.compare, compare_result, compare_error,
+                        seeds=params.seeds)
 
 
 def _key(prefix: str, run: str) -> str:
     return artifact_key(f"{prefix}-{run}")
 
 
+def _check(p: ReportParams) -> None:
+    st = Store(p.store)
+    for run, what in ((p.run, "in this store"), (p.compare, "to compare"),
+                      *((r, "of another seed") for r in p.seeds)):
+        if run and not st.exists(st.run(run).root):
+            raise StoreError(f"{st.join(st.run(run).root)} does not exist: no run {run!r} {what}")
+
+
 @flow(name="report", log_prints=True)
-def report_flow(store: str, run: str, compare: str | None = None, redraw: bool = False,
-                sample: int = 5000, seed: int = 0) -> dict[str, Any]:
+def report_flow(params: ReportParams) -> dict[str, Any]:
     """Figures (if needed), the reconstruction comparison (if asked), the HTML report, artifacts."""
+    from zspace.tasks.report.figures import stats_figures_current
     from zspace.tasks.report.stage import correlated_pairs_rows, report_markdown
 
+    store, run, compare = params.store, params.run, params.compare
     st = Store(store)
-    _check({"store": store, "run": run, "compare": compare})
+    _check(params)
     drawn = None
-    if st.exists(st.run(run).stats.complete) and (redraw or not stats_figures_current(store, run)):
-        drawn = draw_stats_figures_task(store, run, sample, seed)
+    if st.exists(st.run(run).stats.complete) and (params.redraw
+                                                  or not stats_figures_current(store, run)):
+        drawn = draw_stats_figures_task(store, run, params.sample, params.seed)
     compare_result, compare_error = None, None
     if compare:
         try:
@@ -72,7 +71,7 @@ def report_flow(store: str, run: str, compare: str | None = None, redraw: bool =
         except Exception as e:  # the report still shows everything else, and says what failed
             compare_error = f"{type(e).__name__}: {e}"
             print(f"reconstruction comparison failed: {compare_error}")
-    result = write_report_task(store, run, compare, compare_result, compare_error)
+    result = write_report_task(params, compare_result, compare_error)
 
     create_markdown_artifact(markdown=report_markdown(result, store, run), key=_key("report", run),
                              description=f"Report of run {run}")
@@ -87,23 +86,21 @@ def report_flow(store: str, run: str, compare: str | None = None, redraw: bool =
             "compared": compare_result is not None}
 
 
-class ReportParams(BaseModel):
-    model_config = ConfigDict(extra="forbid")
-
-    store: str = Field(description="store root (local path or fsspec URL)")
-    run: str = Field(description="run name under the store")
-    compare: str | None = Field(
-        None, description="a second run (AE vs VAE on the same dataset) for reconstruction")
-    redraw: bool = Field(False, description="redraw the statistics figures")
-    sample: int = Field(5000, ge=1, description="data points in the pair scatter")
-    seed: int = Field(0, description="seed of the point sample")
+def _from_pipeline(ctx: PipelineContext, run: str) -> dict[str, Any]:
+    """The run, the other kind's run of the same seed, and (with replicates) the other seeds."""
+    seeds = {r: next(iter(ctx.others(r)), "") for r in ctx.seeds_of(run) if r != run}
+    return {"store": ctx.store, "run": run, "compare": next(iter(ctx.others(run)), None),
+            **({"seeds": seeds} if seeds else {})}
 
 
-def _check(kw: dict[str, Any]) -> None:
-    st = Store(kw["store"])
-    for run, what in ((kw["run"], "in this store"), (kw.get("compare"), "to compare")):
-        if run and not st.exists(st.run(run).root):
-            raise StoreError(f"{st.join(st.run(run).root)} does not exist: no run {run!r} {what}")
+def _seeds_key(ctx: PipelineContext, run: str) -> dict[str, Any]:
+    """What the report reads of other runs: their training, and the other seeds' results."""
+    others = {"compare": [ctx.results["train"][r] for r in ctx.others(run)]}
+    seeds = [r for r in ctx.seeds_of(run) if r != run]
+    if seeds:
+        others["seeds"] = [ctx.results[st].get(r) for r in seeds
+                           for st in ("train", "analyze", "generate")]
+    return others
 
 
 def _summary(res: dict[str, Any]) -> str:
@@ -111,8 +108,8 @@ def _summary(res: dict[str, Any]) -> str:
     return "\n".join(lines + [f"  missing: {m}" for m in res["missing"]])
 
 
-def _complete(store: Store, kw: dict[str, Any]) -> bool:
-    return store.exists(store.run(kw["run"]).report)
+def _complete(store: Store, p: ReportParams) -> bool:
+    return store.exists(store.run(p.run).report)
 
 
 STAGE = Stage(
@@ -125,7 +122,6 @@ STAGE = Stage(
     artifacts=("report-{run}", "correlated-pairs-{run}", "report-link-{run}"),
     check=_check,
     summary=_summary,
-    from_pipeline=lambda ctx, run: {"store": ctx.store, "run": run,
-                                    "compare": next(iter(ctx.others(run)), None)},
-    extra_key=lambda ctx, run: {"compare": [ctx.results["train"][r] for r in ctx.others(run)]},
+    from_pipeline=_from_pipeline,
+    extra_key=_seeds_key,
 )

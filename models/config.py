@@ -47,7 +47,7 @@ def _per_layer(value: Any, info: ValidationInfo, what: str) -> Any:
 
 
 class ModelConfig(BaseModel):
-    """One AE or VAE architecture (SPEC §2): 4 strided convs, Dense to z, mirrored decoder."""
+    """One AE or VAE architecture: 4 strided convs, Dense to z, mirrored decoder."""
 
     model_config = ConfigDict(extra="forbid", populate_by_name=True)
 

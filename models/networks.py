@@ -1,4 +1,4 @@
-"""Encoder and decoder builders (SPEC §2): strided convs down to a Dense latent layer, and back."""
+"""Encoder and decoder builders: strided convs down to a Dense latent layer, and back."""
 
 from __future__ import annotations
 

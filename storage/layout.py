@@ -28,7 +28,11 @@ _NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]*$")
 _SEGMENT = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]*$")
 
 
-class LayoutError(ValueError):
+class StoreError(RuntimeError):
+    """A store problem a user can act on: the message says which path and what is wrong."""
+
+
+class LayoutError(StoreError, ValueError):
     """A name that cannot become a path segment."""
 
 

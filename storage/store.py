@@ -16,30 +16,12 @@ import numpy as np
 import zarr
 import zarr.codecs
 
-from zspace.storage.layout import (
-    DatasetLayout,
-    LayoutError,
-    RunLayout,
-    array_meta,
-)
-from zspace.storage.layout import check_name as _check_layout_name
+from zspace.storage.layout import DatasetLayout, RunLayout, StoreError, array_meta
 
 MARKS_DIR = ".zspace-marks"
 # Whole chunks are written once each, so zarr's per-chunk scan for all-fill-value chunks only
 # costs time (a third of a chunk write for 2 MB image chunks); every chunk gets its file.
 WRITE_CONFIG = {"write_empty_chunks": True}
-
-
-class StoreError(RuntimeError):
-    """A store problem a user can act on: the message says which path and what is wrong."""
-
-
-def check_name(kind: str, name: str) -> str:
-    """Dataset and run names become path segments, so they must be plain."""
-    try:
-        return _check_layout_name(kind, name)
-    except LayoutError as e:
-        raise StoreError(str(e)) from None
 
 
 class Store:
@@ -70,37 +52,13 @@ class Store:
         return "/".join([self.root.rstrip("/"), rel.strip("/")])
 
     def dataset(self, name: str) -> DatasetLayout:
-        """Paths of one dataset (see :mod:`zspace.storage.layout`)."""
-        return DatasetLayout(check_name("dataset", name))
+        """Paths of one dataset (see :mod:`zspace.storage.layout`); a name that cannot be a
+        path segment is a LayoutError, which is a StoreError."""
+        return DatasetLayout(name)
 
     def run(self, name: str) -> RunLayout:
         """Paths of one run (see :mod:`zspace.storage.layout`)."""
-        return RunLayout(check_name("run", name))
-
-    # Transitional spellings; callers use store.dataset(...) / store.run(...).
-    @staticmethod
-    def dataset_rel(name: str) -> str:
-        return DatasetLayout(check_name("dataset", name)).root
-
-    @staticmethod
-    def images_rel(name: str) -> str:
-        return DatasetLayout(check_name("dataset", name)).images
-
-    @staticmethod
-    def index_rel(name: str) -> str:
-        return DatasetLayout(check_name("dataset", name)).index
-
-    @staticmethod
-    def run_rel(run: str) -> str:
-        return RunLayout(check_name("run", run)).root
-
-    @staticmethod
-    def latents_rel(run: str, name: str = "z_mean") -> str:
-        return RunLayout(check_name("run", run)).latents(name)
-
-    @staticmethod
-    def stats_rel(run: str) -> str:
-        return RunLayout(check_name("run", run)).stats.root
+        return RunLayout(name)
 
     def local_path(self, rel: str = "") -> Path:
         """A local filesystem path, for libraries (Keras, matplotlib) that cannot write URLs."""

@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import os
 import tempfile
+from collections.abc import Iterator
+from typing import Any
 
 _TMP = tempfile.mkdtemp(prefix="zspace-tests-")
 # Set before prefect is imported anywhere, so nothing touches the user's ~/.prefect.
@@ -22,3 +24,20 @@ from prefect.testing.utilities import prefect_test_harness  # noqa: E402
 def prefect_server():
     with prefect_test_harness(server_startup_timeout=60):
         yield
+
+
+@pytest.fixture(scope="module")
+def browser() -> Iterator[Any]:
+    """Headless Chromium for a module's browser tests (marked `browser` below)."""
+    from support import chromium, quit_chromium
+
+    driver = chromium()
+    yield driver
+    quit_chromium(driver)
+
+
+def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+    """A test that drives the browser is a `browser` test, whichever module it is in."""
+    for item in items:
+        if "browser" in getattr(item, "fixturenames", ()):
+            item.add_marker(pytest.mark.browser)

@@ -8,9 +8,10 @@ import numpy as np
 import zarr
 from prefect import get_client
 
+from zspace.cli.main import main
 from zspace.flows.analyze import analyze_flow
-from zspace.flows.cli import main
 from zspace.storage import ChunkedWriter, RunLayout, Store
+from zspace.tasks.analyze.params import AnalyzeParams
 
 PARAMS = {"n_artificial": 200, "artificial_b": (1.0, 2.0, 4.0)}
 
@@ -37,7 +38,8 @@ def test_flow_run_on_a_run_folder(tmp_path):
         w.write_chunk(i, x[i * 200 : (i + 1) * 200])
     w.finalize()
 
-    state = analyze_flow(store=store.url, run="r1", params=PARAMS, return_state=True)
+    state = analyze_flow(AnalyzeParams(store=store.url, run="r1", analysis=PARAMS),
+                         return_state=True)
     assert state.is_completed()
     res = state.result()
     assert res["stats_url"] == store.join(RunLayout("r1").stats.root) and not res["cached"]
@@ -55,7 +57,7 @@ def test_flow_run_on_a_run_folder(tmp_path):
     md = [a for a in art if a.key == "analyze-r1"]
     assert md and "Latent statistics: r1" in md[0].data and "| 0.5 |" in md[0].data
 
-    again = analyze_flow(store=store.url, run="r1", params=PARAMS)
+    again = analyze_flow(AnalyzeParams(store=store.url, run="r1", analysis=PARAMS))
     assert again["cached"] and again["fingerprint"] == res["fingerprint"]
 
 

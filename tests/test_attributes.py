@@ -3,6 +3,9 @@ refused with one message naming the file and the line."""
 
 from __future__ import annotations
 
+import os
+import subprocess
+import sys
 from pathlib import Path
 
 import numpy as np
@@ -89,8 +92,8 @@ def test_bad_headers_and_counts_are_refused(tmp_path):
     p.write_text("3\n")
     with pytest.raises(ValueError, match="a count line and a line of attribute names"):
         read_attributes(p)
-    with pytest.raises(ValueError, match="says 5 images but lists 3"):
-        read_attributes(_write(p, GOOD, count=5))
+    with pytest.raises(ValueError, match="says 2 images but lists 3"):
+        read_attributes(_write(p, GOOD, count=2))
     with pytest.raises(ValueError, match=":2: attribute names repeat"):
         read_attributes(_write(p, GOOD, names=["Smiling", "Smiling", "Young", "Male"]))
     p.write_text("2\n" + " ".join(NAMES) + "\n000001.jpg 1 1 1 1\n000001.jpg 1 1 1 1\n")
@@ -122,7 +125,7 @@ def test_ingest_reads_the_attribute_file_beside_the_images(tmp_path: Path) -> No
     is one message naming file and line, before anything is decoded."""
     from PIL import Image
 
-    from zspace.flows.cli import main
+    from zspace.cli.main import main
 
     src = tmp_path / "img_align_celeba"
     src.mkdir()
@@ -141,3 +144,29 @@ def test_ingest_reads_the_attribute_file_beside_the_images(tmp_path: Path) -> No
     assert main(["ingest", "--source", str(src), "--store", store.url, "--name", "other",
                  "--size", "16", "--attributes", str(bad)]) == 2
     assert not store.exists(store.dataset("other").root)
+
+
+def test_a_partial_file_is_used_with_one_warning(tmp_path: Path) -> None:
+    """CelebA's file says 202,599; a truncated copy (or its first rows) still gives attributes
+    to the images it lists, and the images without a row are counted, not refused."""
+    from PIL import Image
+
+    attrs = read_attributes(_write(tmp_path / "partial.txt", GOOD, count=202599))
+    assert len(attrs.values) == 3 and "says 202599 images but lists 3" in attrs.shortfall
+    assert read_attributes(_write(tmp_path / "full.txt", GOOD)).shortfall is None
+    src = tmp_path / "img_align_celeba"
+    src.mkdir()
+    for i in (1, 2, 3, 7):
+        Image.new("RGB", (20, 24), (30 * i, 10, 10)).save(src / f"{i:06d}.jpg")
+    _write(tmp_path / ATTRIBUTE_FILE, GOOD, count=202599)
+    store = Store(tmp_path / "store")
+    run = subprocess.run([sys.executable, "-m", "zspace.cli", "ingest", "--source", str(src),
+                          "--store", store.url, "--name", "celeb", "--size", "16"],
+                         capture_output=True, text=True, timeout=300,
+                         env={**os.environ, "PREFECT_LOGGING_LEVEL": "INFO"})
+    out = run.stdout + run.stderr
+    assert run.returncode == 0, out
+    assert out.count("says 202599 images but lists 3") == 1, out
+    assert "1 images have no row in the attribute file" in out, out
+    smiling = stored_attributes(store, "celeb")["Smiling"]
+    assert np.isfinite(smiling).sum() == 3 and np.isnan(smiling).sum() == 1

@@ -61,6 +61,7 @@ def _other_backend(script: str, **paths: str) -> dict:
 def test_models_cross_backends(tmp_path: Path) -> None:
     """Train here, encode there; train there (and continue the first run there), encode here."""
     from zspace.models import load_model
+    from zspace.tasks.train.params import TrainParams
     from zspace.tasks.train.stage import train_run
 
     store = _store(tmp_path / "store")
@@ -68,7 +69,8 @@ def test_models_cross_backends(tmp_path: Path) -> None:
     preset.write_text(PRESET)
     images = store.open_array(store.dataset("blobs").images)[:40]
     np.save(tmp_path / "images.npy", images)
-    here = train_run(store.url, "blobs", run="here", preset=str(preset), verbose=0)
+    here = train_run(TrainParams(store=store.url, dataset="blobs", run="here", preset=str(preset)),
+                     verbose=0)
     assert here["backend"] == HERE and here["recon_sum"] == "pixels"
     mine = load_model(store.local_path(store.run("here").model)).encode(images, batch_size=16)
 
@@ -77,12 +79,15 @@ def test_models_cross_backends(tmp_path: Path) -> None:
         import numpy as np
         from zspace.models import load_model
         from zspace.storage import Store
+        from zspace.tasks.train.params import TrainParams
         from zspace.tasks.train.stage import train_run
         store, images = Store(P["store"]), np.load(P["images"])
         codes = load_model(store.local_path(store.run("here").model)).encode(images, 16)
         np.savez(P["from_here"], **codes)
-        trained = train_run(store.url, "blobs", run="there", preset=P["preset"], verbose=0)
-        more = train_run(store.url, "blobs", run="here", preset=P["preset"], epochs=2, verbose=0)
+        trained = train_run(TrainParams(store=store.url, dataset="blobs", run="there",
+                                        preset=P["preset"]), verbose=0)
+        more = train_run(TrainParams(store=store.url, dataset="blobs", run="here",
+                                     preset=P["preset"], epochs=2), verbose=0)
         model = load_model(store.local_path(store.run("there").model))
         np.savez(P["from_there"], **model.encode(images, 16))
         print(json.dumps({"trained": trained, "more": more,

@@ -8,10 +8,11 @@ import numpy as np
 import pytest
 import zarr
 
-from zspace.flows.cli import main
+from zspace.cli.main import main
 from zspace.flows.encode import encode_flow
 from zspace.models import ModelConfig, build_model
 from zspace.storage import ChunkedWriter, Store, StoreError
+from zspace.tasks.encode.params import EncodeParams
 from zspace.tasks.encode.stage import encode_run, finished_encode
 
 N, SIZE, IMAGE_CHUNK = 70, 32, 8
@@ -96,7 +97,7 @@ def test_a_retrained_model_replaces_stale_latents(stores):
 
 def test_flow_run_and_cli(tmp_path, capsys):
     store, images = make_store(tmp_path / "s", kinds=("ae",))
-    state = encode_flow(store=store.url, run="ae", return_state=True)
+    state = encode_flow(EncodeParams(store=store.url, run="ae"), return_state=True)
     assert state.is_completed()
     res = state.result()
     assert res["complete"] and res["kind"] == "ae" and res["latents"]["z_mean"]["fingerprint"]

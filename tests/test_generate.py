@@ -9,10 +9,11 @@ import pytest
 from latent_runs import DATASET, latent_store
 from PIL import Image
 
-from zspace.flows.cli import main
+from zspace.cli.main import main
 from zspace.flows.generate import generate_flow
 from zspace.storage import Store, split_rows
 from zspace.tasks.common.runs import load_run_model
+from zspace.tasks.generate.params import GenerateStageParams
 from zspace.tasks.generate.reconstruct import compare_reconstructions
 from zspace.tasks.generate.stage import (
     R_LIMITS,
@@ -33,7 +34,8 @@ def store(tmp_path_factory) -> Store:
 
 @pytest.fixture(scope="module")
 def generated(store):
-    return generate_flow(store=store.url, run=RUN, params=PARAMS, compare=[OTHER])
+    return generate_flow(GenerateStageParams(store=store.url, run=RUN, generation=PARAMS,
+                                             compare=[OTHER]))
 
 
 def valid_png(path) -> tuple[int, int]:
@@ -70,6 +72,8 @@ def test_every_sampler_decodes_28_images_in_0_1_with_figures(store, generated):
                    - 1.0) < 1e-9
     assert scores["uniform-r8"]["placement"]["outside_region"] == 1.0
     assert rec["void_or_miss"]["answer"] and rec["void_or_miss"]["rule"]
+    assert rec["why_random_fail"]["answer"] and "interval" in rec["why_random_fail"]["rule"]
+    assert all(0.0 <= s["realism_sharpened"] <= 1.0 for s in scores.values())
 
     manifest = store.read_json(store.run(RUN).manifest("generate"))
     files = [e["file"] for e in manifest]
@@ -80,7 +84,7 @@ def test_every_sampler_decodes_28_images_in_0_1_with_figures(store, generated):
         w, h = valid_png(store.local_path(store.run(RUN).figure(e["file"])))
         assert w >= 400 and h >= 200
 
-    again = generate_flow(store=store.url, run=RUN, params=PARAMS)
+    again = generate_flow(GenerateStageParams(store=store.url, run=RUN, generation=PARAMS))
     assert again["cached"] and again["fingerprint"] == generated["fingerprint"]
 
 

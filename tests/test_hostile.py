@@ -159,10 +159,10 @@ def test_zip_slip_and_hostile_names_in_a_zip(tmp_path: Path) -> None:
 
 
 def test_markdown_artifacts_escape_user_names() -> None:
-    from zspace.flows.artifacts import md
-    from zspace.flows.ingest import summary_markdown
+    from zspace.tasks.common.artifacts import md
+    from zspace.tasks.ingest.artifacts import artifact_markdown
 
-    text = summary_markdown(
+    text = artifact_markdown(
         {"dataset": "d", "source": "/x/<b>", "kind": "folder", "n_images": 1, "n_sources": 2,
          "size": 16, "n_failed": 1, "splits": {"train": 1}, "images": "u", "fingerprint": "f"},
         [(HOSTILE_NAME, "failed: <script>alert(1)</script> | x")])

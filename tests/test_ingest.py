@@ -16,10 +16,11 @@ import zarr
 from PIL import Image
 from samples import write_sample_jpegs
 
-from zspace.flows.cli import main as cli_main
+from zspace.cli.main import main as cli_main
 from zspace.flows.ingest import ingest_flow
 from zspace.storage import Store, StoreError, array_meta, factor_table, read_index
-from zspace.tasks.ingest.stage import IngestConfig, ingest
+from zspace.tasks.ingest.params import IngestParams
+from zspace.tasks.ingest.stage import ingest
 from zspace.tasks.ingest.synthetic import sample_factors, synthetic_face
 
 SIZE = 32
@@ -61,7 +62,7 @@ def messy_folder(tmp_path_factory: pytest.TempPathFactory) -> Path:
 
 
 def test_folder_with_broken_files(messy_folder: Path, tmp_path: Path) -> None:
-    s = ingest(IngestConfig(source=str(messy_folder), store=str(tmp_path), name="m", size=SIZE))
+    s = ingest(IngestParams(source=str(messy_folder), store=str(tmp_path), name="m", size=SIZE))
     assert s["n_sources"] == 28 and s["n_failed"] == 3 and s["n_images"] == 25
     arr = zarr.open_array(str(at(tmp_path, "m")))
     assert arr.shape == (25, SIZE, SIZE, 3) and arr.dtype == np.uint8
@@ -91,9 +92,9 @@ def test_zip_matches_folder_and_refuses_zip_slip(messy_folder: Path, tmp_path: P
         for p in sorted(messy_folder.rglob("*")):
             if p.is_file():
                 zf.write(p, p.relative_to(messy_folder).as_posix())
-    folder = ingest(IngestConfig(source=str(messy_folder), store=str(tmp_path / "a"), name="f",
+    folder = ingest(IngestParams(source=str(messy_folder), store=str(tmp_path / "a"), name="f",
                                  size=SIZE))
-    zipped = ingest(IngestConfig(source=str(zpath), store=str(tmp_path / "b"), name="f", size=SIZE))
+    zipped = ingest(IngestParams(source=str(zpath), store=str(tmp_path / "b"), name="f", size=SIZE))
     assert zipped["fingerprint"] == folder["fingerprint"]
     assert np.array_equal(images(tmp_path / "a", "f"), images(tmp_path / "b", "f"))
 
@@ -102,7 +103,7 @@ def test_zip_matches_folder_and_refuses_zip_slip(messy_folder: Path, tmp_path: P
         zf.writestr("ok/000001.jpg", (messy_folder / "000001.jpg").read_bytes())
         zf.writestr("../../escape.jpg", (messy_folder / "000002.jpg").read_bytes())
         zf.writestr("/abs/path.jpg", (messy_folder / "000003.jpg").read_bytes())
-    s = ingest(IngestConfig(source=str(evil), store=str(tmp_path / "c"), name="e", size=SIZE))
+    s = ingest(IngestParams(source=str(evil), store=str(tmp_path / "c"), name="e", size=SIZE))
     assert s["n_images"] == 1 and s["n_failed"] == 2
     st = status_of(tmp_path / "c", "e")
     assert all("unsafe path" in v for k, v in st.items() if k != "ok/000001.jpg")
@@ -114,17 +115,17 @@ def test_partition_file_sets_splits(tmp_path: Path) -> None:
     write_sample_jpegs(src, 12, seed=5)
     lines = [f"{i:06d}.jpg {0 if i <= 8 else (1 if i <= 10 else 2)}" for i in range(1, 13)]
     (src.parent / "list_eval_partition.txt").write_text("\n".join(lines) + "\n")
-    s = ingest(IngestConfig(source=str(src), store=str(tmp_path / "st"), name="c", size=SIZE))
+    s = ingest(IngestParams(source=str(src), store=str(tmp_path / "st"), name="c", size=SIZE))
     assert s["splits"] == {"train": 8, "val": 2, "test": 2}
     bad = tmp_path / "bad_partition.txt"
     bad.write_text("000001.jpg 7\n")
     with pytest.raises(ValueError, match="bad_partition.txt:1"):
-        ingest(IngestConfig(source=str(src), store=str(tmp_path / "st2"), name="c", size=SIZE,
+        ingest(IngestParams(source=str(src), store=str(tmp_path / "st2"), name="c", size=SIZE,
                             partition=str(bad)))
 
 
 def test_seeded_split_without_partition(tmp_path: Path) -> None:
-    s = ingest(IngestConfig(source="synthetic", count=200, store=str(tmp_path), name="s", size=SIZE))
+    s = ingest(IngestParams(source="synthetic", count=200, store=str(tmp_path), name="s", size=SIZE))
     assert s["splits"] == {"train": 170, "val": 10, "test": 20}
 
 
@@ -132,13 +133,13 @@ def test_decompression_bomb_is_skipped(tmp_path: Path) -> None:
     src = tmp_path / "src"
     write_sample_jpegs(src, 2, seed=1)
     Image.new("RGB", (400, 400), (1, 2, 3)).save(src / "huge.png")
-    s = ingest(IngestConfig(source=str(src), store=str(tmp_path / "st"), name="b", size=SIZE,
+    s = ingest(IngestParams(source=str(src), store=str(tmp_path / "st"), name="b", size=SIZE,
                             max_pixels=100_000))
     assert s["n_images"] == 2 and "too many pixels" in status_of(tmp_path / "st", "b")["huge.png"]
 
 
 def test_rerun_is_a_noop_and_other_params_are_refused(tmp_path: Path) -> None:
-    cfg = IngestConfig(source="synthetic", count=100, store=str(tmp_path), name="s", size=SIZE)
+    cfg = IngestParams(source="synthetic", count=100, store=str(tmp_path), name="s", size=SIZE)
     first = ingest(cfg)
     zjson = Store(tmp_path).local_path(array_meta(Store(tmp_path).dataset("s").images))
     mtime = zjson.stat().st_mtime_ns
@@ -152,11 +153,11 @@ def test_rerun_is_a_noop_and_other_params_are_refused(tmp_path: Path) -> None:
 
 
 def test_synthetic_is_deterministic_and_factors_match(tmp_path: Path) -> None:
-    a = ingest(IngestConfig(source="synthetic", count=60, seed=7, store=str(tmp_path / "a"),
+    a = ingest(IngestParams(source="synthetic", count=60, seed=7, store=str(tmp_path / "a"),
                             name="s", size=SIZE, chunk_rows=16))
-    b = ingest(IngestConfig(source="synthetic", count=60, seed=7, store=str(tmp_path / "b"),
+    b = ingest(IngestParams(source="synthetic", count=60, seed=7, store=str(tmp_path / "b"),
                             name="s", size=SIZE, workers=1))
-    c = ingest(IngestConfig(source="synthetic", count=60, seed=8, store=str(tmp_path / "c"),
+    c = ingest(IngestParams(source="synthetic", count=60, seed=8, store=str(tmp_path / "c"),
                             name="s", size=SIZE))
     assert np.array_equal(images(tmp_path / "a", "s"), images(tmp_path / "b", "s"))
     assert a["fingerprint"] != c["fingerprint"]
@@ -176,26 +177,29 @@ def test_no_readable_image_is_an_error(tmp_path: Path) -> None:
     (src / "a.jpg").write_bytes(b"")
     (src / "b.png").write_text("nope")
     with pytest.raises(StoreError, match="no image could be read"):
-        ingest(IngestConfig(source=str(src), store=str(tmp_path / "st"), name="x", size=SIZE))
+        ingest(IngestParams(source=str(src), store=str(tmp_path / "st"), name="x", size=SIZE))
 
 
 def test_bad_parameters_name_the_parameter(tmp_path: Path, capsys: pytest.CaptureFixture) -> None:
-    assert cli_main(["ingest", "--source", str(tmp_path / "missing"), "--store", str(tmp_path),
+    assert cli_main(["ingest", "--source", str(tmp_path / "absent"), "--store", str(tmp_path),
                      "--name", "x"]) == 2
-    assert "missing" in capsys.readouterr().err
+    err = capsys.readouterr().err
+    assert f"source '{tmp_path / 'absent'}' does not exist" in err, err
     assert cli_main(["ingest", "--source", "synthetic", "--store", str(tmp_path),
                      "--name", "../x"]) == 2
     assert "dataset name" in capsys.readouterr().err
     assert cli_main(["ingest", "--source", "synthetic", "--store", str(tmp_path), "--name", "x",
                      "--size", "2"]) == 2
-    assert "size" in capsys.readouterr().err
+    err = capsys.readouterr().err
+    assert "--size" in err and "greater than or equal to 8" in err, err
 
 
 RESUME_SCRIPT = """
 import sys
-from zspace.tasks.ingest.stage import IngestConfig, ingest
+from zspace.tasks.ingest.params import IngestParams
+from zspace.tasks.ingest.stage import ingest
 if __name__ == "__main__":
-    ingest(IngestConfig(source=sys.argv[1], store=sys.argv[2], name="r", size=32, chunk_rows=8,
+    ingest(IngestParams(source=sys.argv[1], store=sys.argv[2], name="r", size=32, chunk_rows=8,
                         workers=1))
 """
 
@@ -220,8 +224,8 @@ def test_resume_after_kill_is_bit_identical(messy_folder: Path, tmp_path: Path) 
     assert not at(killed, "r").exists()
 
     cfg = dict(source=str(src), name="r", size=SIZE, chunk_rows=8)
-    resumed = ingest(IngestConfig(store=str(killed), **cfg))
-    clean = ingest(IngestConfig(store=str(tmp_path / "clean"), **cfg))
+    resumed = ingest(IngestParams(store=str(killed), **cfg))
+    clean = ingest(IngestParams(store=str(tmp_path / "clean"), **cfg))
     assert resumed["fingerprint"] == clean["fingerprint"] and resumed["n_failed"] == 3
     assert np.array_equal(images(killed, "r"), images(tmp_path / "clean", "r"))
     assert at(killed, "r", "index").read_text() == at(tmp_path / "clean", "r", "index").read_text()
@@ -229,8 +233,8 @@ def test_resume_after_kill_is_bit_identical(messy_folder: Path, tmp_path: Path) 
 
 
 def test_flow_run_and_cli(messy_folder: Path, tmp_path: Path, capsys: pytest.CaptureFixture) -> None:
-    summary = ingest_flow(source=str(messy_folder), store=str(tmp_path / "st"), name="faces",
-                          size=SIZE)
+    summary = ingest_flow(IngestParams(source=str(messy_folder), store=str(tmp_path / "st"),
+                                       name="faces", size=SIZE))
     assert summary["n_images"] == 25 and summary["n_failed"] == 3
     rc = cli_main(["ingest", "--source", "synthetic", "--count", "50", "--store",
                    str(tmp_path / "st"), "--name", "synth", "--size", str(SIZE)])
@@ -239,7 +243,7 @@ def test_flow_run_and_cli(messy_folder: Path, tmp_path: Path, capsys: pytest.Cap
 
 def test_kill_between_rename_and_index_resumes(tmp_path: Path) -> None:
     """The window after staging is renamed to images and before index.csv is written."""
-    cfg = IngestConfig(source="synthetic", count=50, store=str(tmp_path), name="w", size=SIZE,
+    cfg = IngestParams(source="synthetic", count=50, store=str(tmp_path), name="w", size=SIZE,
                        chunk_rows=16)
     clean = ingest(cfg)
     index = at(tmp_path, "w", "index").read_text()

@@ -39,7 +39,7 @@ def _api_url() -> str:
 
 
 def _command(stage: str, store: Path) -> list[str]:
-    return [sys.executable, "-m", "zspace.flows.cli", stage, "--store", str(store), "--run", RUN,
+    return [sys.executable, "-m", "zspace.cli", stage, "--store", str(store), "--run", RUN,
             *STAGE_ARGS[stage]]
 
 

@@ -221,7 +221,7 @@ def test_compare_meaning_prefers_the_axis_aligned_run():
     cmp = compare_meaning(aligned, rotated, ("ae", "vae"))
     assert cmp["factors"]["more_disentangled"] == "ae"
     assert cmp["factors"]["more_linear"] is None  # a rotation keeps linear information
-    assert "no clear difference" in cmp["factors"]["verdict"] and "rule" in cmp
+    assert "not decidable carries" in cmp["factors"]["verdict"] and "rule" in cmp
     same = compare_meaning(aligned, aligned, ("a", "b"))
     assert same["factors"]["more_disentangled"] is None
 
@@ -276,7 +276,13 @@ def test_meaning_for_stored_runs_writes_json_and_compares(tmp_path_factory):
         names = out[run]["factors"]["names"]
         assert len(names) == 24 and "attributes" not in out[run]
         assert names["hair_style"]["kind"] == "categorical"
-        assert 0.0 <= out[run]["factors"]["mig"] <= 1.0
+        # the stored MIG is the one the streamed statistics of the stored latents give
+        blocks, factor_names, _, _ = run_meaning_inputs(store, run, DATASET)
+        st = factor_statistics(blocks)
+        want = mig(st.mutual_information, st.factor_entropy)[0]
+        assert out[run]["factors"]["mig"] == pytest.approx(want, abs=1e-4)
+        assert out[run]["factors"]["mig"] == pytest.approx(
+            np.mean([e["mig_gap"] for e in names.values()]), abs=1e-3)
         # even a one-epoch model on 320 faces carries skin tone or background brightness
         # linearly (measured R^2 0.33-0.78 across model versions; 32 test rows, so a loose
         # bound), far above the typical factor (median R^2 about 0)
@@ -285,6 +291,12 @@ def test_meaning_for_stored_runs_writes_json_and_compares(tmp_path_factory):
         assert visible > 0.25 and visible > median + 0.2 and median < 0.15, (visible, median)
     cmp = compare_meaning(out[RUNS[0]], out[RUNS[1]], ("ae", "vae"))
     assert set(cmp["factors"]) >= {"more_linear", "more_disentangled", "verdict", "mean_probe"}
+    # the comparison reads the stored numbers: MIG difference and its decision
+    by_mig = cmp["factors"]["mig_difference"]
+    a, b = (out[r]["factors"] for r in RUNS)
+    assert by_mig["difference"] == pytest.approx(a["mig"] - b["mig"], abs=1e-3)
+    assert by_mig["se"] == pytest.approx(math.hypot(a["mig_se"], b["mig_se"]), abs=1e-3)
+    assert (by_mig["winner"] is None) == (abs(by_mig["difference"]) <= 2.576 * by_mig["se"])
     from zspace.storage.index import write_index
 
     write_index(store, "short", [{"file": "x.png", "split": "train", "status": "ok", "row": 0}])
@@ -308,3 +320,64 @@ def test_dci_for_categorical_factors_uses_sparse_importances():
     assert got["per_factor_informativeness"][0] > 0.75
     noise = dci(rng.standard_normal((3000, 32)), v[:3000], z[3000:], v[3000:], [True, True])
     assert noise["per_factor_informativeness"][0] < 0.6
+
+
+# -- the null: latents that carry nothing ------------------------------------------------------
+def _noise(n: int, z_dim: int, n_attr: int, positive: float, seed: int):
+    rng = np.random.default_rng(seed)
+    return rng.standard_normal((n, z_dim)), (rng.random((n, n_attr)) < positive).astype(float)
+
+
+@pytest.mark.parametrize(("n_attr", "positive"), [(5, 0.3), (10, 0.1)])
+def test_dci_on_noise_is_not_disentangled(n_attr, positive):
+    # before: D 0.73 (5 attributes) and 1.00 (10 attributes) on z ~ N(0, I)
+    z, v = _noise(6000, 32, n_attr, positive, seed=11)
+    got = dci(z[:3000], v[:3000], z[3000:], v[3000:], [True] * n_attr)
+    assert got["disentanglement"] < 0.2 and got["completeness"] < 0.2
+    assert abs(got["informativeness"]) < 0.06  # chance-corrected: 0 = chance, not the majority rate
+    assert set(got["baseline"]) == {"disentanglement", "completeness", "informativeness"}
+
+
+def test_l1_logistic_is_sparse_on_every_scikit_learn():
+    from zspace.tasks.analyze.disentanglement import l1_logistic
+
+    z, v = _noise(2000, 32, 1, 0.5, seed=12)
+    z[:, 0] += 3 * v[:, 0]
+    clf = l1_logistic(0.005, 2).fit(z, v[:, 0])
+    assert abs(clf.coef_[0, 0]) > 0 and np.sum(clf.coef_[0] == 0) >= 16  # L2 leaves none at 0
+
+
+def test_meaning_scores_on_noise_carry_their_null_baselines():
+    z, v = _noise(3000, 16, 4, 0.3, seed=13)
+    out = meaning_summary(_blocks(z, v), [], _splits(3000), ["a", "b", "c", "d"])["attributes"]
+    assert not out["mig_detected"] and not out["carriers_detected"] and out["decodable"] == 0
+    assert abs(out["mig_minus_baseline"]) < 3 * out["mig_se"] + 0.01
+    for e in out["names"].values():
+        assert e["carriers"] == [] and abs(e["best_components"][0]["normalized_mi_above_null"]) < 0.01
+        assert abs(e["probe_accuracy"] - e["probe_baseline"]) < 0.05
+    assert out["dci"]["disentanglement"] == 0.0 and not out["dci"]["detected"]
+
+
+def test_dci_trains_on_a_random_sample_not_the_first_rows(monkeypatch):
+    import zspace.tasks.analyze.meaning as meaning
+
+    monkeypatch.setattr(meaning, "DCI_TRAIN_ROWS", 300)
+    rng = np.random.default_rng(14)
+    n = 3000
+    v = np.zeros((n, 1))
+    v[1000:, 0] = rng.random(n - 1000) < 0.5  # the lowest 1000 rows have one class only
+    z = rng.standard_normal((n, 8))
+    z[:, 2] += 2.5 * v[:, 0]
+    splits = np.array(["train"] * 2400 + ["test"] * 600)
+    out = meaning_summary(_blocks(z, v), [], splits, ["a"])["attributes"]
+    assert out["dci"]["informative_factors"] == 1 and out["dci"]["per_factor_informativeness"][0] > 0.5
+
+
+def test_compare_on_two_null_runs_is_not_decidable():
+    outs = []
+    for seed in (15, 16):
+        z, v = _noise(3000, 16, 3, 0.3, seed=seed)
+        outs.append(meaning_summary(_blocks(z, v), [], _splits(3000), ["a", "b", "c"]))
+    cmp = compare_meaning(*outs, ("ae", "vae"))["attributes"]
+    assert cmp["more_disentangled"] is None and cmp["more_linear"] is None
+    assert cmp["verdict"].startswith("not decidable")

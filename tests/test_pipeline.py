@@ -2,20 +2,24 @@
 
 from __future__ import annotations
 
+import base64
 import json
 import os
 import re
 import signal
-import socket
 import subprocess
 import sys
 import time
 from pathlib import Path
 
 import httpx
+import numpy as np
 import pytest
+import yaml
+import zarr
+from support import free_port
 
-from zspace.flows.pipeline import pipeline_flow
+from zspace.flows.pipeline import PipelineParams, pipeline_flow
 
 TINY = str(Path(__file__).parent / "presets" / "tiny.yaml")
 UPSTREAM = ("ingest", "train", "encode")
@@ -32,11 +36,16 @@ def stage_states(result: dict) -> dict[str, list[str]]:
 @pytest.fixture(scope="module")
 def first_run(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, dict]:
     store = tmp_path_factory.mktemp("pipeline") / "store"
-    return store, pipeline_flow(preset=TINY, store=str(store))
+    return store, pipeline_flow(PipelineParams(preset=TINY, store=str(store)))
+
+
+def embedded_pngs(html: str) -> list[bytes]:
+    return [base64.b64decode(b64) for b64 in re.findall(r'src="data:image/png;base64,([^"]+)"', html)]
 
 
 def test_end_to_end(first_run: tuple[Path, dict]) -> None:
     store, result = first_run
+    drawn = False
     assert set(stage_states(result)) == {
         "ingest", "train", "encode", "analyze", "project", "generate", "report"}
     assert all(s == "Completed" for s in result["stages"].values())
@@ -45,14 +54,20 @@ def test_end_to_end(first_run: tuple[Path, dict]) -> None:
     for run, report in result["reports"].items():
         html = Path(report).read_text()
         assert Path(report) == store / "runs" / run / "report.html"
-        assert "<img" in html
+        # every figure the stages drew is in the report, byte for byte
+        figures = {p.name: p.read_bytes() for p in (store / "runs" / run / "figures").glob("*.png")}
+        shown = embedded_pngs(html)
+        assert len(figures) >= 5 and [n for n, png in figures.items() if png not in shown] == []
         # the AE-vs-VAE comparison ran: both runs measured on the test split, and shown
         rec = json.loads((store / "runs" / run / "reconstruction.json").read_text())
         assert sorted(rec) == runs, rec
         assert all(m["n"] > 0 and m["psnr"] > 0 for m in rec.values())
         section = html.split('id="reconstruction"', 1)[1].split("</section>", 1)[0]
-        assert "reconstruction.png" in section or "data:image/png" in section
+        if "reconstruction.png" in figures:  # drawn once, in the first run's figures
+            assert figures["reconstruction.png"] in embedded_pngs(section)
+            drawn = True
         assert all(r in section for r in runs)
+    assert drawn, "no run drew the reconstruction comparison"
     # Prefect results are small JSON files kept in the store, not pickles in the home directory
     results = list((store / ".prefect-results").iterdir())
     assert results and all(p.stat().st_size < 200_000 for p in results)
@@ -62,21 +77,22 @@ def test_end_to_end(first_run: tuple[Path, dict]) -> None:
 def test_second_run_is_fully_cached(first_run: tuple[Path, dict]) -> None:
     store, _ = first_run
     t = time.perf_counter()
-    again = pipeline_flow(preset=TINY, store=str(store))
+    again = pipeline_flow(PipelineParams(preset=TINY, store=str(store)))
     assert all(s == "Cached" for s in again["stages"].values()), again["stages"]
     assert time.perf_counter() - t < 60
 
 
 def test_analysis_change_reruns_only_downstream(first_run: tuple[Path, dict]) -> None:
     store, _ = first_run
-    changed = pipeline_flow(preset=TINY, store=str(store), analysis={"corr_threshold": 0.3})
+    changed = pipeline_flow(PipelineParams(preset=TINY, store=str(store),
+                                           analysis={"corr_threshold": 0.3}))
     states = stage_states(changed)
     for stage in UPSTREAM:
         assert set(states[stage]) == {"Cached"}, (stage, states[stage])
     for stage in DOWNSTREAM_OF_ANALYSIS:
         assert set(states[stage]) == {"Completed"}, (stage, states[stage])
-    refreshed = pipeline_flow(preset=TINY, store=str(store), analysis={"corr_threshold": 0.3},
-                              refresh=["report"])
+    refreshed = pipeline_flow(PipelineParams(preset=TINY, store=str(store),
+                                             analysis={"corr_threshold": 0.3}, refresh=["report"]))
     states = stage_states(refreshed)
     assert set(states["report"]) == {"Completed"} and set(states["analyze"]) == {"Cached"}
 
@@ -84,9 +100,9 @@ def test_analysis_change_reruns_only_downstream(first_run: tuple[Path, dict]) ->
 def test_code_change_two_imports_deep_reruns_the_stages_that_import_it(
         first_run: tuple[Path, dict], tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     """tasks/generate/scoring.py is imported by tasks/generate/stage.py (not by the flow itself):
-    editing it must rerun generate and the report (which imports generate's flow), nothing
-    else."""
-    from zspace.flows import stage as stage_mod
+    editing it must rerun generate, nothing else. The report imports only the reconstruction
+    task of tasks/generate, and generate, finding its samples done, returns the same result."""
+    from zspace.cli import stage as stage_mod
 
     store, _ = first_run
     real = stage_mod._module_file
@@ -94,24 +110,69 @@ def test_code_change_two_imports_deep_reruns_the_stages_that_import_it(
     edited.write_text(real("zspace.tasks.generate.scoring").read_text() + "\n# edited\n")
     monkeypatch.setattr(stage_mod, "_module_file",
                         lambda name: edited if name == "zspace.tasks.generate.scoring" else real(name))
-    states = stage_states(pipeline_flow(preset=TINY, store=str(store)))
-    for name in UPSTREAM:
+    states = stage_states(pipeline_flow(PipelineParams(preset=TINY, store=str(store))))
+    for name in (*UPSTREAM, "analyze", "project", "report"):
         assert set(states[name]) == {"Cached"}, (name, states[name])
-    for name in ("generate", "report"):
-        assert set(states[name]) == {"Completed"}, (name, states[name])
+    assert set(states["generate"]) == {"Completed"}, states["generate"]
+
+
+def test_editing_the_image_streamer_reruns_train_and_nothing_downstream(
+        first_run: tuple[Path, dict], tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """tasks/train/stream.py is training code only: editing it reruns train, which finds each
+    run finished with the same parameters and returns the same train.json, so encode and what
+    follows stay cached (loading a model for inference does not import the training code)."""
+    from zspace.cli import stage as stage_mod
+
+    store, _ = first_run
+    real = stage_mod._module_file
+    edited = tmp_path / "stream.py"
+    edited.write_text(real("zspace.tasks.train.stream").read_text() + "\n# edited\n")
+    monkeypatch.setattr(stage_mod, "_module_file",
+                        lambda name: edited if name == "zspace.tasks.train.stream" else real(name))
+    states = stage_states(pipeline_flow(PipelineParams(preset=TINY, store=str(store))))
+    assert set(states["train"]) == {"Completed"}, states["train"]
+    for name in ("ingest", "encode", *DOWNSTREAM_OF_ANALYSIS):
+        assert set(states[name]) == {"Cached"}, (name, states[name])
 
 
 def test_missing_outputs_are_recomputed_not_trusted(first_run: tuple[Path, dict]) -> None:
     store, result = first_run
     run = result["runs"]["ae"]
     (store / "runs" / run / "report.html").unlink()
-    again = pipeline_flow(preset=TINY, store=str(store))
+    again = pipeline_flow(PipelineParams(preset=TINY, store=str(store)))
     assert again["stages"][f"report-{run}"] == "Completed"
     assert (store / "runs" / run / "report.html").exists()
 
 
+def test_replicates_train_each_seed_and_the_findings_compare_them(tmp_path: Path) -> None:
+    """--replicates 2: two seeded trainings of the kind, every stage on each, and Findings that
+    give each claim per seed; a rerun is all cache hits."""
+    params = PipelineParams(preset=TINY, store=str(tmp_path / "store"), kinds=["ae"],
+                            replicates=2)
+    result = pipeline_flow(params)
+    assert sorted(result["runs"]) == ["ae", "ae-r1"]
+    first, second = result["runs"]["ae"], result["runs"]["ae-r1"]
+    assert second == first + "-r1"
+    assert all(s == "Completed" for s in result["stages"].values()), result["stages"]
+    store = tmp_path / "store" / "runs"
+    seeds = [yaml.safe_load((store / r / "config.yaml").read_text())["train"]["seed"]
+             for r in (first, second)]
+    assert seeds[1] == seeds[0] + 1
+    z = [np.asarray(zarr.open_array(str(store / r / "latents" / "z_mean"))[:]) for r in (first, second)]
+    assert not np.array_equal(z[0], z[1])  # another seed, another model
+    for run, other in ((first, second), (second, first)):
+        rows = json.loads((store / run / "findings.json").read_text())
+        assert all(set(r["seeds"]) == {run, other} for r in rows)
+        assert all(r["agreement"].endswith("/2") and "across 2 seeds" in r["rule"] for r in rows)
+        disagree = [r for r in rows if len({s["verdict"] for s in r["seeds"].values()}) > 1]
+        assert all(r["verdict"] == "not decidable" for r in disagree)
+        assert "Per training seed" in (store / run / "report.html").read_text()
+    again = pipeline_flow(params)
+    assert all(s == "Cached" for s in again["stages"].values()), again["stages"]
+
+
 def test_bad_parameters_are_refused(tmp_path: Path) -> None:
-    from zspace.flows.cli import main
+    from zspace.cli.main import main
 
     assert main(["run", "--preset", "no-such-preset", "--store", str(tmp_path)]) == 2
     assert main(["run", "--preset", TINY, "--store", str(tmp_path), "--analysis", "oops"]) == 2
@@ -158,15 +219,9 @@ def test_user_errors_are_one_line_and_exit_2(tmp_path: Path) -> None:
         assert len(errors) == 1 and named in errors[0], out
 
 
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
 def test_against_a_real_prefect_server(tmp_path: Path) -> None:
     """`prefect server start` as its own process; the pipeline reports to it over HTTP."""
-    port = _free_port()
+    port = free_port()
     api = f"http://127.0.0.1:{port}/api"
     env = {**os.environ, "PREFECT_HOME": str(tmp_path / "home"), "PREFECT_API_URL": api,
            "PREFECT_SERVER_ANALYTICS_ENABLED": "false", "PREFECT_UI_ENABLED": "false"}

@@ -16,7 +16,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from test_explore import chromium, free_port, quit_chromium, wait
+from support import free_port, wait
 
 FLOW = textwrap.dedent('''
     from prefect import flow
@@ -92,13 +92,6 @@ def flow_run_id(server, tmp_path_factory) -> str:
                          timeout=120)
     assert out.returncode == 0, out.stderr[-2000:]
     return [ln.split()[1] for ln in out.stdout.splitlines() if ln.startswith("FLOW_RUN_ID")][0]
-
-
-@pytest.fixture(scope="module")
-def browser() -> Iterator[Any]:
-    driver = chromium()
-    yield driver
-    quit_chromium(driver)
 
 
 def body_text(driver: Any) -> str:

@@ -9,11 +9,12 @@ from latent_runs import latent_store
 from PIL import Image
 from pydantic import ValidationError
 
-from zspace.flows.cli import main
+from zspace.cli.main import main
 from zspace.flows.project import project_flow
 from zspace.storage import Store, StoreError
 from zspace.tasks.common.sampling import sample_rows
-from zspace.tasks.project.stage import ProjectParams, project_latents
+from zspace.tasks.project.params import ProjectParams
+from zspace.tasks.project.stage import TsneParams, project_latents
 
 RUN = "tiny-vae"
 FAST = {"n_iter": 60, "early_exaggeration_iter": 30, "n_jobs": 2}
@@ -33,7 +34,7 @@ def coords(store: Store, config: str) -> tuple[np.ndarray, np.ndarray]:
 def test_flow_writes_coordinates_figures_and_manifest_and_reruns_as_a_no_op(store):
     n = store.open_array(store.run(RUN).latents()).shape[0]
     params = {"configs": ["study-20k", "pca-2", "pca-10"], **FAST}
-    res = project_flow(store=store.url, run=RUN, params=params)
+    res = project_flow(ProjectParams(store=store.url, run=RUN, projection=params))
     assert set(res["projections"]) == {"study-20k", "pca-2", "pca-10"}
     for config, r in res["projections"].items():
         xy, rows = coords(store, config)
@@ -52,7 +53,7 @@ def test_flow_writes_coordinates_figures_and_manifest_and_reruns_as_a_no_op(stor
     rec = store.read_json(store.run(RUN).projection_record("pca-10"))
     assert rec["plan"]["pca_components"] == 8  # 10 asked, z_dim is 8
 
-    again = project_flow(store=store.url, run=RUN, params=params)
+    again = project_flow(ProjectParams(store=store.url, run=RUN, projection=params))
     assert all(r["cached"] for r in again["projections"].values())
     assert again["fingerprint"] == res["fingerprint"]
 
@@ -72,7 +73,7 @@ def test_sampling_caps_points_with_a_seed_and_keeps_other_projections(store):
 
 def test_bad_parameters_and_missing_inputs_fail_clearly(store, capsys):
     with pytest.raises(ValidationError, match="unknown projection configs"):
-        ProjectParams(configs=["tsne-1m"])
+        TsneParams(configs=["tsne-1m"])
     assert main(["project", "--store", store.url, "--run", "nope", "--configs", "pca-2"]) == 2
     assert "encode" in capsys.readouterr().err
     assert main(["project", "--store", store.url, "--run", RUN, "--configs", "study-20k",

@@ -9,10 +9,10 @@ from pathlib import Path
 import pytest
 import yaml
 
-from zspace.flows.cli import build_parser, main
-from zspace.flows.registry import STAGE_NAMES, stage, stages
-from zspace.flows.serve import stage_parameters
-from zspace.flows.stage import code_fingerprint, code_modules
+from zspace.cli.main import build_parser, main
+from zspace.cli.registry import STAGE_NAMES, stage, stages
+from zspace.cli.serve import stage_parameters
+from zspace.cli.stage import code_fingerprint, code_modules
 
 ROOT = Path(__file__).resolve().parents[1]
 
@@ -52,7 +52,9 @@ def test_user_errors_name_the_option_without_traceback(
     assert main(["ingest", "--source", str(tmp_path / "nowhere"), "--store", str(tmp_path),
                  "--name", "d"]) == 2
     err = capsys.readouterr().err
-    assert err.count("\n") == 1 and "--source" not in err or "nowhere" in err
+    # one line, naming the path that is wrong and saying what is wrong with it
+    assert err.count("\n") == 1 and str(tmp_path / "nowhere") in err, err
+    assert "does not exist" in err, err
     assert "errors.pydantic.dev" not in err and "Traceback" not in err
     assert main(["encode", "--store", str(tmp_path), "--run", "r", "--batch-size", "0"]) == 2
     err = capsys.readouterr().err
@@ -62,7 +64,7 @@ def test_user_errors_name_the_option_without_traceback(
 def test_prefect_yaml_matches_the_registry(tmp_path: Path) -> None:
     """deployments/prefect.yaml stays a file for `prefect deploy`; it must say what
     `zspace serve` serves."""
-    from zspace.flows.serve import PRESETS
+    from zspace.cli.serve import PRESETS
 
     doc = yaml.safe_load((ROOT / "deployments" / "prefect.yaml").read_text())
     deps = {d["name"]: d for d in doc["deployments"]}
@@ -90,8 +92,8 @@ def test_code_fingerprint_follows_imports_transitively() -> None:
 def test_artifact_keys_are_distinct_and_run_names_do_not_repeat_the_kind() -> None:
     """Defects: the ingest progress and summary artifacts shared one key; run names repeated
     the kind (<dataset>-celeba-ae-ae)."""
-    from zspace.flows.artifacts import artifact_key
     from zspace.flows.pipeline import run_name
+    from zspace.tasks.common.artifacts import artifact_key
 
     keys = [artifact_key(k.format(dataset="faces", run="faces-demo-ae"))
             for s in stages() for k in s.artifacts]

@@ -12,11 +12,13 @@ import pytest
 from prefect import get_client
 from test_figures import PARAMS, make_latents, write_latents
 
-from zspace.flows.cli import main
-from zspace.flows.report import report_flow, stats_figures_current
+from zspace.cli.main import main
+from zspace.flows.report import report_flow
 from zspace.storage import RunLayout, Store
 from zspace.tasks.analyze.stats import analyze_latents
 from zspace.tasks.common.figures import SECTIONS
+from zspace.tasks.report.figures import stats_figures_current
+from zspace.tasks.report.params import ReportParams
 from zspace.tasks.report.stage import write_report
 from zspace.tasks.report.tables import components_table, radius_rows
 
@@ -44,7 +46,7 @@ def embedded(doc: str, png: bytes) -> bool:
 
 def test_flow_draws_figures_and_writes_a_self_contained_report(store):
     assert not stats_figures_current(store.url, "r1")
-    state = report_flow(store=store.url, run="r1", sample=1200, return_state=True)
+    state = report_flow(ReportParams(store=store.url, run="r1", sample=1200), return_state=True)
     assert state.is_completed()
     res = state.result()
     assert res["figures_drawn"] and stats_figures_current(store.url, "r1")
@@ -88,14 +90,14 @@ def test_flow_draws_figures_and_writes_a_self_contained_report(store):
     assert [[r["i"], r["j"]] for r in rows] == [p[:2] for p in sm["correlated_pairs"]]
     assert Path(res["report"]).as_uri() in arts["report-link-r1"].data == f"[report.html of r1]({res['link']})"
 
-    again = report_flow(store=store.url, run="r1", sample=1200)
+    again = report_flow(ReportParams(store=store.url, run="r1", sample=1200))
     assert not again["figures_drawn"]  # figures are current: not redrawn
 
 
 def test_report_embeds_every_manifest_of_every_stage(store, tmp_path):
     """Other stages' manifests (figures/<stage>.json) land in their sections; absent files are listed."""
     if not stats_figures_current(store.url, "r1"):
-        report_flow(store=store.url, run="r1", sample=1200)
+        report_flow(ReportParams(store=store.url, run="r1", sample=1200))
     st = Store(tmp_path / "copy")
     shutil.copytree(store.local_path(RunLayout("r1").root), st.local_path(RunLayout("r1").root))
     stats = st.read_json(RunLayout("r1").manifest("stats"))
@@ -125,7 +127,7 @@ def test_figures_are_filed_by_their_section_id_only(store, tmp_path):
     """No per-stage override: a stage's entries land where their section id says, whatever the
     stage is called; an unknown id lands in "Other figures"; an empty section is left out."""
     if not stats_figures_current(store.url, "r1"):
-        report_flow(store=store.url, run="r1", sample=1200)
+        report_flow(ReportParams(store=store.url, run="r1", sample=1200))
     st = Store(tmp_path / "copy")
     shutil.copytree(store.local_path(RunLayout("r1").root), st.local_path(RunLayout("r1").root))
     src = st.read_json(RunLayout("r1").manifest("stats"))[0]["file"]

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from zspace.flows.serve import DEFAULT_CRON, build_deployments
+from zspace.cli.serve import DEFAULT_CRON, build_deployments
 
 
 def test_deployments_cover_presets_and_stages(tmp_path) -> None:
@@ -14,8 +14,10 @@ def test_deployments_cover_presets_and_stages(tmp_path) -> None:
     }
     demo = deps["pipeline-demo"]
     assert [s.schedule.cron for s in demo.schedules] == [DEFAULT_CRON]
-    assert demo.parameters == {"preset": "demo", "store": str(tmp_path)}
+    assert demo.parameters["params"] == {"preset": "demo", "store": str(tmp_path)}
     vae = deps["pipeline-celeba-vae"]
-    assert vae.parameters["source"] == "/data/celeba" and vae.parameters["kinds"] == ["vae"]
+    assert vae.parameters["params"]["source"] == "/data/celeba"
+    assert vae.parameters["params"]["kinds"] == ["vae"]
     assert not vae.schedules
-    assert all(d.parameters["store"] == str(tmp_path) for d in deps.values())
+    # each flow takes its parameter model whole, as `params`
+    assert all(d.parameters["params"]["store"] == str(tmp_path) for d in deps.values())

@@ -8,7 +8,6 @@ import os
 import shutil
 import signal
 import subprocess
-import sys
 import time
 from pathlib import Path
 
@@ -17,14 +16,13 @@ import pytest
 import zarr
 from samples import blob_images
 
-from zspace.flows.train import artifact_key, train_flow
+from zspace.flows.train import train_flow
 from zspace.storage import ChunkedWriter, Store, StoreError, write_index
-from zspace.tasks.train.stage import (
-    NonFiniteLossError,
-    finished_run,
-    list_checkpoints,
-    train_run,
-)
+from zspace.tasks.common.artifacts import artifact_key
+from zspace.tasks.train.params import TrainParams
+from zspace.tasks.train.process import command
+from zspace.tasks.train.record import list_checkpoints
+from zspace.tasks.train.stage import NonFiniteLossError, finished_run, train_run
 from zspace.tasks.train.stream import ImageStream, StreamBatches
 
 N_IMAGES, CHUNK_ROWS, BATCH = 480, 64, 32
@@ -74,7 +72,7 @@ def tiny_preset(tmp_path_factory) -> str:
 @pytest.fixture(scope="module")
 def flow_result(store_url: str, tiny_preset: str) -> dict:
     """One real flow run: training in its own process, progress followed from this one."""
-    return train_flow(store=store_url, dataset="blobs", preset=tiny_preset, run="tiny-ae")
+    return train_flow(TrainParams(store=store_url, dataset="blobs", preset=tiny_preset, run="tiny-ae"))
 
 
 def _n_train(limit: int | None = None) -> int:
@@ -157,7 +155,7 @@ def test_flow_publishes_progress_and_history_artifacts(flow_result: dict) -> Non
     from prefect import get_client
     from prefect.client.schemas.filters import ArtifactFilter, ArtifactFilterKey
 
-    keys = [artifact_key("train-progress", "tiny-ae"), artifact_key("train-history", "tiny-ae")]
+    keys = [artifact_key("train-progress-tiny-ae"), artifact_key("train-history-tiny-ae")]
     with get_client(sync_client=True) as client:
         found = client.read_artifacts(artifact_filter=ArtifactFilter(key=ArtifactFilterKey(any_=keys)))
     by_key = {a.key: a for a in found}
@@ -171,18 +169,19 @@ def test_finished_run_is_a_cache_hit(store_url: str, tiny_preset: str, flow_resu
     model_path = store.local_path("runs/tiny-ae/model.keras")
     mtime = model_path.stat().st_mtime_ns
     t0 = time.perf_counter()
-    assert finished_run(store_url, "blobs", tiny_preset, run="tiny-ae") == flow_result
-    again = train_flow(store=store_url, dataset="blobs", preset=tiny_preset, run="tiny-ae")
+    assert finished_run(TrainParams(store=store_url, dataset="blobs", preset=tiny_preset, run="tiny-ae")) == flow_result
+    again = train_flow(TrainParams(store=store_url, dataset="blobs", preset=tiny_preset, run="tiny-ae"))
     assert again == flow_result and time.perf_counter() - t0 < 10
     assert model_path.stat().st_mtime_ns == mtime
-    assert finished_run(store_url, "blobs", tiny_preset, run="tiny-ae", epochs=3) is None
+    assert finished_run(TrainParams(store=store_url, dataset="blobs", preset=tiny_preset, run="tiny-ae",
+                                    epochs=3)) is None
 
 
 def test_higher_epochs_continue_from_the_last_epoch(store_url: str, tiny_preset: str, flow_result: dict) -> None:
     store = Store(store_url)
     shutil.copytree(store.local_path("runs/tiny-ae"), store.local_path("runs/tiny-ae-more"))
     before = store.read_json("runs/tiny-ae-more/history.json")
-    result = train_run(store_url, "blobs", run="tiny-ae-more", preset=tiny_preset, epochs=3, verbose=0)
+    result = train_run(TrainParams(store=store_url, dataset="blobs", run="tiny-ae-more", preset=tiny_preset, epochs=3), verbose=0)
     history = store.read_json("runs/tiny-ae-more/history.json")
     assert [h["epoch"] for h in history] == [1, 2, 3] and history[:2] == before
     assert result["epochs"] == 3 and result["model_fingerprint"] != flow_result["model_fingerprint"]
@@ -192,16 +191,14 @@ def test_higher_epochs_continue_from_the_last_epoch(store_url: str, tiny_preset:
     model = load_model(store.local_path("runs/tiny-ae-more/model.keras"))
     assert int(model.optimizer.iterations) == 3 * math.ceil(_n_train() / BATCH)
     with pytest.raises(ValueError, match="already has 3 epochs"):
-        train_run(store_url, "blobs", run="tiny-ae-more", preset=tiny_preset, epochs=2)
+        train_run(TrainParams(store=store_url, dataset="blobs", run="tiny-ae-more", preset=tiny_preset, epochs=2))
 
 
 def test_resume_after_the_process_is_killed(store_url: str, tiny_preset: str) -> None:
     store = Store(store_url)
     run = "killed"
-    cmd = [
-        sys.executable, "-m", "zspace.tasks.train.stage", "--store", store_url, "--dataset", "blobs",
-        "--preset", tiny_preset, "--run", "killed", "--epochs", "60", "--verbose", "0",
-    ]
+    cmd = command(TrainParams(store=store_url, dataset="blobs", preset=tiny_preset, run="killed",
+                              epochs=60))
     proc = subprocess.Popen(cmd, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
     try:
         deadline = time.time() + 120
@@ -215,7 +212,7 @@ def test_resume_after_the_process_is_killed(store_url: str, tiny_preset: str) ->
     assert not store.exists(layout.train_record)
     done = max(list_checkpoints(store, run))
     kept = [h for h in store.read_json(layout.history) if h["epoch"] <= done]
-    result = train_run(store_url, "blobs", run="killed", preset=tiny_preset, epochs=done + 1, verbose=0)
+    result = train_run(TrainParams(store=store_url, dataset="blobs", run="killed", preset=tiny_preset, epochs=done + 1), verbose=0)
     history = store.read_json(layout.history)
     assert [h["epoch"] for h in history] == list(range(1, done + 2))
     assert history[:done] == kept and result["epochs"] == done + 1
@@ -227,7 +224,7 @@ def test_resume_after_the_process_is_killed(store_url: str, tiny_preset: str) ->
 
 def test_vae_kl_share_and_limit(store_url: str, tiny_preset: str) -> None:
     store = Store(store_url)
-    result = train_run(store_url, "blobs", preset=tiny_preset, kind="vae", epochs=1, limit=100, verbose=0)
+    result = train_run(TrainParams(store=store_url, dataset="blobs", preset=tiny_preset, kind="vae", epochs=1, limit=100), verbose=0)
     assert result["run"] == "blobs-tiny-vae" and result["kind"] == "vae" and result["n_train"] == 100
     (h,) = store.read_json("runs/blobs-tiny-vae/history.json")
     assert 0.0 < h["kl_share"] < 1.0 and h["kl"] > 0
@@ -242,16 +239,16 @@ def test_vae_kl_share_and_limit(store_url: str, tiny_preset: str) -> None:
 
 def test_changed_parameters_are_refused(store_url: str, tiny_preset: str, flow_result: dict) -> None:
     with pytest.raises(StoreError, match=r"train\.limit: None -> 50"):
-        train_run(store_url, "blobs", run="tiny-ae", preset=tiny_preset, limit=50)
+        train_run(TrainParams(store=store_url, dataset="blobs", run="tiny-ae", preset=tiny_preset, limit=50))
     with pytest.raises(StoreError, match=r"model\.kind: 'ae' -> 'vae'"):
-        train_run(store_url, "blobs", run="tiny-ae", preset=tiny_preset, kind="vae")
+        train_run(TrainParams(store=store_url, dataset="blobs", run="tiny-ae", preset=tiny_preset, kind="vae"))
 
 
 def test_image_size_must_match_input_size(store_url: str, tiny_preset: str) -> None:
     with pytest.raises(StoreError, match=r"input_size is 32.*--size 32"):
-        train_run(store_url, "small16", preset=tiny_preset)
+        train_run(TrainParams(store=store_url, dataset="small16", preset=tiny_preset))
     with pytest.raises(StoreError, match="no zarr array"):
-        train_run(store_url, "missing", preset=tiny_preset)
+        train_run(TrainParams(store=store_url, dataset="missing", preset=tiny_preset))
 
 
 def test_non_finite_loss_names_epoch_and_batch(store_url: str, tmp_path: Path) -> None:
@@ -261,5 +258,5 @@ def test_non_finite_loss_names_epoch_and_batch(store_url: str, tmp_path: Path) -
         "train: {epochs: 2, batch_size: 32, learning_rate: 10000.0}\n"
     )
     with pytest.raises(NonFiniteLossError, match=r"at epoch 1, batch \d+"):
-        train_run(store_url, "blobs", run="explode", preset=str(preset), verbose=0)
+        train_run(TrainParams(store=store_url, dataset="blobs", run="explode", preset=str(preset)), verbose=0)
     assert not Store(store_url).exists("runs/explode/train.json")

@@ -38,11 +38,16 @@ DCI_DEFINITION = (
     "regressor per factor trained to predict the factor from z. Disentanglement: per component "
     "i, 1 - H_K(R_i. / sum_k R_ik) (entropy with log base K = number of factors), averaged with "
     "weights sum_k R_ik / sum R. Completeness: per factor k, 1 - H_D(R_.k / sum_i R_ik) "
-    "(log base D = z_dim), averaged over factors. Informativeness: the regressors' mean test "
-    "score (R^2 for continuous factors, accuracy for categorical ones). Here R comes from Lasso "
-    "(continuous factors) or L1 logistic-regression (categorical) |coefficients| on standardised "
-    "z (alpha 0.01, fitted on a sample of train rows, scored on test rows), "
-    "or random-forest importances; each factor's column of R is scaled to sum 1.")
+    "(log base D = z_dim), averaged over factors with the weights below. Informativeness: "
+    "chance-corrected test score, 0 = chance: R^2 (continuous), 2 AUC - 1 (0/1), adjusted "
+    "balanced accuracy (more classes). Here R comes from Lasso (continuous factors) or L1 "
+    "logistic-regression (categorical) |coefficients| on standardised z (alpha 0.01, fitted on "
+    "a seeded random sample of train rows, scored on test rows), or random-forest importances; "
+    "each factor's column of R is scaled to sum 1 and then weighted by its informativeness, "
+    "and a factor whose test predictions are not better than chance (one-sided test, "
+    "Bonferroni over factors at 0.01) weighs 0: no informative factor gives D = C = 0. "
+    "Baseline: the same estimator on shuffled train labels; uncertainty: the standard error "
+    "over refits on bootstrap resamples of the train rows.")
 
 
 # -- binning ---------------------------------------------------------------------------------
@@ -193,6 +198,7 @@ class FactorStats:
     class_means: dict[int, np.ndarray]  # factor -> (n_categories, z_dim) mean z per category
     class_counts: dict[int, np.ndarray]  # factor -> (n_categories,) rows per category
     n_bins: int = N_BINS
+    joints: list[np.ndarray] = field(default_factory=list)  # per factor (z_dim, bins, bins_v)
 
     @property
     def normalized_mi(self) -> np.ndarray:
@@ -222,7 +228,7 @@ def factor_statistics(blocks: Blocks, n_bins: int = N_BINS) -> FactorStats:
         categorical=categorical,
         categories={k: bins[k] for k in sums},
         class_means={k: sums[k] / np.maximum(counts[k], 1)[:, None] for k in sums},
-        class_counts=counts, n_bins=n_bins,
+        class_counts=counts, n_bins=n_bins, joints=joint,
     )
 
 
@@ -256,6 +262,7 @@ def dci_scores(importance: np.ndarray) -> dict[str, Any]:
 
 DCI_METHODS = ("lasso", "random_forest")
 LASSO_ALPHA = 0.01
+DCI_ALPHA = 0.01
 
 
 def _standardize(train: np.ndarray, test: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
@@ -264,53 +271,140 @@ def _standardize(train: np.ndarray, test: np.ndarray) -> tuple[np.ndarray, np.nd
     return (train - mu) / sd, (test - mu) / sd
 
 
+def l1_logistic(c: float, n_classes: int) -> Any:
+    """L1 logistic regression on every scikit-learn version: before 1.8 `l1_ratio=1.0` alone
+    is silently L2, so the penalty is named there; from 1.8 on `penalty` is deprecated."""
+    from sklearn import __version__
+    from sklearn.linear_model import LogisticRegression
+
+    solver = "liblinear" if n_classes == 2 else "saga"
+    major, minor = (int(x) for x in __version__.split(".")[:2])
+    if (major, minor) >= (1, 8):
+        return LogisticRegression(l1_ratio=1.0, C=c, solver=solver, max_iter=2000)
+    return LogisticRegression(penalty="l1", C=c, solver=solver, max_iter=2000)
+
+
+def prediction_test(pred: np.ndarray, truth: np.ndarray, kind: str) -> tuple[float, float]:
+    """(chance-corrected informativeness, one-sided p) of test-set predictions that did not
+    see the test rows: binary -> 2 AUC - 1 and Mann-Whitney of the scores by class;
+    categorical -> adjusted balanced accuracy and the chi-square test of predicted vs true
+    class; continuous -> R^2 and Pearson's test of prediction vs truth. 0 = chance."""
+    from scipy.stats import chi2_contingency, mannwhitneyu, pearsonr
+    from sklearn.metrics import balanced_accuracy_score, r2_score
+
+    if kind == "binary":
+        pos = truth > 0.5
+        if pos.all() or not pos.any() or np.ptp(pred) == 0:
+            return 0.0, 1.0
+        u = mannwhitneyu(pred[pos], pred[~pos], alternative="greater")
+        return float(2 * u.statistic / (pos.sum() * (~pos).sum()) - 1), float(u.pvalue)
+    if kind == "categorical":
+        score = float(balanced_accuracy_score(truth, pred, adjusted=True))
+        _, ti = np.unique(truth, return_inverse=True)
+        _, pi = np.unique(pred, return_inverse=True)
+        table = np.zeros((ti.max() + 1, pi.max() + 1))
+        np.add.at(table, (ti, pi), 1)
+        if min(table.shape) < 2:
+            return score, 1.0
+        return score, float(chi2_contingency(table)[1])
+    if np.ptp(pred) == 0 or np.ptp(truth) == 0:
+        return float(r2_score(truth, pred)), 1.0
+    return float(r2_score(truth, pred)), float(pearsonr(pred, truth, alternative="greater").pvalue)
+
+
 def _fit_one(z_tr: np.ndarray, v_tr: np.ndarray, z_te: np.ndarray, v_te: np.ndarray,
-             categorical: bool, method: str, seed: int) -> tuple[np.ndarray, float]:
-    """(importance per component, test score) of one factor's regressor."""
+             categorical: bool, method: str, seed: int) -> tuple[np.ndarray, float, float]:
+    """(importance per component, chance-corrected test informativeness, its p) of one factor."""
     from sklearn.ensemble import RandomForestClassifier, RandomForestRegressor
-    from sklearn.linear_model import Lasso, LogisticRegression
+    from sklearn.linear_model import Lasso
 
     if categorical:
-        if len(np.unique(v_tr)) < 2:
-            return np.zeros(z_tr.shape[1]), float(np.mean(v_te == v_tr[0]))
+        classes = np.unique(v_tr)
+        if len(classes) < 2:
+            return np.zeros(z_tr.shape[1]), 0.0, 1.0
+        kind = "binary" if len(classes) == 2 else "categorical"
         if method == "lasso":  # the same L1 strength as the Lasso: C = 1 / (alpha n)
-            solver = "liblinear" if len(np.unique(v_tr)) == 2 else "saga"
-            clf = LogisticRegression(l1_ratio=1.0, C=1.0 / (LASSO_ALPHA * len(v_tr)),
-                                     solver=solver, max_iter=2000).fit(z_tr, v_tr)
-            return np.abs(clf.coef_).sum(0), float(clf.score(z_te, v_te))
-        rf = RandomForestClassifier(n_estimators=50, max_depth=8, random_state=seed, n_jobs=1)
-        rf.fit(z_tr, v_tr)
-        return rf.feature_importances_, float(rf.score(z_te, v_te))
+            clf = l1_logistic(1.0 / (LASSO_ALPHA * len(v_tr)), len(classes)).fit(z_tr, v_tr)
+            imp = np.abs(clf.coef_).sum(0)
+            pred = clf.decision_function(z_te) if kind == "binary" else clf.predict(z_te)
+        else:
+            clf = RandomForestClassifier(n_estimators=50, max_depth=8, random_state=seed,
+                                         n_jobs=1).fit(z_tr, v_tr)
+            imp = clf.feature_importances_
+            pred = clf.predict_proba(z_te)[:, 1] if kind == "binary" else clf.predict(z_te)
+        truth = (v_te == classes[1]).astype(float) if kind == "binary" else v_te
+        return (imp, *prediction_test(pred, truth, kind))
     sd = v_tr.std() or 1.0
     t_tr, t_te = (v_tr - v_tr.mean()) / sd, (v_te - v_tr.mean()) / sd
     if method == "lasso":
         reg = Lasso(alpha=LASSO_ALPHA, max_iter=5000).fit(z_tr, t_tr)
-        return np.abs(reg.coef_), float(reg.score(z_te, t_te))
-    rfr = RandomForestRegressor(n_estimators=50, max_depth=8, random_state=seed, n_jobs=1)
-    rfr.fit(z_tr, t_tr)
-    return rfr.feature_importances_, float(rfr.score(z_te, t_te))
+        imp = np.abs(reg.coef_)
+    else:
+        reg = RandomForestRegressor(n_estimators=50, max_depth=8, random_state=seed,
+                                    n_jobs=1).fit(z_tr, t_tr)
+        imp = reg.feature_importances_
+    return (imp, *prediction_test(reg.predict(z_te), t_te, "continuous"))
+
+
+def weighted_dci(importance: np.ndarray, informativeness: np.ndarray,
+                 informative: np.ndarray) -> dict[str, Any]:
+    """D and C from column-normalised importances weighted by each factor's informativeness
+    above chance; factors whose predictions are not significantly better than chance weigh 0,
+    so a code with no information scores D = C = 0 instead of whatever sparsity L1 leaves."""
+    r = np.asarray(importance, dtype=np.float64)
+    col = r.sum(0, keepdims=True)
+    r = np.divide(r, col, out=np.zeros_like(r), where=col > 0)
+    w = np.where(informative, np.clip(informativeness, 0.0, None), 0.0)
+    if not np.any(w > 0):
+        return {"disentanglement": 0.0, "completeness": 0.0, "informative_factors": 0}
+    s = dci_scores(r * w[None, :])
+    per_factor = np.asarray(s["per_factor"])
+    return {"disentanglement": s["disentanglement"],
+            "completeness": float(np.average(per_factor, weights=w)),
+            "informative_factors": int(np.sum(w > 0))}
+
+
+def _dci_once(z_tr: np.ndarray, v_tr: np.ndarray, z_te: np.ndarray, v_te: np.ndarray,
+              categorical: Sequence[bool], method: str, seed: int,
+              alpha: float) -> dict[str, Any]:
+    fits = [_fit_one(z_tr, v_tr[:, k], z_te, v_te[:, k], bool(c), method, seed)
+            for k, c in enumerate(categorical)]
+    importance = np.stack([f[0] for f in fits], axis=1)
+    info = np.array([f[1] for f in fits])
+    p = np.array([f[2] for f in fits])
+    informative = p < alpha / max(len(p), 1)  # Bonferroni over factors
+    out = weighted_dci(importance, info, informative)
+    out.update({"informativeness": float(np.mean(info)), "per_factor_informativeness":
+                info.tolist(), "per_factor_p": p.tolist(), "informative": informative.tolist(),
+                "importance": importance.tolist()})
+    return out
 
 
 def dci(z_train: np.ndarray, v_train: np.ndarray, z_test: np.ndarray, v_test: np.ndarray,
-        categorical: Sequence[bool], method: str = "lasso", seed: int = 0) -> dict[str, Any]:
-    """DCI from one regressor per factor on a train sample, scored on a test sample.
-    'lasso': Lasso (alpha 0.01 on standardised z and factor) |coefficients| for continuous
-    factors, L1 logistic regression (same strength) summed |coefficients| for categorical ones; 'random_forest':
-    scikit-learn random-forest impurity importances (50 trees, depth 8). Each factor's
-    importances are scaled to sum 1, so every factor weighs the same in the scores."""
+        categorical: Sequence[bool], method: str = "lasso", seed: int = 0,
+        bootstrap: int = 0, alpha: float = DCI_ALPHA) -> dict[str, Any]:
+    """DCI from one regressor per factor on a train sample, scored on a test sample (see
+    DCI_DEFINITION), with the same estimator on seeded shuffled train labels as the baseline
+    and, with bootstrap > 0, the standard error of D and C over refits on resampled train rows."""
     if method not in DCI_METHODS:
         raise ValueError(f"DCI method must be one of {DCI_METHODS}, not {method!r}")
     z_tr, z_te = _standardize(np.asarray(z_train, np.float64), np.asarray(z_test, np.float64))
-    v_train, v_test = np.asarray(v_train, np.float64), np.asarray(v_test, np.float64)
-    imps, scores = [], []
-    for k, cat in enumerate(categorical):
-        imp, score = _fit_one(z_tr, v_train[:, k], z_te, v_test[:, k], bool(cat), method, seed)
-        imps.append(imp)
-        scores.append(score)
-    importance = np.stack(imps, axis=1)
-    col = importance.sum(0, keepdims=True)  # each factor's importances sum to 1: comparable
-    importance = np.divide(importance, col, out=np.zeros_like(importance), where=col > 0)
-    out = dci_scores(importance)
-    out.update({"informativeness": float(np.mean(scores)), "per_factor_informativeness": scores,
-                "method": method, "importance": importance.tolist()})
+    v_tr, v_te = np.asarray(v_train, np.float64), np.asarray(v_test, np.float64)
+    out = _dci_once(z_tr, v_tr, z_te, v_te, categorical, method, seed, alpha)
+    rng = np.random.default_rng([seed, 31])
+    base = _dci_once(z_tr, v_tr[rng.permutation(len(v_tr))], z_te, v_te, categorical, method,
+                     seed, alpha)
+    out["baseline"] = {k: base[k] for k in ("disentanglement", "completeness",
+                                            "informativeness")}
+    for k in ("disentanglement", "completeness", "informativeness"):
+        out[f"{k}_minus_baseline"] = out[k] - base[k]
+    if bootstrap:
+        reps = []
+        for _ in range(bootstrap):
+            i = rng.integers(0, len(z_tr), len(z_tr))
+            reps.append(_dci_once(z_tr[i], v_tr[i], z_te, v_te, categorical, method, seed,
+                                  alpha))
+        for k in ("disentanglement", "completeness", "informativeness"):
+            out[f"{k}_se"] = float(np.std([r[k] for r in reps], ddof=1))
+    out["method"] = method
     return out

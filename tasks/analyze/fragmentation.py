@@ -1,23 +1,26 @@
-"""Filaments and voids, measured against a null model.
+"""Filaments and voids, measured against null models that keep the cloud's large-scale shape.
 
 The study's zoomed PCA scatter plots ("Autoencoders and latent space fragmentation") suggested
 thin filaments around voids; its 2023 addendum withdrew the conclusion and asked again. A
-filament is only a filament relative to something: here the null model is a Gaussian with the
-data's mean, full covariance and the same number of points (seeded draws). On a seeded sample of
-the latent cloud we compare
+Gaussian with the data's covariance is no null for that question: a heavy-tailed, skewed or
+low-dimensional but smooth cloud differs from it without any filament or void. So four
+different answers are kept apart, each with its own rule:
 
-- intrinsic dimension (TwoNN and Levina-Bickel MLE over k = k_min..k_max, from exact kNN
-  distances), globally and as quantiles of the local estimates;
-- the distribution of k-th nearest-neighbour distances (ratio of medians, two-sample KS), with
-  the spread between two surrogate draws as the null envelope;
-- zoom windows (centred squares, the sides the report draws) in the study's PCA planes
-  (PC1-PC2, PC1-PC18, PC8-PC35) and in two original axes, on ALL N points: the Clark-Evans
-  ratio (mean nearest-neighbour distance over its expectation for a uniform pattern of the same
-  count and area) against the min-max envelope of the same windows of N-point surrogates (a
-  Gaussian seen in a plane is a 2-D Gaussian, so surrogates are drawn there exactly).
+- filamentary: 1-D structure, the median local (Levina-Bickel) dimension of a seeded sample is
+  below FILAMENT_DIM (bootstrap upper bound) while a Gaussian's is far above;
+- clustered: structure finer than a bandwidth h in the study's zoom planes (PC1-PC2, PC1-PC18,
+  PC8-PC35, two original axes; centred windows of the report's sides, on ALL N points). The
+  null is the data's own 2-D density smoothed at h (Silverman's smoothed bootstrap, variance
+  kept), which keeps the peak, tails and marginals and erases only finer structure. Smoothing
+  raises the Clark-Evans ratio R of a smooth density by c h^2, so the second difference
+  (R_h - R_0) - (R_sqrt2h - R_h) is ~0 under the null and positive when clumps finer than h
+  exist; Holm's procedure over all windows controls the family-wise error;
+- low-dimensional (descriptive, not fragmentation): local dimension below ID_FACTOR x a
+  Gaussian's;
+- heavy-tailed (descriptive): Mardia's multivariate kurtosis test.
 
-Every verdict carries the rule that decided it. Sampling error of the kNN statistics: every
-statistic of the data is computed again on a second, disjoint sample of the same size.
+"fragmented" = filamentary or clustered; its family-wise error is at most
+alpha_clustered + alpha_filament (Bonferroni over the two parts).
 """
 
 from __future__ import annotations
@@ -28,16 +31,25 @@ from typing import Any
 import numpy as np
 from pydantic import BaseModel, ConfigDict, Field
 from scipy.spatial import cKDTree
-from scipy.stats import ks_2samp
+from scipy.stats import ks_2samp, norm
 from sklearn.neighbors import NearestNeighbors
 
 from zspace import study
+from zspace.tasks.analyze.fragmentation_parts import (
+    CLUSTERED,
+    FILAMENT_DIM,
+    FILAMENTARY,
+    FRAGMENTED,
+    ID_FACTOR,
+    NOT_FRAGMENTED,
+    SMOOTH,
+    UNDECIDABLE,
+    dimension_test,
+    filament_test,
+    holm,
+    tail_test,
+)
 from zspace.tasks.common.sampling import sample_rows
-
-FILAMENTARY, GAUSSIAN_LIKE, UNDECIDABLE, REGULAR = (
-    "filamentary", "gaussian-like", "not decidable", "more regular than gaussian")
-ID_FACTOR = 0.5  # local dimension "far below" the surrogate's: below this share of it
-KNN_FACTOR = 0.5  # data median kNN distance below this share of the surrogate's
 
 
 class FragmentationParams(BaseModel):
@@ -48,33 +60,45 @@ class FragmentationParams(BaseModel):
     max_points: int = Field(20_000, ge=20, description="rows per sample (data and surrogates)")
     k: int = Field(10, ge=2, description="k_min of the MLE; the kNN-distance statistic uses k")
     k_max: int = Field(20, ge=2, description="k_max of the MLE (averaged over k_min..k_max)")
-    n_surrogates: int = Field(19, ge=2, description="Gaussian draws for the window envelopes")
+    n_surrogates: int = Field(10, ge=3, description="smoothed draws per bandwidth (window tests)")
     min_points: int = Field(30, ge=3, description="fewer points in a window: not decidable")
     windows: tuple[float | None, ...] = Field(
         study.ZOOM_SIDES, description="sides of centred squares; None = the whole cloud")
+    alpha_clustered: float = Field(0.04, gt=0, lt=1, description="Holm level over windows")
+    alpha_filament: float = Field(0.01, gt=0, lt=1,
+                                  description="one-sided level of the local-dimension bound")
     seed: int = 0
 
 
 def rules(p: FragmentationParams) -> dict[str, str]:
     """The rules in words, with the parameters filled in."""
     return {
-        "intrinsic_dimension": (
-            f"filamentary when the median local MLE dimension (k={p.k_max}) of the data is below "
-            f"{ID_FACTOR:g} x the surrogate's; else gaussian-like"),
-        "knn": (
-            f"filamentary when the median {p.k}-th-neighbour distance of the data is below "
-            f"{KNN_FACTOR:g} x the surrogate's and the data-vs-surrogate KS statistic exceeds the "
-            "surrogate-vs-surrogate one; else gaussian-like"),
+        "filamentary": (
+            f"detects 1-D structure: filamentary when the {1 - p.alpha_filament:g} bootstrap upper "
+            f"bounds of the median local MLE dimension at k={p.k} and k={p.k_max} (so across "
+            "voids between small clusters is not enough) of the data are both below "
+            f"{FILAMENT_DIM:g} and the Gaussian surrogate's median is above {2 * FILAMENT_DIM:g}"),
+        "clustered": (
+            "detects clumps and voids finer than the bandwidth h = N^(-1/6) (of each plane's "
+            "covariance) in the zoom windows: clustered when Holm's procedure at "
+            f"{p.alpha_clustered:g} over all decidable windows rejects any window's smooth null"),
         "window": (
-            "Clark-Evans ratio R = mean NN distance / (0.5 / sqrt(n / area)) of all N points in "
-            f"the window; not decidable below {p.min_points} points (data or surrogates); "
-            "filamentary when R is below the "
-            f"min of {p.n_surrogates} Gaussian surrogates' R in the same window, more regular "
-            "when above their max, else gaussian-like (a Gaussian cloud is called filamentary in "
-            f"one window with probability 1/{p.n_surrogates + 1})"),
+            "Clark-Evans R = mean NN distance / (0.5 / sqrt(n / area)) of all N points in the "
+            f"window, and of {p.n_surrogates} smoothed draws at h and at sqrt(2) h; "
+            "T = (R_h - R_data) - (R_sqrt2h - R_h), one-sided z with the CSR standard error "
+            f"0.5227/sqrt(n) (or the draws' spread, if larger); not decidable below "
+            f"{p.min_points} points"),
+        "low_dimensional": (
+            f"descriptive: low-dimensional when the median local MLE dimension (k={p.k_max}) of "
+            f"the data is below {ID_FACTOR:g} x that of a Gaussian with its covariance"),
+        "heavy_tailed": ("descriptive: Mardia's multivariate kurtosis above its normal-theory "
+                         "law, one-sided p < 0.01"),
+        "knn": (f"descriptive: median {p.k}-th-neighbour distance and KS statistic against a "
+                "Gaussian with the data's covariance (two surrogates give the null envelope)"),
         "overall": (
-            "filamentary when the intrinsic dimension or kNN verdict is filamentary or at least "
-            "half of the decidable windows are; else gaussian-like"),
+            "fragmented when filamentary or clustered (different answers from low-dimensional "
+            "and heavy-tailed, which a smooth cloud can be); family-wise error <= "
+            f"{p.alpha_clustered:g} + {p.alpha_filament:g} (Bonferroni over the two parts)"),
         "sampling": (
             f"a seeded sample of min(max_points={p.max_points}, N // 2) rows; the same statistics "
             "on a second, disjoint sample of that size give the sampling error"),
@@ -170,6 +194,8 @@ def cloud_statistics(x: np.ndarray, p: FragmentationParams) -> dict[str, Any]:
         "local_mle_quantiles": {f"{q:g}": float(np.quantile(local, q)) for q in qs},
         "knn_k": min(p.k, k_hi),
         "_knn": dist[:, min(p.k, k_hi) - 1],
+        "_local": local,
+        "_local_small": local_mle(dist, min(p.k, k_hi)),
     }
 
 
@@ -236,99 +262,104 @@ def project_all(z: Any, planes: dict[str, tuple[np.ndarray, np.ndarray]]
     return {k: xy[:, 2 * i:2 * i + 2] for i, k in enumerate(names)}
 
 
-def surrogate_planes(mean: np.ndarray, cov: np.ndarray, proj: np.ndarray, n: int,
-                     draws: int, seed: int, plane_index: int) -> list[np.ndarray]:
-    """`draws` seeded N-point Gaussian surrogates seen in one plane: the projection of
-    N(mean, cov) is exactly N(P'mean, P'cov P), so they are drawn in 2-D."""
-    s = GaussianSurrogate(mean @ proj, proj.T @ cov @ proj, seed)
-    return [s.draw(n, 1000 * (plane_index + 1) + i) for i in range(draws)]
+def smoothed_plane(xy: np.ndarray, h: float, rng: np.random.Generator) -> np.ndarray:
+    """The plane's points jittered by N(0, h^2 cov) and shrunk towards their mean by
+    1/sqrt(1 + h^2) (Silverman's smoothed bootstrap, variance kept): a draw of the data's 2-D
+    density smoothed at bandwidth h, which keeps its large-scale shape (peak, tails,
+    marginals) and erases structure finer than h."""
+    mean = xy.mean(0)
+    root = np.linalg.cholesky(np.cov(xy.T) + 1e-12 * np.eye(2))
+    eps = rng.standard_normal(xy.shape) @ root.T
+    return mean + (xy - mean + h * eps) / np.sqrt(1.0 + h * h)
 
 
-def _in_window(xy: np.ndarray, centre: np.ndarray, side: float) -> np.ndarray:
+def bandwidth(n: int) -> float:
+    """Silverman's rule for 2-D: n^(-1/6) of the plane's covariance."""
+    return float(n) ** (-1.0 / 6.0)
+
+
+def _window_points(xy: np.ndarray, centre: np.ndarray, side: float) -> np.ndarray:
     return xy[np.all(np.abs(xy - centre) <= side / 2, axis=1)]
 
 
-def window_table(data_xy: np.ndarray, surr_xy: list[np.ndarray], centre: np.ndarray,
-                 p: FragmentationParams) -> list[dict[str, Any]]:
-    """Per window: count (and the surrogates' counts), Clark-Evans R of the data, the
-    surrogates' R envelope, the verdict. The whole cloud is the centred square holding all."""
-    rows = []
+def _curvature_test(r0: float, n0: int, r1: list[float], r2: list[float]) -> dict[str, Any]:
+    """T = (mean R1 - R0) - (mean R2 - mean R1): smoothing at h and at sqrt(2) h raises a
+    smooth density's Clark-Evans R by c h^2 and 2 c h^2, so T ~ 0; structure finer than h is
+    erased by the first smoothing only, so T > 0. One-sided z with the CSR standard error of
+    R0 (0.5227 / sqrt(n)) or the surrogates' spread, whichever is larger."""
+    m1, m2 = float(np.mean(r1)), float(np.mean(r2))
+    s1, s2 = float(np.std(r1, ddof=1)), float(np.std(r2, ddof=1))
+    se0 = max(0.5227 / np.sqrt(n0), s1)
+    se = float(np.sqrt(se0**2 + 4 * s1**2 / len(r1) + s2**2 / len(r2)))
+    t = (m1 - r0) - (m2 - m1)
+    z = t / se if se > 0 else 0.0
+    return {"t": t, "t_se": se, "z": z, "p": float(norm.sf(z)), "smoothed_mean": m1,
+            "smoothed_twice_mean": m2}
+
+
+def window_table(data_xy: np.ndarray, centre: np.ndarray, p: FragmentationParams,
+                 seed: int) -> list[dict[str, Any]]:
+    """Per window: count, Clark-Evans R of the data, of n_surrogates smoothed draws at h and at
+    sqrt(2) h, and the curvature test (verdicts come later, after Holm over all windows)."""
+    rng = np.random.default_rng([p.seed, 11, seed])
+    h = bandwidth(len(data_xy))
+    draws = [(smoothed_plane(data_xy, h, rng), smoothed_plane(data_xy, np.sqrt(2) * h, rng))
+             for _ in range(p.n_surrogates)]
     whole = 2.0 * float(np.abs(data_xy - centre).max()) * (1 + 1e-9)
+    rows = []
     for label in p.windows:
         side = whole if label is None else float(label)
-        pts = _in_window(data_xy, centre, side)
-        surr = [_in_window(x, centre, side) for x in surr_xy]
-        counts = [len(s) for s in surr]
+        pts = _window_points(data_xy, centre, side)
+        s1 = [_window_points(a, centre, side) for a, _ in draws]
+        s2 = [_window_points(b, centre, side) for _, b in draws]
         row: dict[str, Any] = {"side": label, "area_side": side, "count": len(pts),
-                               "surrogate_count_min": min(counts),
-                               "surrogate_count_max": max(counts),
-                               "surrogate_count_median": float(np.median(counts))}
-        r_surr = [clark_evans(s, side) for s in surr if len(s) >= p.min_points]
-        if len(pts) < p.min_points or not r_surr:
-            rows.append({**row, "verdict": UNDECIDABLE, "clark_evans": None,
-                         "surrogates_used": len(r_surr)})
+                               "bandwidth": h, "surrogate_count_median": float(np.median(
+                                   [len(x) for x in s1]))}
+        r1 = [clark_evans(x, side) for x in s1 if len(x) >= p.min_points]
+        r2 = [clark_evans(x, side) for x in s2 if len(x) >= p.min_points]
+        if len(pts) < p.min_points or min(len(r1), len(r2)) < 2:
+            rows.append({**row, "clark_evans": None, "p": None})
             continue
-        r_data, lo, hi = clark_evans(pts, side), min(r_surr), max(r_surr)
-        verdict = FILAMENTARY if r_data < lo else REGULAR if r_data > hi else GAUSSIAN_LIKE
-        rows.append({**row, "clark_evans": r_data, "surrogate_min": lo, "surrogate_max": hi,
-                     "surrogates_used": len(r_surr), "verdict": verdict})
+        r0 = clark_evans(pts, side)
+        rows.append({**row, "clark_evans": r0, "surrogate_min": min(r1), "surrogate_max": max(r1),
+                     **_curvature_test(r0, len(pts), r1, r2)})
     return rows
 
 
 def windows_summary(z: Any, mean: np.ndarray, cov: np.ndarray, pca_components: np.ndarray,
                     axes: tuple[int, int] | None, p: FragmentationParams) -> dict[str, Any]:
-    """Window tables for every zoom plane, on all N rows of z against n_surrogates Gaussian
-    surrogates of N points each."""
+    """Window tables for every zoom plane, on all N rows of z, each window's verdict by Holm's
+    procedure over all decidable windows of all planes at level p.alpha_clustered."""
     planes = zoom_planes(mean, cov, pca_components, axes)
     data_xy = project_all(z, planes)
-    n = int(z.shape[0])
-    return {name: window_table(data_xy[name],
-                               surrogate_planes(mean, cov, proj, n, p.n_surrogates, p.seed, k),
-                               centre, p)
-            for k, (name, (proj, centre)) in enumerate(planes.items())}
+    out = {name: window_table(data_xy[name], centre, p, k)
+           for k, (name, (_, centre)) in enumerate(planes.items())}
+    tested = [w for rows in out.values() for w in rows if w["p"] is not None]
+    reject = holm([w["p"] for w in tested], p.alpha_clustered)
+    for w, r in zip(tested, reject, strict=True):
+        w["verdict"] = CLUSTERED if r else SMOOTH
+    for rows in out.values():
+        for w in rows:
+            w.setdefault("verdict", UNDECIDABLE)
+    return out
 
 
-# -- verdicts and the public entry ----------------------------------------------------------
+# -- the parts and the overall verdict ------------------------------------------------------
 def knn_comparison(a: dict[str, Any], s1: dict[str, Any], s2: dict[str, Any]) -> dict[str, Any]:
-    """Data vs surrogate kNN distances, and surrogate vs surrogate as the null envelope."""
+    """Data vs Gaussian-surrogate kNN distances, surrogate vs surrogate as the null envelope
+    (descriptive: a Gaussian is not the null for fragmentation)."""
     ks = ks_2samp(a["_knn"], s1["_knn"])
     ks_null = ks_2samp(s1["_knn"], s2["_knn"])
     m_a, m_1, m_2 = (float(np.median(x["_knn"])) for x in (a, s1, s2))
-    ratio, null = m_a / m_1, m_2 / m_1
-    verdict = FILAMENTARY if ratio < KNN_FACTOR and ks.statistic > ks_null.statistic \
-        else GAUSSIAN_LIKE
-    return {"k": a["knn_k"], "median_ratio": ratio, "null_median_ratio": null,
+    return {"k": a["knn_k"], "median_ratio": m_a / m_1, "null_median_ratio": m_2 / m_1,
             "ks_statistic": float(ks.statistic), "ks_pvalue": float(ks.pvalue),
-            "null_ks_statistic": float(ks_null.statistic),
-            "null_ks_pvalue": float(ks_null.pvalue), "verdict": verdict}
+            "null_ks_statistic": float(ks_null.statistic), "null_ks_pvalue": float(ks_null.pvalue)}
 
 
-def id_comparison(a: dict[str, Any], s1: dict[str, Any]) -> dict[str, Any]:
-    med_a = a["local_mle_quantiles"]["0.5"]
-    med_s = s1["local_mle_quantiles"]["0.5"]
-    return {"data_median_local": med_a, "surrogate_median_local": med_s,
-            "ratio": med_a / med_s,
-            "verdict": FILAMENTARY if med_a < ID_FACTOR * med_s else GAUSSIAN_LIKE}
-
-
-def _with_rules(dim: dict[str, Any], knn: dict[str, Any], windows: dict[str, list[dict[str, Any]]],
-                p: FragmentationParams) -> None:
-    """Every verdict carries the rule that decided it."""
-    r = rules(p)
-    dim["rule"], knn["rule"] = r["intrinsic_dimension"], r["knn"]
-    for rows in windows.values():
-        for w in rows:
-            w["rule"] = r["window"]
-
-
-def overall_verdict(id_v: str, knn_v: str, windows: dict[str, list[dict[str, Any]]]) -> str:
-    decided = [w["verdict"] for rows in windows.values() for w in rows
-               if w["verdict"] != UNDECIDABLE]
-    if FILAMENTARY in (id_v, knn_v):
-        return FILAMENTARY
-    if decided and decided.count(FILAMENTARY) * 2 >= len(decided):
-        return FILAMENTARY
-    return GAUSSIAN_LIKE
+def overall_verdict(fil: str, windows: dict[str, list[dict[str, Any]]]) -> str:
+    """Fragmented when the filament test or the Holm-controlled window family says so."""
+    clustered = any(w["verdict"] == CLUSTERED for rows in windows.values() for w in rows)
+    return FRAGMENTED if fil == FILAMENTARY or clustered else NOT_FRAGMENTED
 
 
 def origin_position(a: np.ndarray, mean: np.ndarray, cov: np.ndarray) -> dict[str, Any]:
@@ -344,14 +375,27 @@ def origin_position(a: np.ndarray, mean: np.ndarray, cov: np.ndarray) -> dict[st
                     "fitted Gaussian than the origin's (near 1 = the origin at the border)"}
 
 
+def _parts(st_a: dict[str, Any], st_s1: dict[str, Any], a: np.ndarray,
+           windows: dict[str, list[dict[str, Any]]], p: FragmentationParams) -> dict[str, Any]:
+    fil = filament_test(st_a, st_s1, p.alpha_filament, p.seed)
+    dim, tails = dimension_test(st_a, st_s1), tail_test(a)
+    clustered = any(w["verdict"] == CLUSTERED for rows in windows.values() for w in rows)
+    r = rules(p)
+    fil["rule"], dim["rule"], tails["rule"] = r["filamentary"], r["low_dimensional"], r["heavy_tailed"]
+    return {"filamentary": fil, "low_dimensional": dim, "heavy_tailed": tails,
+            "clustered": {"verdict": CLUSTERED if clustered else SMOOTH, "rule": r["clustered"],
+                          "windows_tested": sum(w["p"] is not None for rows in windows.values()
+                                                for w in rows)}}
+
+
 def fragmentation_summary(z: Any, mean: np.ndarray, cov: np.ndarray,
                           pca_components: np.ndarray, pca_mean: np.ndarray | None = None,
                           axes: tuple[int, int] | None = None,
                           params: FragmentationParams | None = None) -> dict[str, Any]:
-    """The fragmentation dict (JSON-able) of the latent rows z (N x z_dim, numpy or zarr)
-    against a Gaussian with the data's mean and covariance; see the module docstring.
-    pca_components: rows are components (strongest first); axes: the original-axes plane
-    (default: the most correlated pair); pca_mean is accepted for older callers."""
+    """The fragmentation dict (JSON-able) of the latent rows z (N x z_dim, numpy or zarr); see
+    the module docstring. pca_components: rows are components (strongest first); axes: the
+    original-axes plane (default: the most correlated pair); pca_mean is accepted for older
+    callers."""
     p = params or FragmentationParams()
     mean = np.asarray(mean, dtype=np.float64)
     cov = np.asarray(cov, dtype=np.float64)
@@ -360,23 +404,27 @@ def fragmentation_summary(z: Any, mean: np.ndarray, cov: np.ndarray,
     st_a, st_b = cloud_statistics(a, p), cloud_statistics(b, p)
     st_s1 = cloud_statistics(surrogate.draw(len(a), 0), p)
     st_s2 = cloud_statistics(surrogate.draw(len(a), 1), p)
-    knn = knn_comparison(st_a, st_s1, st_s2)
-    dim = id_comparison(st_a, st_s1)
     windows = windows_summary(z, mean, cov, pca_components, axes, p)
-    _with_rules(dim, knn, windows, p)
+    parts = _parts(st_a, st_s1, a, windows, p)
+    r = rules(p)
+    for rows in windows.values():
+        for w in rows:
+            w["rule"] = r["window"]
+    dim = {**parts["low_dimensional"]}
     pub = {name: _public(st) for name, st in
            (("data", st_a), ("data_second_sample", st_b), ("surrogate", st_s1),
             ("surrogate_second_draw", st_s2))}
+    overall = overall_verdict(parts["filamentary"]["verdict"], windows)
     return {
         "n_total": int(z.shape[0]), "n_sample": len(a), "params": p.model_dump(mode="json"),
         "planes": list(windows), **pub,
         "sampling_error": {key: abs(pub["data"][key] - pub["data_second_sample"][key])
                            for key in ("twonn", "mle", "knn_median")},
-        "intrinsic_dimension": dim, "knn": knn, "windows": windows,
-        "origin": origin_position(a, mean, cov),
-        "verdict": {"intrinsic_dimension": dim["verdict"], "knn": knn["verdict"],
-                    **{f"{plane}:{'whole' if w['side'] is None else w['side']}": w["verdict"]
-                       for plane, rows in windows.items() for w in rows}},
-        "overall": overall_verdict(dim["verdict"], knn["verdict"], windows),
-        "overall_rule": rules(p)["overall"], "rules": rules(p),
+        "intrinsic_dimension": dim, "knn": {**knn_comparison(st_a, st_s1, st_s2),
+                                            "rule": r["knn"]},
+        "windows": windows, "parts": parts, "origin": origin_position(a, mean, cov),
+        "verdict": {name: part["verdict"] for name, part in parts.items()},
+        "fragmented": overall == FRAGMENTED, "overall": overall,
+        "overall_rule": r["overall"], "family_wise_error": p.alpha_clustered + p.alpha_filament,
+        "rules": r,
     }

@@ -24,13 +24,32 @@ from zspace.tasks.analyze.disentanglement import (
     dci,
     factor_statistics,
     mig,
+    prediction_test,
 )
+from zspace.tasks.analyze.meaning_compare import compare_meaning as compare_meaning
+from zspace.tasks.analyze.meaning_null import ALPHA, ALPHA_MIG, accuracy, mig_tests, r2, score_se
 
 TOP_K = 3
 CARRIER_NMI = 0.1
 PROBE_TRAIN_ROWS = 20_000
 PROBE_TEST_ROWS = 10_000
 DCI_TRAIN_ROWS = 5_000
+DCI_BOOTSTRAP = 8
+DCI_DETECT = 0.5
+MIG_RULE = (f"detected: some factor's MIG gap lies above its null law, p < {ALPHA_MIG:g} / K "
+            "(Bonferroni over the section's K names; the null is the MI of every component with "
+            "shuffled labels: the exact permutation law for 0/1 factors, the G-test chi-square "
+            "law otherwise, the gap by Monte Carlo): that factor lives in one component more "
+            "than in any other")
+CARRIER_RULE = (f"carriers: components whose MI exceeds the null law's 1 - {ALPHA:g} / (z_dim K) "
+                f"quantile and whose normalised MI above the null level is >= {CARRIER_NMI}; "
+                "detects: single components that carry the factor")
+PROBE_RULE = (f"decodable: the probe's test predictions beat chance, one-sided p < {ALPHA:g} / K "
+              "(Mann-Whitney of the decision scores for 0/1, chi-square of predicted vs true "
+              "class for categories, Pearson for continuous factors); detects: the factor is "
+              "linearly readable from z")
+DCI_RULE = (f"detected (disentangled): at least one informative factor and D >= {DCI_DETECT}; "
+            "D = C = 0 when no factor's predictions beat chance")
 DEFINITIONS = {
     "mutual_information": MI_RULE,
     "mig": MIG_DEFINITION,
@@ -40,10 +59,14 @@ DEFINITIONS = {
               "split; categorical factors and attributes -> logistic regression (L2, C=1), score "
               "probe_accuracy on the test split; fitted on a seeded sample of at most "
               f"{PROBE_TRAIN_ROWS} train rows, scored on at most {PROBE_TEST_ROWS} test rows "
-              "(val when there is no test split); 'chance' is the majority-class rate"),
+              "(val when there is no test split); 'chance' is the majority-class rate; probe_se: "
+              "bootstrap over test rows; probe_baseline: the same probe fitted on shuffled "
+              "train labels; " + PROBE_RULE),
     "best_components": (f"the {TOP_K} components with the highest normalised MI (factors) or the "
-                        f"highest |point-biserial r| (attributes); carriers: every component with "
-                        f"normalised MI >= {CARRIER_NMI}"),
+                        f"highest |point-biserial r| (attributes); normalized_mi_above_null "
+                        f"subtracts the null level (the mean MI with shuffled labels); "
+                        + CARRIER_RULE),
+    "mig_detected": MIG_RULE, "dci_detected": DCI_RULE,
     "auc": ("single-component AUC: the probability that the component is larger on a random image "
             "with the attribute than on one without (Mann-Whitney), on the test sample; "
             "0.5 = no information, below 0.5 = the component falls with the attribute"),
@@ -106,26 +129,43 @@ def _finite(z: np.ndarray, y: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
 
 
 def linear_probe(z_train: np.ndarray, y_train: np.ndarray, z_test: np.ndarray, y_test: np.ndarray,
-                 categorical: bool) -> dict[str, float]:
-    """probe_accuracy (logistic regression) or probe_r2 (least squares) on the test rows."""
+                 categorical: bool, seed: int = 0) -> dict[str, float]:
+    """probe_accuracy (logistic regression) or probe_r2 (least squares) on the test rows, with
+    its bootstrap standard error over test rows, the one-sided p of 'better than chance'
+    (disentanglement.prediction_test) and the same probe fitted on shuffled train labels."""
     from sklearn.linear_model import LinearRegression, LogisticRegression
     from sklearn.pipeline import make_pipeline
     from sklearn.preprocessing import StandardScaler
 
     z_tr, y_tr = _finite(z_train, y_train)
     z_te, y_te = _finite(z_test, y_test)
+    key = "probe_accuracy" if categorical else "probe_r2"
     if len(y_tr) < 2 or len(y_te) < 1:
-        return {"probe_accuracy" if categorical else "probe_r2": float("nan")}
+        return {key: float("nan")}
+    shuffled = np.random.default_rng([seed, 5]).permutation(y_tr)
     if not categorical:
-        reg = make_pipeline(StandardScaler(), LinearRegression()).fit(z_tr, y_tr)
-        return {"probe_r2": float(reg.score(z_te, y_te))}
+        def fit(y: np.ndarray) -> Any:
+            return make_pipeline(StandardScaler(), LinearRegression()).fit(z_tr, y)
+        pred = fit(y_tr).predict(z_te)
+        _, p = prediction_test(pred, y_te, "continuous")
+        return {key: r2(y_te, pred), "probe_se": score_se(pred, y_te, r2, seed),
+                "probe_p": p, "probe_baseline": float(fit(shuffled).score(z_te, y_te))}
     values, counts = np.unique(y_te, return_counts=True)
     chance = float(counts.max() / counts.sum())
     if len(np.unique(y_tr)) < 2:
-        return {"probe_accuracy": float(np.mean(y_te == y_tr[0])), "chance": chance}
-    clf = make_pipeline(StandardScaler(), LogisticRegression(C=1.0, max_iter=2000))
-    clf.fit(z_tr, y_tr)
-    return {"probe_accuracy": float(clf.score(z_te, y_te)), "chance": chance}
+        return {key: float(np.mean(y_te == y_tr[0])), "chance": chance, "probe_p": 1.0}
+
+    def fit_c(y: np.ndarray) -> Any:
+        return make_pipeline(StandardScaler(), LogisticRegression(C=1.0, max_iter=2000)).fit(z_tr, y)
+    clf = fit_c(y_tr)
+    pred = clf.predict(z_te)
+    binary = len(clf.classes_) == 2
+    scores = clf.decision_function(z_te) if binary else pred
+    truth = (y_te == clf.classes_[-1]).astype(float) if binary else y_te
+    _, p = prediction_test(scores, truth, "binary" if binary else "categorical")
+    return {key: accuracy(y_te, pred), "chance": chance,
+            "probe_se": score_se(pred, y_te, accuracy, seed), "probe_p": p,
+            "probe_baseline": float(fit_c(shuffled).score(z_te, y_te))}
 
 
 def single_component_auc(z: np.ndarray, y: np.ndarray) -> np.ndarray:
@@ -146,38 +186,47 @@ def _r(x: float, nd: int = 4) -> float | None:
     return None if not np.isfinite(x) else round(float(x), nd)
 
 
-def _null_mi(st: FactorStats, k: int) -> float:
-    """Expected plug-in MI of an independent pair, (bins_z - 1)(bins_v - 1) / 2N nats: the
-    floor a component with no information about the factor still shows."""
-    bins_v = len(st.categories[k]) if k in st.categories else st.n_bins
-    return (st.n_bins - 1) * (bins_v - 1) / (2.0 * st.n)
-
-
-def _component_entry(st: FactorStats, j: int, k: int, auc: np.ndarray | None) -> dict[str, Any]:
+def _component_entry(st: FactorStats, j: int, k: int, auc: np.ndarray | None,
+                     level: float) -> dict[str, Any]:
+    h = st.factor_entropy[k]
     e = {"component": int(j), "normalized_mi": _r(st.normalized_mi[j, k]),
+         "normalized_mi_above_null": _r((st.mutual_information[j, k] - level) / h
+                                        if h > 0 else float("nan")),
          "mi": _r(st.mutual_information[j, k]), "r": _r(st.correlation[j, k])}
     if auc is not None:
         e["auc"] = _r(auc[j])
     return e
 
 
+def _carriers(st: FactorStats, k: int, tests: dict[str, Any]) -> list[int]:
+    """Components whose MI exceeds the Bonferroni null threshold and whose normalised MI
+    above the null level is at least CARRIER_NMI."""
+    mi, h = st.mutual_information[:, k], st.factor_entropy[k]
+    above = (mi - tests["null_level"][k]) / h if h > 0 else np.zeros_like(mi)
+    return np.flatnonzero((mi > tests["carrier_threshold"][k]) & (above >= CARRIER_NMI)).tolist()
+
+
 def _name_entry(st: FactorStats, k: int, binary: bool, sample: tuple[np.ndarray, ...],
-                mig_gap: float) -> dict[str, Any]:
+                tests: dict[str, Any], seed: int) -> dict[str, Any]:
     """One factor's or attribute's numbers: probe, best components, carriers, direction."""
     z_tr, v_tr, z_te, v_te = sample
     cat = st.categorical[k]
     entry: dict[str, Any] = {"kind": "binary" if binary else ("categorical" if cat else "continuous")}
     entry.update({key: _r(val) for key, val in
-                  linear_probe(z_tr, v_tr[:, k], z_te, v_te[:, k], cat).items()})
+                  linear_probe(z_tr, v_tr[:, k], z_te, v_te[:, k], cat, seed).items()})
     auc = single_component_auc(z_te, v_te[:, k]) if binary else None
     score = np.abs(st.correlation[:, k]) if binary else st.normalized_mi[:, k]
     order = np.argsort(-score, kind="stable")[:TOP_K]
-    entry["best_components"] = [_component_entry(st, j, k, auc) for j in order]
-    entry["carriers"] = np.flatnonzero(st.normalized_mi[:, k] >= CARRIER_NMI).tolist()
-    entry["factor_entropy"] = _r(st.factor_entropy[k])
-    entry["mi_null_level"] = _r(_null_mi(st, k) / st.factor_entropy[k]
-                                if st.factor_entropy[k] > 0 else float("nan"))
-    entry["mig_gap"] = _r(mig_gap)
+    level = float(tests["null_level"][k])
+    entry["best_components"] = [_component_entry(st, j, k, auc, level) for j in order]
+    entry["carriers"] = _carriers(st, k, tests)
+    h = st.factor_entropy[k]
+    entry["factor_entropy"] = _r(h)
+    entry["mi_null_level"] = _r(level / h if h > 0 else float("nan"))
+    entry.update({"mig_gap": _r(tests["gap"][k]), "mig_gap_p": _r(tests["gap_p"][k], 5),
+                  "mig_gap_se": _r(tests["gap_se"][k]),
+                  "mig_gap_baseline": _r(tests["gap_baseline"][k]),
+                  "mig_gap_significant": bool(tests["gap_significant"][k])})
     if binary and len(st.categories[k]) == 2:
         means = st.class_means[k]
         direction = means[1] - means[0]
@@ -187,31 +236,56 @@ def _name_entry(st: FactorStats, k: int, binary: bool, sample: tuple[np.ndarray,
     return entry
 
 
-def _section(st: FactorStats, cols: list[int], names: Sequence[str], binary: bool,
-             sample: tuple[np.ndarray, ...], dci_method: str, seed: int) -> dict[str, Any]:
-    """'factors' or 'attributes': per-name entries, MIG, DCI and the matrices for the heatmap."""
-    sub = FactorStats(
+def _subset(st: FactorStats, cols: list[int]) -> FactorStats:
+    return FactorStats(
         n=st.n, correlation=st.correlation[:, cols], mutual_information=st.mutual_information[:, cols],
         factor_entropy=st.factor_entropy[cols], categorical=[st.categorical[k] for k in cols],
         categories={i: st.categories[k] for i, k in enumerate(cols) if k in st.categories},
         class_means={i: st.class_means[k] for i, k in enumerate(cols) if k in st.class_means},
         class_counts={i: st.class_counts[k] for i, k in enumerate(cols) if k in st.class_counts},
-        n_bins=st.n_bins)
+        n_bins=st.n_bins, joints=[st.joints[k] for k in cols])
+
+
+def _section_dci(sub: FactorStats, sample: tuple[np.ndarray, ...], dci_method: str,
+                 seed: int) -> tuple[dict[str, Any], int]:
+    """DCI on a seeded random sample of the train rows with known values (not the first ones)."""
+    z_tr, v_tr, z_te, v_te = sample
+    keep_tr = np.flatnonzero(np.all(np.isfinite(v_tr), axis=1))
+    keep_te = np.all(np.isfinite(v_te), axis=1)
+    n_dci = min(DCI_TRAIN_ROWS, len(keep_tr))
+    rows = np.sort(np.random.default_rng([seed, 3]).choice(keep_tr, n_dci, replace=False))
+    d = dci(z_tr[rows], v_tr[rows], z_te[keep_te], v_te[keep_te], sub.categorical,
+            method=dci_method, seed=seed, bootstrap=DCI_BOOTSTRAP)
+    d["detected"] = bool(d["informative_factors"] > 0 and d["disentanglement"] >= DCI_DETECT)
+    return {k: (_r(v) if isinstance(v, float) else v) for k, v in d.items()
+            if k not in ("importance", "per_component")}, n_dci
+
+
+def _section(st: FactorStats, cols: list[int], names: Sequence[str], binary: bool,
+             sample: tuple[np.ndarray, ...], dci_method: str, seed: int) -> dict[str, Any]:
+    """'factors' or 'attributes': per-name entries, MIG, DCI and the matrices for the heatmap,
+    each score with its null baseline, its test and its standard error."""
+    sub = _subset(st, cols)
     z_tr, v_tr, z_te, v_te = sample
     v_tr, v_te = v_tr[:, cols], v_te[:, cols]
-    mig_value, gaps = mig(sub.mutual_information, sub.factor_entropy)
-    per_name = {name: _name_entry(sub, i, binary, (z_tr, v_tr, z_te, v_te), gaps[i])
+    mig_value, _ = mig(sub.mutual_information, sub.factor_entropy)
+    tests = mig_tests(sub.joints, sub.factor_entropy, sub.mutual_information, st.n, seed)
+    per_name = {name: _name_entry(sub, i, binary, (z_tr, v_tr, z_te, v_te), tests, seed)
                 for i, name in enumerate(names)}
-    keep_tr = np.all(np.isfinite(v_tr), axis=1)
-    keep_te = np.all(np.isfinite(v_te), axis=1)
-    n_dci = min(DCI_TRAIN_ROWS, int(keep_tr.sum()))
-    d = dci(z_tr[keep_tr][:n_dci], v_tr[keep_tr][:n_dci], z_te[keep_te], v_te[keep_te],
-            sub.categorical, method=dci_method, seed=seed)
+    for e in per_name.values():  # Bonferroni over the section's names
+        e["decodable"] = bool((e.get("probe_p") if e.get("probe_p") is not None else 1.0)
+                              < ALPHA / len(per_name))
+    d, n_dci = _section_dci(sub, (z_tr, v_tr, z_te, v_te), dci_method, seed)
     return {
-        "names": per_name, "mig": _r(mig_value),
-        "dci": {k: (_r(v) if isinstance(v, float) else v) for k, v in d.items()
-                if k not in ("importance", "per_component")},
-        "dci_train_rows": n_dci,
+        "names": per_name, "mig": _r(mig_value), "mig_baseline": _r(tests["mig_baseline"]),
+        "mig_minus_baseline": _r(mig_value - tests["mig_baseline"]),
+        "mig_se": _r(tests["mig_se"]),
+        "mig_detected": bool(np.any(tests["gap_significant"])),
+        "carriers_detected": any(e["carriers"] for e in per_name.values()),
+        "decodable": sum(e["decodable"] for e in per_name.values()),
+        "rules": {"mig_detected": MIG_RULE, "carriers": CARRIER_RULE, "decodable": PROBE_RULE,
+                  "dci": DCI_RULE},
+        "dci": d, "dci_train_rows": n_dci,
         "matrix": {"rows": list(names),
                    "normalized_mi": np.round(sub.normalized_mi.T, 4).tolist(),
                    "correlation": np.round(sub.correlation.T, 4).tolist()},
@@ -298,7 +372,6 @@ def meaning_summary(blocks: Blocks, factor_names: Sequence[str], splits: Sequenc
 # -- figure ----------------------------------------------------------------------------------
 MAX_HEATMAP_COMPONENTS = 48
 
-
 def heatmap_components(section: dict[str, Any], dominant_components: Sequence[int] = ()) -> list[int]:
     """The columns worth showing: every name's best components plus the dominant ones."""
     chosen = {int(j) for j in dominant_components}
@@ -333,64 +406,6 @@ def heatmap_png(section: dict[str, Any], title: str, components: Sequence[int] |
     ax.set_title(title, fontsize=10)
     fig.tight_layout()
     return png_bytes(fig)
-
-
-# -- AE vs VAE -------------------------------------------------------------------------------
-COMPARE_MARGIN = 0.02
-COMPARE_RULE = (f"more linear: the higher mean probe score (probe_r2 or probe_accuracy) over the "
-                f"names both runs have, by more than {COMPARE_MARGIN}; more disentangled: higher "
-                f"MIG and higher DCI disentanglement, both by more than {COMPARE_MARGIN}; "
-                f"otherwise 'no clear difference' (or 'mixed' when MIG and DCI disagree)")
-
-
-def _probe_score(entry: dict[str, Any]) -> float | None:
-    v = entry.get("probe_r2", entry.get("probe_accuracy"))
-    return None if v is None else float(v)
-
-
-def _winner(a: float, b: float, labels: tuple[str, str]) -> str | None:
-    if a - b > COMPARE_MARGIN:
-        return labels[0]
-    if b - a > COMPARE_MARGIN:
-        return labels[1]
-    return None
-
-
-def _compare_section(a: dict[str, Any], b: dict[str, Any], labels: tuple[str, str]) -> dict[str, Any]:
-    shared = [n for n in a["names"] if n in b["names"]]
-    pairs = {n: (_probe_score(a["names"][n]), _probe_score(b["names"][n])) for n in shared}
-    ok = [p for p in pairs.values() if p[0] is not None and p[1] is not None]
-    mean_a = float(np.mean([p[0] for p in ok])) if ok else float("nan")
-    mean_b = float(np.mean([p[1] for p in ok])) if ok else float("nan")
-    linear = _winner(mean_a, mean_b, labels) if ok else None
-    by_mig = _winner(float(a["mig"]), float(b["mig"]), labels)
-    by_dci = _winner(float(a["dci"]["disentanglement"]), float(b["dci"]["disentanglement"]), labels)
-    disentangled = by_mig if by_mig == by_dci else ("mixed" if by_mig and by_dci else None)
-    la, lb = labels
-    verdict = (f"{linear or 'no clear difference'} carries them more linearly (mean probe "
-               f"{la} {mean_a:.3f} vs {lb} {mean_b:.3f}); more disentangled: "
-               f"{disentangled or 'no clear difference'} (MIG {la} {a['mig']} vs {lb} {b['mig']}, "
-               f"DCI disentanglement {la} {a['dci']['disentanglement']} vs {lb} "
-               f"{b['dci']['disentanglement']})")
-    return {"probe": {n: {la: p[0], lb: p[1]} for n, p in pairs.items()},
-            "mean_probe": {la: _r(mean_a), lb: _r(mean_b)},
-            "mig": {la: a["mig"], lb: b["mig"]},
-            "dci": {la: a["dci"], lb: b["dci"]},
-            "more_linear": linear, "more_disentangled": disentangled, "verdict": verdict}
-
-
-def compare_meaning(a: dict[str, Any], b: dict[str, Any], labels: tuple[str, str] = ("ae", "vae")
-                    ) -> dict[str, Any]:
-    """Two runs' meaning.json side by side, per section both have, with verdicts and the rule."""
-    if labels[0] == labels[1]:
-        raise ValueError(f"compare_meaning needs two different labels, got {labels}")
-    out: dict[str, Any] = {"labels": list(labels), "rule": COMPARE_RULE}
-    for sec in ("factors", "attributes"):
-        if sec in a and sec in b:
-            out[sec] = _compare_section(a[sec], b[sec], labels)
-    if len(out) == 2:
-        raise ValueError("the two runs share no 'factors' or 'attributes' section to compare")
-    return out
 
 
 # -- wiring to the store ---------------------------------------------------------------------

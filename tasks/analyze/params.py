@@ -64,3 +64,18 @@ class StatsParams(BaseModel):
         if not v or min(v) <= 0:
             raise ValueError("artificial_b must be a non-empty list of positive half-widths")
         return tuple(sorted(float(b) for b in v))
+
+
+class AnalyzeParams(BaseModel):
+    """Where the latents are and where the statistics go; the statistics' own parameters are
+    :class:`StatsParams` (nested as ``analysis``)."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    store: str | None = Field(None, description="store root (local path or fsspec URL)")
+    run: str | None = Field(None, description="run name under the store")
+    latents: str | None = Field(None, description="any (N, z_dim) zarr array URL")
+    out: str | None = Field(None, description="output folder for --latents")
+    dask_address: str | None = Field(None, description="an existing dask scheduler, tcp://host:port")
+    analysis: StatsParams = Field(default_factory=StatsParams,
+                                  description="what the statistics compute")

@@ -2,13 +2,14 @@
 
 from __future__ import annotations
 
-import re
 import sys
 import time
 from types import TracebackType
 from typing import Any
 
 from tqdm import tqdm
+
+from zspace.tasks.common.artifacts import artifact_key
 
 
 def in_prefect_run() -> bool:
@@ -18,11 +19,6 @@ def in_prefect_run() -> bool:
     except ImportError:  # pragma: no cover - prefect is a hard dependency
         return False
     return FlowRunContext.get() is not None or TaskRunContext.get() is not None
-
-
-def artifact_key(text: str) -> str:
-    """Prefect artifact keys allow lowercase letters, digits and dashes only."""
-    return re.sub(r"-+", "-", re.sub(r"[^a-z0-9-]", "-", text.lower())).strip("-")[:100]
 
 
 class Progress:

@@ -8,7 +8,7 @@ from zspace.storage import Store
 
 
 def load_run_model(store: Store, run: str) -> Any:
-    from zspace.tasks.train.stage import load_model_from_store
+    from zspace.models.saved import load_model_from_store
 
     rel = store.run(run).model
     store.require(rel, f"train run {run!r} first")

@@ -22,7 +22,8 @@ import numpy as np
 
 from zspace.storage import ChunkedWriter, Store, StoreError, is_complete
 from zspace.storage.store import chunk_rows_for
-from zspace.tasks.common.progress import Progress, artifact_key
+from zspace.tasks.common.artifacts import artifact_key
+from zspace.tasks.common.progress import Progress
 from zspace.tasks.common.runs import complete_array, load_run_model
 
 PRODUCER = "zspace.encode"

@@ -3,7 +3,8 @@ produced, how data-like the images are, and where the probe points lie.
 
 Samplers are in :mod:`.samplers` (``n_images`` vectors each, seeded); every decoded grid is also
 sharpened with PIL ``ImageEnhance.Sharpness(sharpen_factor)``. Scores per sampler
-(:mod:`.scoring`, :mod:`.realism`): realism (re-encoding consistency, the validated score),
+(:mod:`.scoring`, :mod:`.realism`): realism (against the model's reconstructions), with
+and without sharpening,
 placement of the probes (on the data, in a void, outside the data's region), the variance of
 the Laplacian (sharpness) before and after sharpening, the distance of z to the nearest training
 z_mean, and, secondary, the RMS distance to the nearest of ``n_reference`` training images.
@@ -37,8 +38,11 @@ from zspace.tasks.generate.realism import (
     ReencodeReference,
     placement,
     realism,
-    reencode_realism,
+    realism_summary,
+    reencode_scores,
+    sharpening_gain,
     void_or_miss,
+    why_random_fail,
 )
 from zspace.tasks.generate.samplers import (
     R_LIMITS,
@@ -55,7 +59,7 @@ from zspace.tasks.generate.scoring import laplacian_variance, nearest_distances,
 __all__ = ["R_LIMITS", "GenerateParams", "generate_samples", "laplacian_variance",
            "nearest_distances", "sample_fitted_gaussian", "sampler_names", "sharpen"]
 
-GENERATE_VERSION = 2  # 2: realism and probe placement in scores.json
+GENERATE_VERSION = 3  # 3: realism against reconstructions, why_random_fail
 
 
 # -- the stage ------------------------------------------------------------------------------
@@ -131,6 +135,12 @@ def _data_cloud(inp: _Inputs, train_rows: np.ndarray, seed: int) -> DataCloud:
                          _stat(inp.store, inp.run, "mahalanobis"), data_nn)
 
 
+def _uint8_rows(images: Any, rows: np.ndarray) -> np.ndarray:
+    """Images as stored (uint8): read_rows gives float64 in 0-255, which the scores would read
+    as [0, 1] floats (to_uint8 saturates them to white)."""
+    return read_rows(images, np.sort(rows)).astype(np.uint8)
+
+
 @dataclass
 class _Reencode:
     ref: ReencodeReference
@@ -140,21 +150,34 @@ class _Reencode:
 
 def _reencode_reference(inp: _Inputs, model: Any, images: Any, train_rows: np.ndarray,
                         params: GenerateParams) -> _Reencode:
-    """The re-encoding realism's data side: two disjoint seeded sets of training images."""
-    rows = train_rows[sample_rows(len(train_rows), min(len(train_rows), 400), params.seed + 3)]
+    """Realism's reference: reconstructions of two disjoint seeded sets of held-out images
+    (the val and test splits; the train split when they hold fewer than 40)."""
+    dataset = inp.train["dataset"]
+    held = np.sort(np.concatenate([split_rows(inp.store, dataset, s) for s in ("val", "test")]))
+    pool = held if len(held) >= 40 else train_rows
+    rows = pool[sample_rows(len(pool), min(len(pool), 400), params.seed + 3)]
     half = len(rows) // 2
 
-    def encode(x: np.ndarray) -> np.ndarray:
-        return model.encode(to_uint8(x), batch_size=params.batch_size)["z_mean"]
+    def encode(x: np.ndarray) -> np.ndarray:  # decoded floats quantised as stored images are
+        x = x if x.dtype == np.uint8 else to_uint8(x)
+        return model.encode(x, batch_size=params.batch_size)["z_mean"]
 
     def decode(z: np.ndarray) -> np.ndarray:
         return model.decode(np.asarray(z, np.float32), batch_size=params.batch_size)
 
-    ref = ReencodeReference.fit(read_rows(images, np.sort(rows[:half])),
-                                read_rows(images, np.sort(rows[half:])), encode, decode,
+    ref = ReencodeReference.fit(_uint8_rows(images, rows[:half]),
+                                _uint8_rows(images, rows[half:]), encode, decode,
                                 _stat(inp.store, inp.run, "mean"),
                                 _stat(inp.store, inp.run, "covariance"))
     return _Reencode(ref, encode, decode)
+
+
+def _realism(r: _Reencode, decoded: np.ndarray, sharp: np.ndarray) -> dict[str, Any]:
+    """realism of the decoded and of the sharpened images, and the paired gain."""
+    plain = reencode_scores(decoded, r.encode, r.decode, r.ref)
+    sharpened = reencode_scores(sharp, r.encode, r.decode, r.ref)
+    return {**realism_summary(plain), **realism_summary(sharpened, "realism_sharpened"),
+            **sharpening_gain(plain, sharpened)}
 
 
 def _score_samplers(inp: _Inputs, model: Any, params: GenerateParams, names: list[str],
@@ -175,7 +198,7 @@ def _score_samplers(inp: _Inputs, model: Any, params: GenerateParams, names: lis
     ref_imgs = read_rows(images, np.sort(ref_rows[sample_rows(
         len(ref_rows), min(len(ref_rows), 256), params.seed + 1)])).astype(np.uint8)
     cloud = _data_cloud(inp, train_rows, params.seed)
-    typical = PixelTypicality.fit(read_rows(images, np.sort(ref_rows)), seed=params.seed)
+    typical = PixelTypicality.fit(_uint8_rows(images, ref_rows), seed=params.seed)
     reencode = _reencode_reference(inp, model, images, train_rows, params)
 
     scores = {}
@@ -183,7 +206,7 @@ def _score_samplers(inp: _Inputs, model: Any, params: GenerateParams, names: lis
         sl, sl_s = slice(i * n, (i + 1) * n), slice((len(names) + i) * n, (len(names) + i + 1) * n)
         scores[name] = {
             "r_limit": r_limit_of(name), "n": n,
-            **reencode_realism(decoded[name], reencode.encode, reencode.decode, reencode.ref),
+            **_realism(reencode, decoded[name], sharp[name]),
             "pixel_typicality": float(realism(decoded[name], typical).mean()),
             "pixel_typicality_rule": REALISM_RULE,
             "placement": placement(zs[name], d_lat[sl], cloud),
@@ -218,11 +241,14 @@ def generate_samples(store_url: str, run: str, params: GenerateParams | dict[str
     scores, reference, ref_sharpness = _score_samplers(inp, model, params, names, samples)
     answer = void_or_miss({k: v["placement"] for k, v in scores.items()},
                           tuple(k for k in names if not sampler_of(k).uses_data))
+    why = why_random_fail({k: {**v["placement"], "realism": v["realism"],
+                               "realism_ci": v["realism_ci"]} for k, v in scores.items()})
     _, jitter = cholesky_factor(_stat(store, run, "covariance"))
-    g = Generated(run, params, names, samples[1], samples[2], scores, ref_sharpness, jitter, answer)
+    g = Generated(run, params, names, samples[1], samples[2], scores, ref_sharpness, jitter, why)
     manifest = write_manifest(store, run, "generate", _write_figures(store, run, g))
     fp = hashlib.sha256(json.dumps([inp.plan, scores], sort_keys=True).encode()).hexdigest()
     record = {"plan": inp.plan, "scores": scores, "reference": reference, "void_or_miss": answer,
+              "why_random_fail": why,
               "cholesky_jitter": jitter, "fingerprint": fp,
               "samples": {k: store.run(run).sample(k) for k in names},
               "seconds": round(time.perf_counter() - t0, 2)}

@@ -4,7 +4,8 @@ The file's format: line 1 the number of images, line 2 the 40 attribute names, t
 per image, `<file> v1 ... v40` with values 1 or -1. Values become 1/0 columns of index.csv,
 named ATTRIBUTE_PREFIX + name so they are never mistaken for synthetic generating factors.
 A malformed file is one ValueError naming the file and the line; images the file does not
-name are listed, not guessed.
+name are listed, not guessed. A file with fewer rows than its first line announces (a truncated
+download, or the first 20,000 rows kept) is used as it is: `Attributes.shortfall` says so once.
 """
 
 from __future__ import annotations
@@ -28,6 +29,15 @@ class Attributes:
     path: str
     names: tuple[str, ...]
     values: dict[str, np.ndarray]  # file name -> int8 (n_attributes,) of 0/1
+    declared: int = -1  # the count on line 1; more than len(values) in a partial file
+
+    @property
+    def shortfall(self) -> str | None:
+        """One line for a file that lists fewer images than it says, else None."""
+        if self.declared <= len(self.values):
+            return None
+        return (f"{self.path}: the file says {self.declared} images but lists "
+                f"{len(self.values)}; using the {len(self.values)} rows present")
 
 
 @dataclass(frozen=True)
@@ -100,9 +110,9 @@ def read_attributes(path: str | Path) -> Attributes:
         if name in values:
             raise ValueError(f"{path}:{n}: {name!r} appears twice")
         values[name] = row
-    if len(values) != count:
+    if len(values) > count:  # a row too many is no truncation: the file is inconsistent
         raise ValueError(f"{path}:1: the file says {count} images but lists {len(values)}")
-    return Attributes(str(path), names, values)
+    return Attributes(str(path), names, values, declared=count)
 
 
 def attribute_table(attrs: Attributes, files: Sequence[str]) -> AttributeTable:

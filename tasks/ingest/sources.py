@@ -15,7 +15,7 @@ import numpy as np
 from zspace.tasks.ingest.decode import IMAGE_EXTENSIONS
 
 if TYPE_CHECKING:
-    from zspace.tasks.ingest.stage import IngestConfig
+    from zspace.tasks.ingest.params import IngestParams
 
 SPLIT_NAMES = ("train", "val", "test")
 DEFAULT_SPLIT_FRACTIONS = (0.85, 0.05, 0.10)
@@ -37,7 +37,7 @@ def _size(path: Path) -> int:
         return -1
 
 
-def list_sources(cfg: IngestConfig) -> tuple[str, list[str], list[int]]:
+def list_sources(cfg: IngestParams) -> tuple[str, list[str], list[int]]:
     """(kind, keys, sizes) in a stable order: sorted relative paths, or synthetic indices."""
     if cfg.source == SYNTHETIC:
         n = cfg.count or 2000
@@ -70,7 +70,7 @@ def list_sources(cfg: IngestConfig) -> tuple[str, list[str], list[int]]:
     return kind, [k for k, _ in found], [s for _, s in found]
 
 
-def find_partition(cfg: IngestConfig) -> Path | None:
+def find_partition(cfg: IngestParams) -> Path | None:
     """CelebA keeps list_eval_partition.txt beside img_align_celeba/ (or beside the zip)."""
     if cfg.partition:
         return Path(cfg.partition)

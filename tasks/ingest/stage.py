@@ -16,7 +16,6 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
-from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
 from zspace.storage import ChunkedWriter, Store, StoreError, iter_row_blocks, write_index
 from zspace.storage.store import chunk_rows_for
@@ -29,9 +28,8 @@ from zspace.tasks.ingest.attributes import (
     read_attributes,
 )
 from zspace.tasks.ingest.decode import DecodeSpec, decode_to_chunk
+from zspace.tasks.ingest.params import IngestParams
 from zspace.tasks.ingest.sources import (
-    DEFAULT_SPLIT_FRACTIONS,
-    PARTITION_FILE,
     SPLIT_NAMES,
     SYNTHETIC,
     assign_splits,
@@ -40,51 +38,9 @@ from zspace.tasks.ingest.sources import (
     read_partition,
 )
 
-__all__ = ["DEFAULT_SPLIT_FRACTIONS", "PARTITION_FILE", "SPLIT_NAMES", "SYNTHETIC",
-           "IngestConfig", "assign_splits", "find_partition", "ingest", "ingest_plan",
-           "iter_failed", "list_sources", "plan_ingest", "read_partition"]
-
-
-class IngestConfig(BaseModel):
-    """Parameters of one ingest; everything that decides the images' content goes in the plan."""
-
-    model_config = ConfigDict(extra="forbid")
-
-    source: str = Field(description="image folder, zip of images, or 'synthetic'")
-    store: str
-    name: str
-    size: int = Field(96, ge=8, le=1024, description="output images are size x size")
-    count: int | None = Field(None, ge=1, description="synthetic: how many; folder/zip: at most")
-    seed: int = 0
-    partition: str | None = Field(None, description="CelebA list_eval_partition.txt")
-    attributes: str | None = Field(None, description="CelebA list_attr_celeba.txt (default: "
-                                   "found in or beside the image folder or zip)")
-    crop: tuple[int, int, int, int] | None = Field(
-        None, description="(left, top, right, bottom) in source pixels; default: centred square"
-    )
-    chunk_rows: int | None = Field(None, ge=1)
-    max_pixels: int = Field(64_000_000, ge=1, description="larger images are refused (bombs)")
-    dask_address: str | None = None
-    workers: int | None = Field(None, ge=1)
-
-    @field_validator("crop")
-    @classmethod
-    def _crop_box(cls, v: tuple[int, int, int, int] | None) -> tuple[int, int, int, int] | None:
-        if v is not None and not (v[0] >= 0 and v[1] >= 0 and v[2] > v[0] and v[3] > v[1]):
-            raise ValueError(f"crop must be (left, top, right, bottom) with right>left, bottom>top; got {v}")
-        return v
-
-    @model_validator(mode="after")
-    def _source_exists(self) -> IngestConfig:
-        if self.source != SYNTHETIC and not Path(self.source).exists():
-            raise ValueError(f"source {self.source!r} does not exist (a folder, a .zip, or 'synthetic')")
-        if self.partition is not None and not Path(self.partition).is_file():
-            raise ValueError(f"partition file {self.partition!r} does not exist")
-        return self
-
 
 # -- the stage ------------------------------------------------------------------------------
-def ingest_plan(cfg: IngestConfig, kind: str, keys: list[str], sizes: list[int],
+def ingest_plan(cfg: IngestParams, kind: str, keys: list[str], sizes: list[int],
                 splits: list[str]) -> dict[str, Any]:
     h = hashlib.sha256()
     for k, s, sp in zip(keys, sizes, splits, strict=True):
@@ -103,7 +59,7 @@ def ingest_plan(cfg: IngestConfig, kind: str, keys: list[str], sizes: list[int],
     return plan
 
 
-def plan_ingest(cfg: IngestConfig) -> tuple[str, list[str], list[str], Path | None, dict[str, Any]]:
+def plan_ingest(cfg: IngestParams) -> tuple[str, list[str], list[str], Path | None, dict[str, Any]]:
     """What an ingest would read and produce, without decoding: (kind, keys, splits, partition
     file, plan). The plan changes whenever the source listing, sizes, split or parameters do."""
     kind, keys, sizes = list_sources(cfg)
@@ -117,7 +73,7 @@ def plan_ingest(cfg: IngestConfig) -> tuple[str, list[str], list[str], Path | No
 class _Planned:
     """One ingest's listing, plan and array layout, decided before anything is decoded."""
 
-    cfg: IngestConfig
+    cfg: IngestParams
     store: Store
     kind: str
     keys: list[str]
@@ -143,7 +99,7 @@ class _Planned:
                              np.uint8, self.plan)
 
 
-def ingest(cfg: IngestConfig) -> dict[str, Any]:
+def ingest(cfg: IngestParams) -> dict[str, Any]:
     """Run (or resume, or skip) one ingest; returns a small summary.
 
     Phase 1 decodes every source in parallel into a staging array aligned with the sources
@@ -168,6 +124,8 @@ def ingest(cfg: IngestConfig) -> dict[str, Any]:
     ok = _number_rows(cfg, records)
     final = _phase2(p, phase1_rel, ok)
     if attributes is not None:
+        if attributes.shortfall:
+            print(f"ingest {cfg.name}: warning: {attributes.shortfall}")
         missing = add_attribute_columns(records, attributes)
         if missing:
             print(f"ingest {cfg.name}: {len(missing)} images have no row in the attribute "
@@ -178,7 +136,7 @@ def ingest(cfg: IngestConfig) -> dict[str, Any]:
     return _summary(store, cfg.name, final.array.attrs.asdict(), cached=False)
 
 
-def attribute_file(cfg: IngestConfig) -> Attributes | None:
+def attribute_file(cfg: IngestParams) -> Attributes | None:
     """CelebA's 40 attributes, when the source has list_attr_celeba.txt (or --attributes)."""
     if cfg.source == SYNTHETIC:
         return None
@@ -186,7 +144,7 @@ def attribute_file(cfg: IngestConfig) -> Attributes | None:
     return read_attributes(path) if path is not None else None
 
 
-def _number_rows(cfg: IngestConfig, records: list[dict[str, Any]]) -> np.ndarray:
+def _number_rows(cfg: IngestParams, records: list[dict[str, Any]]) -> np.ndarray:
     """Each record's row in the final array (-1 for a failed source); which sources were read.
     Nothing readable at all is an error naming the first reasons."""
     ok = np.array([r["status"] == "ok" for r in records])

@@ -56,8 +56,8 @@ TSNE_DEFAULTS = {"perplexity": 30.0, "early_exaggeration": 12.0, "early_exaggera
                  "n_iter": 500}
 
 
-class ProjectParams(BaseModel):
-    """What the projections stage computes; the demo/pipeline passes a reduced set."""
+class TsneParams(BaseModel):
+    """Which projections to compute and how; the demo/pipeline passes a reduced set."""
 
     model_config = ConfigDict(extra="forbid")
 
@@ -78,7 +78,7 @@ class ProjectParams(BaseModel):
         return list(dict.fromkeys(v))
 
 
-def tsne_settings(config: str, params: ProjectParams) -> dict[str, Any]:
+def tsne_settings(config: str, params: TsneParams) -> dict[str, Any]:
     s = {**TSNE_DEFAULTS, **CONFIGS[config]["tsne"]}
     if params.n_iter is not None:
         s["n_iter"] = params.n_iter
@@ -189,7 +189,7 @@ class _Inputs:
         return int(n), int(z)
 
 
-def _inputs(store: Store, run: str, params: ProjectParams) -> _Inputs:
+def _inputs(store: Store, run: str, params: TsneParams) -> _Inputs:
     z_arr = current_latents(store, run)
     z_fp = str(z_arr.attrs.get("fingerprint"))
     pca_arr = pca_fp = stale = None
@@ -207,7 +207,7 @@ def _inputs(store: Store, run: str, params: ProjectParams) -> _Inputs:
     return _Inputs(store, run, z_arr, z_fp, pca_arr, pca_fp, colour, stale)
 
 
-def _plan(inp: _Inputs, config: str, params: ProjectParams) -> dict[str, Any]:
+def _plan(inp: _Inputs, config: str, params: TsneParams) -> dict[str, Any]:
     spec = CONFIGS[config]
     n_total, z_dim = inp.shape
     n = min(spec["n_points"], n_total, params.max_points or spec["n_points"])
@@ -254,7 +254,7 @@ def _compute(inp: _Inputs, config: str, plan: dict[str, Any], n_jobs: int) -> di
     return rec
 
 
-def _project_one(inp: _Inputs, config: str, params: ProjectParams, n_jobs: int
+def _project_one(inp: _Inputs, config: str, params: TsneParams, n_jobs: int
                  ) -> dict[str, Any]:
     """A finished projection with the same plan is kept; anything else is computed anew."""
     plan = _plan(inp, config, params)
@@ -287,10 +287,10 @@ def _manifest_entries(inp: _Inputs) -> list[dict[str, str]]:
     return entries
 
 
-def project_latents(store_url: str, run: str, params: ProjectParams | dict[str, Any] | None = None,
+def project_latents(store_url: str, run: str, params: TsneParams | dict[str, Any] | None = None,
                     show_progress: bool = True) -> dict[str, Any]:
     """All asked-for projections of runs/<run>/latents/z_mean; finished ones are not redone."""
-    params = params if isinstance(params, ProjectParams) else ProjectParams(**(params or {}))
+    params = params if isinstance(params, TsneParams) else TsneParams(**(params or {}))
     store = Store(store_url)
     inp = _inputs(store, run, params)
     n_jobs = params.n_jobs or os.cpu_count() or 1

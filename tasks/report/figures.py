@@ -116,3 +116,15 @@ def draw_stats_figures(store_url: str, run: str, *, sample: int = 5000, seed: in
                      show_progress)
     write_manifest(store, run, STAGE, manifest)
     return manifest
+
+
+def stats_figures_current(store_url: str, run: str) -> bool:
+    """figures/stats.json lists existing files drawn from the current statistics."""
+    store = Store(store_url)
+    layout = store.run(run)
+    if not (store.exists(layout.manifest("stats")) and store.exists(layout.stats.summary)):
+        return False
+    fp = store.read_json(layout.stats.summary).get("fingerprint")
+    entries = store.read_json(layout.manifest("stats"))
+    return bool(entries) and all(e.get("stats_fingerprint") == fp
+                                 and store.exists(layout.figure(e["file"])) for e in entries)

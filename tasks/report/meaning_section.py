@@ -12,10 +12,16 @@ SECTIONS = {"factors": "Generating factors", "attributes": "Attributes"}
 
 
 def _score(entry: dict[str, Any]) -> str:
+    se = f" +- {fmt(entry['probe_se'], 3)}" if entry.get("probe_se") is not None else ""
+    base = (f", shuffled labels {fmt(entry['probe_baseline'], 3)}"
+            if entry.get("probe_baseline") is not None else "")
+    dec = "" if "decodable" not in entry else (" decodable" if entry["decodable"] else
+                                               " not decodable")
     if "probe_r2" in entry:
-        return f"R^2 {fmt(entry['probe_r2'], 3)}"
+        return f"R^2 {fmt(entry['probe_r2'], 3)}{se}{base};{dec}"
     if "probe_accuracy" in entry:
-        return f"accuracy {fmt(entry['probe_accuracy'], 3)} (chance {fmt(entry.get('chance'), 3)})"
+        return (f"accuracy {fmt(entry['probe_accuracy'], 3)}{se} (chance "
+                f"{fmt(entry.get('chance'), 3)}{base});{dec}")
     return "-"
 
 
@@ -23,19 +29,36 @@ def _best(entry: dict[str, Any]) -> str:
     parts = []
     for c in entry.get("best_components", [])[:3]:
         extra = f", AUC {fmt(c['auc'], 3)}" if c.get("auc") is not None else ""
-        parts.append(f"z{c['component']} (NMI {fmt(c.get('normalized_mi'), 3)}, "
-                     f"r {fmt(c.get('r'), 3)}{extra})")
-    return "; ".join(parts)
+        parts.append(f"z{c['component']} (NMI {fmt(c.get('normalized_mi'), 3)}, above null "
+                     f"{fmt(c.get('normalized_mi_above_null'), 3)}, r {fmt(c.get('r'), 3)}{extra})")
+    carriers = entry.get("carriers")
+    return "; ".join(parts) + (f"; carriers {carriers}" if carriers is not None else "")
+
+
+def _pm(value: Any, se: Any, base: Any) -> str:
+    out = fmt(value, 3)
+    if se is not None:
+        out += f" +- {fmt(se, 3)}"
+    return out + (f" (shuffled-label baseline {fmt(base, 3)})" if base is not None else "")
 
 
 def names_table(section: dict[str, Any]) -> str:
     rows = [[name, e.get("kind", ""), _score(e), _best(e)]
             for name, e in section.get("names", {}).items()]
-    head = (f"<p>MIG {fmt(section.get('mig'), 3)}; DCI disentanglement "
-            f"{fmt((section.get('dci') or {}).get('disentanglement'), 3)}, completeness "
-            f"{fmt((section.get('dci') or {}).get('completeness'), 3)}, informativeness "
-            f"{fmt((section.get('dci') or {}).get('informativeness'), 3)}.</p>")
-    return head + table(["name", "kind", "linear probe (test split)", "best components"], rows)
+    d = section.get("dci") or {}
+    base = d.get("baseline") or {}
+    flags = "".join(f" {k.replace('_', ' ')}: {'yes' if section[k] else 'no'}."
+                    for k in ("mig_detected", "carriers_detected") if k in section)
+    dci = {k: _pm(d.get(k), d.get(f"{k}_se"), base.get(k))
+           for k in ("disentanglement", "completeness", "informativeness")}
+    mig = _pm(section.get("mig"), section.get("mig_se"), section.get("mig_baseline"))
+    head = (f"<p>MIG {mig}; DCI disentanglement {dci['disentanglement']}, completeness "
+            f"{dci['completeness']}, informativeness (chance-corrected) "
+            f"{dci['informativeness']}.{flags}</p>")
+    rules = section.get("rules") or {}
+    notes = "".join(f"<li>{esc(k)}: {esc(v)}</li>" for k, v in rules.items())
+    return head + table(["name", "kind", "linear probe (test split)", "best components"], rows) \
+        + (f'<ul class="note">{notes}</ul>' if notes else "")
 
 
 def comparison_html(ours: dict[str, Any], other: dict[str, Any], labels: tuple[str, str]) -> str:

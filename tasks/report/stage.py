@@ -82,6 +82,7 @@ class ReportContext:
     compare: str | None = None
     compare_result: dict[str, Any] | None = None
     compare_error: str | None = None
+    seeds: dict[str, str] = field(default_factory=dict)  # other seed's run -> its comparison run
     figures: dict[str, list[str]] = field(default_factory=dict)  # section -> figure HTML
     manifests: dict[str, list[dict[str, Any]]] = field(default_factory=dict)
     missing: list[str] = field(default_factory=list)
@@ -222,23 +223,42 @@ def meaning_section(ctx: ReportContext) -> list[str]:
     return meaning_html(ctx.read(ctx.layout.stats.meaning), other, kinds)
 
 
-def findings_section(ctx: ReportContext) -> list[str]:
-    """The Findings table opens every report; also written as findings.json."""
-    from zspace.tasks.report.findings import findings, findings_html
+def run_findings(store: Store, run: str, compare: str | None) -> list[dict[str, Any]] | None:
+    """The Findings rows of one run (None before its statistics exist)."""
+    from zspace.tasks.report.findings import findings
 
-    if ctx.summary is None:
-        return []
-    compare = {}
-    if ctx.compare:
-        other = ctx.store.run(ctx.compare)
-        kind = (ctx.store.read_json_if(other.train_record) or {}).get("kind")
-        scores = ctx.store.read_json_if(other.scores)
+    layout = store.run(run)
+    summary = store.read_json_if(layout.stats.summary)
+    if summary is None:
+        return None
+    by_kind = {}
+    if compare:
+        other = store.run(compare)
+        kind = (store.read_json_if(other.train_record) or {}).get("kind")
+        scores = store.read_json_if(other.scores)
         if kind and scores:
-            compare[kind] = scores
-    rows = findings(ctx.summary, ctx.read(ctx.layout.scores), ctx.train, ctx.history,
-                    ctx.summary.get("fragmentation"), ctx.read(ctx.layout.stats.meaning), compare)
+            by_kind[kind] = scores
+    return findings(summary, store.read_json_if(layout.scores),
+                    store.read_json_if(layout.train_record), store.read_json_if(layout.history),
+                    summary.get("fragmentation"), store.read_json_if(layout.stats.meaning), by_kind)
+
+
+def findings_section(ctx: ReportContext) -> list[str]:
+    """The Findings table opens every report; also written as findings.json. With other
+    training seeds, each claim is given per seed and holds only where the seeds agree."""
+    from zspace.tasks.report.findings import findings_html
+    from zspace.tasks.report.replicates import across_seeds, seeds_html
+
+    rows = run_findings(ctx.store, ctx.run, ctx.compare)
+    if rows is None:
+        return []
+    if ctx.seeds:
+        per_seed = {ctx.run: rows}
+        for run, compare in ctx.seeds.items():
+            per_seed[run] = run_findings(ctx.store, run, compare or None) or []
+        rows = across_seeds(per_seed)
     ctx.store.write_json(ctx.layout.findings, rows)
-    return [findings_html(rows)]
+    return [findings_html(rows), seeds_html(rows)]
 
 
 def fragmentation_section(ctx: ReportContext) -> list[str]:
@@ -291,10 +311,12 @@ def _subtitle(train: dict[str, Any] | None, summary: dict[str, Any] | None) -> s
 
 def write_report(store_url: str, run: str, compare: str | None = None,
                  compare_result: dict[str, Any] | None = None,
-                 compare_error: str | None = None) -> dict[str, Any]:
-    """Write the run's report.html and return {"report", "report_url", "fingerprint", ...}."""
+                 compare_error: str | None = None,
+                 seeds: dict[str, str] | None = None) -> dict[str, Any]:
+    """Write the run's report.html and return {"report", "report_url", "fingerprint", ...}.
+    seeds: the other training seeds' runs of this kind, each with its comparison run."""
     store = Store(store_url)
-    ctx = ReportContext(store, run, compare, compare_result, compare_error)
+    ctx = ReportContext(store, run, compare, compare_result, compare_error, seeds=seeds or {})
     sections = build_sections(ctx)
     doc = page(run, _subtitle(ctx.train, ctx.summary), sections)
     rel = ctx.layout.report

@@ -15,8 +15,9 @@ from typing import Any
 import numpy as np
 
 from zspace.models.config import ModelConfig, TrainConfig
+from zspace.models.saved import load_model_from_store
 from zspace.storage import Store, StoreError, split_rows
-from zspace.tasks.train.record import list_checkpoints, load_model_from_store, make_recorder
+from zspace.tasks.train.record import list_checkpoints, make_recorder
 
 
 @dataclass

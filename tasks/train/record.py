@@ -7,16 +7,14 @@ console line per epoch that replaces Keras's per-batch progress bar.
 
 from __future__ import annotations
 
-import hashlib
 import io
 import math
-import tempfile
 import time
-from pathlib import Path
 from typing import Any
 
 import numpy as np
 
+from zspace.models.saved import save_model
 from zspace.storage import Store
 
 HISTORY_TERMS = ("loss", "val_loss", "reconstruction", "kl", "kl_share", "val_reconstruction",
@@ -32,28 +30,6 @@ def list_checkpoints(store: Store, run: str) -> dict[int, str]:
         if name.startswith("epoch-") and name.endswith(".keras") and stem.isdigit():
             out[int(stem)] = layout.checkpoint(int(stem))
     return out
-
-
-def save_model(model: Any, store: Store, rel: str) -> str:
-    """Save a .keras file into the store whole (atomic); returns the sha256 of its bytes."""
-    with tempfile.TemporaryDirectory(prefix="zspace-save-") as tmp:
-        path = Path(tmp) / "scratch.keras"  # a temporary file, not a store path
-        model.save(path)
-        data = path.read_bytes()
-    store.write_bytes(rel, data)
-    return hashlib.sha256(data).hexdigest()
-
-
-def load_model_from_store(store: Store, rel: str, compile: bool = True) -> Any:
-    """A saved model from the store, on whatever backend this process runs."""
-    from zspace.models import load_model
-
-    if store.is_local:
-        return load_model(store.local_path(rel), compile=compile)
-    with tempfile.TemporaryDirectory(prefix="zspace-load-") as tmp:
-        path = Path(tmp) / "scratch.keras"  # a temporary file, not a store path
-        path.write_bytes(store.read_bytes(rel))
-        return load_model(path, compile=compile)
 
 
 def plot_loss_curve(history: list[dict[str, Any]], title: str) -> bytes:

@@ -1,12 +1,12 @@
 """Train stage: stream images from the store into Keras, checkpoint every epoch, resume.
 
-`train_run` is the plain, in-process function; `python -m zspace.tasks.train.stage ...` runs it
-in a process of its own (a backend keeps GPU memory until its process exits, and the Keras
-backend is chosen once per process), which is how the Prefect flow calls it. `finished_run`
-answers "is this run already done?" without importing Keras, so that a finished run is a cache
-hit in well under a second.
+`train_run` is the plain, in-process function; :mod:`zspace.tasks.train.process` runs it in a
+process of its own (a backend keeps GPU memory until its process exits, and the Keras backend is
+chosen once per process), which is how the Prefect flow calls it. `finished_run` answers "is
+this run already done?" without importing Keras, so that a finished run is a cache hit in well
+under a second. Both take the stage's one parameter model, :class:`TrainParams`.
 
-The backend is TensorFlow unless `--backend jax` (or KERAS_BACKEND=jax) says otherwise; it is
+The backend is TensorFlow unless `backend="jax"` (or KERAS_BACKEND=jax) says otherwise; it is
 recorded in train.json as "backend". Run folder (all paths from the store's layout)::
 
     config.yaml        dataset, its fingerprint, preset, model and train parameters
@@ -19,26 +19,17 @@ recorded in train.json as "backend". Run folder (all paths from the store's layo
 
 from __future__ import annotations
 
-import argparse
-import json
 import os
-import sys
-from pathlib import Path
 from typing import Any
 
 import yaml
 
-from zspace.models.backend import BACKENDS, quiet_tensorflow, use_backend
-from zspace.models.config import ModelConfig, TrainConfig, load_preset, preset_name
+from zspace.models.backend import use_backend
+from zspace.models.config import ModelConfig, TrainConfig, preset_name
+from zspace.models.saved import save_model
 from zspace.storage import Store, StoreError, is_complete
 from zspace.tasks.train.fit import TrainPlan, fit_epochs, open_streams, prepare_model
-from zspace.tasks.train.record import list_checkpoints, load_model_from_store, save_model
-
-__all__ = [
-    "NonFiniteLossError", "default_run_name", "resolve", "finished_run", "train_run",
-    "list_checkpoints", "load_model_from_store", "save_model", "main",
-    "add_arguments",
-]
+from zspace.tasks.train.params import TrainParams
 
 # train parameters that may change between calls on the same run; any other change is refused
 MUTABLE_TRAIN_KEYS = {"epochs", "keep_checkpoints", "prefetch_chunks", "read_threads"}
@@ -46,39 +37,6 @@ MUTABLE_TRAIN_KEYS = {"epochs", "keep_checkpoints", "prefetch_chunks", "read_thr
 
 class NonFiniteLossError(ValueError):
     """The loss became NaN or infinite; the message names the epoch and batch."""
-
-
-def __getattr__(name: str) -> Any:
-    if name == "ImageStream":  # re-exported for callers of the old module
-        from zspace.tasks.train.stream import ImageStream
-
-        return ImageStream
-    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
-
-
-# -- what a call asks for ---------------------------------------------------------------------
-def default_run_name(dataset: str, preset: str, kind: str | None = None) -> str:
-    """f"{dataset}-{preset}", with "-{kind}" appended when the preset's kind is overridden."""
-    name = f"{dataset}-{preset_name(preset)}"
-    return f"{name}-{kind}" if kind else name
-
-
-def resolve(
-    preset: str,
-    epochs: int | None = None,
-    limit: int | None = None,
-    kind: str | None = None,
-    mixed_precision: bool | str | None = None,
-) -> tuple[ModelConfig, TrainConfig]:
-    """The preset's configs with the command-line overrides applied (and validated)."""
-    model_cfg, train_cfg = load_preset(preset)
-    if kind is not None:
-        model_cfg = ModelConfig.model_validate({**model_cfg.model_dump(), "kind": kind})
-    overrides = {k: v for k, v in (("epochs", epochs), ("limit", limit),
-                                   ("mixed_precision", mixed_precision)) if v is not None}
-    if overrides:
-        train_cfg = TrainConfig.model_validate({**train_cfg.model_dump(), **overrides})
-    return model_cfg, train_cfg
 
 
 def _open_images(store: Store, dataset: str, model_cfg: ModelConfig) -> Any:
@@ -120,32 +78,22 @@ def _record_diff(old: dict[str, Any], new: dict[str, Any]) -> list[str]:
     return diffs
 
 
-def finished_run(
-    store_url: str,
-    dataset: str,
-    preset: str,
-    epochs: int | None = None,
-    run: str | None = None,
-    limit: int | None = None,
-    kind: str | None = None,
-    mixed_precision: bool | str | None = None,
-) -> dict[str, Any] | None:
+def finished_run(p: TrainParams) -> dict[str, Any] | None:
     """train.json of a finished run with exactly these parameters, else None. No Keras."""
-    store = Store(store_url)
-    run = run or default_run_name(dataset, preset, kind)
+    store, run = Store(p.store), p.run_name
     layout = store.run(run)
     if not (store.exists(layout.train_record) and store.exists(layout.config)):
         return None
-    model_cfg, train_cfg = resolve(preset, epochs, limit, kind, mixed_precision)
+    model_cfg, train_cfg = p.configs()
     done = store.read_json(layout.train_record)
     if done.get("epochs") != train_cfg.epochs or not store.exists(layout.model):
         return None
     try:
-        fingerprint = str(_open_images(store, dataset, model_cfg).attrs["fingerprint"])
+        fingerprint = str(_open_images(store, p.dataset, model_cfg).attrs["fingerprint"])
     except StoreError:
         return None
     old = yaml.safe_load(store.read_text(layout.config)) or {}
-    new = _run_record(run, dataset, fingerprint, preset, model_cfg, train_cfg)
+    new = _run_record(run, p.dataset, fingerprint, p.preset, model_cfg, train_cfg)
     return None if _record_diff(old, new) else done
 
 
@@ -175,14 +123,13 @@ def _finished_or_too_far(store: Store, run: str, epochs: int) -> dict[str, Any] 
     return None
 
 
-def plan_run(store_url: str, dataset: str, run: str | None, preset: str,
-             overrides: dict[str, Any]) -> TrainPlan | dict[str, Any]:
+def plan_run(p: TrainParams) -> TrainPlan | dict[str, Any]:
     """Resolve the config and the run folder: a TrainPlan, or train.json when already done."""
-    store = Store(store_url)
-    run = run or default_run_name(dataset, preset, overrides.get("kind"))
-    model_cfg, train_cfg = resolve(preset, **overrides)
+    store, run, dataset = Store(p.store), p.run_name, p.dataset
+    model_cfg, train_cfg = p.configs()
     arr = _open_images(store, dataset, model_cfg)
-    record = _run_record(run, dataset, str(arr.attrs["fingerprint"]), preset, model_cfg, train_cfg)
+    record = _run_record(run, dataset, str(arr.attrs["fingerprint"]), p.preset, model_cfg,
+                         train_cfg)
     _refuse_other_experiment(store, run, record)
     done = _finished_or_too_far(store, run, train_cfg.epochs)
     if done is not None:
@@ -232,29 +179,15 @@ def _fit_verbosity(verbose: int | str | None) -> int | str:
     return verbose
 
 
-def train_run(
-    store_url: str,
-    dataset: str,
-    run: str | None = None,
-    preset: str = "demo",
-    epochs: int | None = None,
-    limit: int | None = None,
-    kind: str | None = None,
-    mixed_precision: bool | str | None = None,
-    verbose: int | str | None = None,
-    backend: str | None = None,
-) -> dict[str, Any]:
+def train_run(p: TrainParams, verbose: int | str | None = None) -> dict[str, Any]:
     """Train (or continue, or just return) runs/<run>/ and return its train.json.
 
-    preset: a name in deployments/presets or a YAML path; epochs/limit/kind/mixed_precision
-    override the preset. A finished run with the same parameters returns at once; a higher
-    epochs continues from the newest checkpoint, optimizer state included. backend: None for
-    the process's (KERAS_BACKEND, else TensorFlow); another one than keras already runs on is
-    a ValueError.
+    A finished run with the same parameters returns at once; a higher epochs continues from
+    the newest checkpoint, optimizer state included. p.backend: None for the process's
+    (KERAS_BACKEND, else TensorFlow); another one than keras already runs on is a ValueError.
     """
-    backend = use_backend(backend)
-    overrides = dict(epochs=epochs, limit=limit, kind=kind, mixed_precision=mixed_precision)
-    plan = plan_run(store_url, dataset, run, preset, overrides)
+    backend = use_backend(p.backend)
+    plan = plan_run(p)
     if isinstance(plan, dict):
         return plan
     with prepare_model(plan) as model:
@@ -263,57 +196,3 @@ def train_run(
             if failure:
                 raise NonFiniteLossError(failure)
         return finish_record(plan, model, backend)
-
-
-# -- the process the flow starts ----------------------------------------------------------------
-def _precision(value: str) -> bool | str:
-    return {"float16": "float16", "bfloat16": "bfloat16", "true": True}.get(value.lower(), value)
-
-
-def add_arguments(parser: argparse.ArgumentParser) -> None:
-    """The train options, shared by `zspace train` and `python -m zspace.tasks.train.stage`."""
-    parser.add_argument("--store", default="zspace-store", help="store root (path or fsspec URL)")
-    parser.add_argument("--dataset", required=True, help="dataset name in the store")
-    parser.add_argument("--preset", default="demo", help="preset name or YAML path (default: demo)")
-    parser.add_argument("--epochs", type=int, default=None, help="override the preset's epochs")
-    parser.add_argument("--run", default=None, help="run name (default: <dataset>-<preset>)")
-    parser.add_argument("--limit", type=int, default=None, help="max training images")
-    parser.add_argument("--kind", choices=["ae", "vae"], default=None, help="override the model kind")
-    parser.add_argument(
-        "--mixed-precision", nargs="?", const=True, default=None, type=_precision,
-        help="mixed-precision compute: float16 (the default when no value is given) or bfloat16",
-    )
-    parser.add_argument("--backend", choices=BACKENDS, default=None,
-                        help="Keras backend (default: $KERAS_BACKEND, else tensorflow)")
-
-
-def main(argv: list[str] | None = None) -> int:
-    quiet_tensorflow()
-    parser = argparse.ArgumentParser(prog="python -m zspace.tasks.train.stage", description=__doc__)
-    add_arguments(parser)
-    parser.add_argument("--error-file", default=None, help="write a failure message here (JSON)")
-    parser.add_argument("--verbose", default=None, help="Keras fit verbosity (default: one line "
-                        "per epoch; ZSPACE_VERBOSE=1 for Keras's progress bar)")
-    args = parser.parse_args(argv)
-    verbose = int(args.verbose) if str(args.verbose).isdigit() else args.verbose
-    try:
-        use_backend(args.backend)
-        result = train_run(args.store, args.dataset, run=args.run, preset=args.preset,
-                           epochs=args.epochs, limit=args.limit, kind=args.kind,
-                           mixed_precision=args.mixed_precision, verbose=verbose)
-    except Exception as e:  # one clear line for the parent, the traceback only when unexpected
-        user_error = isinstance(e, StoreError | ValueError | FileNotFoundError)
-        if args.error_file:
-            Path(args.error_file).write_text(
-                json.dumps({"type": type(e).__name__, "message": str(e), "user_error": user_error})
-            )
-        if not user_error:
-            raise
-        print(f"zspace train: error: {e}", file=sys.stderr)
-        return 2
-    print(json.dumps(result))
-    return 0
-
-
-if __name__ == "__main__":
-    sys.exit(main())

@@ -13,43 +13,37 @@ import threading
 from collections import deque
 from collections.abc import Iterator
 from concurrent.futures import Future, ThreadPoolExecutor
+from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
 
 
+@dataclass(eq=False, repr=False)
 class ImageStream:
     """Batches of uint8 images from chosen rows of a zarr array, read one chunk at a time.
 
     Each epoch visits the chunks in a new random order (seeded by seed and epoch), reads
     `prefetch_chunks` ahead in threads, and shuffles rows within a pool of about
     `shuffle_buffer` images: memory stays at a few chunks whatever the dataset size.
+
+    multiple_of: how many devices share each batch (JAX DataParallel): the last, partial batch
+    is cut to a multiple of it (at most multiple_of - 1 images skipped per epoch).
     """
 
-    def __init__(
-        self,
-        array: Any,
-        rows: np.ndarray,
-        batch_size: int,
-        shuffle: bool = True,
-        seed: int = 0,
-        shuffle_buffer: int = 4096,
-        prefetch_chunks: int = 8,
-        read_threads: int = 2,
-        multiple_of: int = 1,
-    ):
-        self.array = array
-        # several devices share each batch (JAX DataParallel): the last, partial batch is cut
-        # to a multiple of their number (at most multiple_of - 1 images skipped per epoch)
-        self.multiple_of = int(multiple_of)
-        self.rows = np.asarray(rows, dtype=np.int64)
-        self.batch_size = int(batch_size)
-        self.shuffle = shuffle
-        self.seed = int(seed)
-        self.shuffle_buffer = int(shuffle_buffer)
-        self.prefetch_chunks = int(prefetch_chunks)
-        self.read_threads = int(read_threads)
-        self.chunk_rows = int(array.chunks[0])
+    array: Any
+    rows: np.ndarray
+    batch_size: int
+    shuffle: bool = True
+    seed: int = 0
+    shuffle_buffer: int = 4096
+    prefetch_chunks: int = 8
+    read_threads: int = 2
+    multiple_of: int = 1
+
+    def __post_init__(self) -> None:
+        self.rows = np.asarray(self.rows, dtype=np.int64)
+        self.chunk_rows = int(self.array.chunks[0])
         chunk_of = self.rows // self.chunk_rows
         self.chunks = np.unique(chunk_of)
         self.members = {int(c): self.rows[chunk_of == c] - c * self.chunk_rows for c in self.chunks}

@@ -1,6 +1,6 @@
 """The `zspace` command: one subcommand per declared stage, plus run, serve and explore.
 
-Every subcommand's options come from its parameter model (:mod:`zspace.flows.options`). User
+Every subcommand's options come from its parameter model (:mod:`zspace.cli.options`). User
 errors (bad parameters, missing store paths, a dataset of the wrong size) print one line and
 exit 2, with no traceback; unexpected errors keep theirs. `--verbose` (or ZSPACE_VERBOSE=1)
 brings back the libraries' own logging.
@@ -30,15 +30,16 @@ class Command:
 
 
 def _command(module: str, name: str) -> Command:
-    return importlib.import_module(f"zspace.flows.{module}").COMMAND
+    return importlib.import_module(module).COMMAND
 
 
-COMMANDS = (("pipeline", "run"), ("serve", "serve"), ("explore", "explore"))
+COMMANDS = (("zspace.flows.pipeline", "run"), ("zspace.cli.serve", "serve"),
+            ("zspace.cli.explore", "explore"))
 
 
 def build_parser() -> argparse.ArgumentParser:
-    from zspace.flows.options import add_model_options
-    from zspace.flows.registry import stages
+    from zspace.cli.options import add_model_options
+    from zspace.cli.registry import stages
 
     parser = argparse.ArgumentParser(
         prog="zspace",
@@ -83,14 +84,14 @@ def _select_backend(argv: list[str]) -> None:
 
 def _stage_handler(name: str) -> Callable[[argparse.Namespace], int]:
     def handle(args: argparse.Namespace) -> int:
-        from zspace.flows.options import values
-        from zspace.flows.registry import stage
+        from zspace.cli.options import values
+        from zspace.cli.registry import stage
 
         st = stage(name)
-        kwargs = st.flow_kwargs(values(args, [st.params, *st.nested.values()]))
+        params = st.build(values(args, [st.params, *st.nested.values()]))
         if st.check:
-            st.check(kwargs)  # clear errors before any flow run starts
-        result = st.flow(**kwargs)
+            st.check(params)  # clear errors before any flow run starts
+        result = st.flow(params)
         if st.summary:
             print(st.summary(result))
         return 0
@@ -100,7 +101,7 @@ def _stage_handler(name: str) -> Callable[[argparse.Namespace], int]:
 
 def _command_handler(module: str, name: str) -> Callable[[argparse.Namespace], int]:
     def handle(args: argparse.Namespace) -> int:
-        from zspace.flows.options import values
+        from zspace.cli.options import values
 
         cmd = _command(module, name)
         return cmd.run(values(args, [cmd.params()]))
@@ -109,14 +110,16 @@ def _command_handler(module: str, name: str) -> Callable[[argparse.Namespace], i
 
 
 def main(argv: list[str] | None = None) -> int:
-    argv = sys.argv[1:] if argv is None else argv
+    entry, argv = argv is None, sys.argv[1:] if argv is None else argv
     verbose = "--verbose" in argv or os.environ.get("ZSPACE_VERBOSE") == "1"
-    from zspace.flows.console import quiet_console
+    from zspace.cli.console import filter_library_output, quiet_console
 
     quiet_console(verbose)
+    if entry and not verbose:  # the process's own descriptors: not when called in-process
+        filter_library_output()
     args = build_parser().parse_args(argv)
     _select_backend(argv)
-    from zspace.flows.console import USER_ERRORS, is_disk_fault, user_error_message
+    from zspace.cli.console import USER_ERRORS, is_disk_fault, user_error_message
 
     try:
         return int(args.handler(args) or 0)

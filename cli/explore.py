@@ -26,7 +26,7 @@ def _explore(values: dict[str, Any]) -> int:
 
 
 def _command() -> Any:
-    from zspace.flows.cli import Command
+    from zspace.cli.main import Command
 
     return Command(name="explore", help="an interactive latent-space explorer in the browser",
                    params=lambda: ExploreParams, run=_explore)

@@ -1,6 +1,6 @@
 """What a stage is, declared once: name, parameter model, flow, completion mark, upstream stages,
 artifacts. The pipeline, the CLI, `zspace serve` and the cache keys are all derived from these
-declarations (collected in :mod:`zspace.flows.registry`).
+declarations (collected in :mod:`zspace.cli.registry`).
 
 A stage's cache key holds the fingerprint of every zspace module its flow imports, followed
 transitively (function-level imports included), so no code change can return a stale result.
@@ -33,34 +33,48 @@ class PipelineContext:
     store: str
     preset: str
     dataset: str
-    runs: dict[str, str]  # kind -> run name
+    runs: dict[str, str]  # label (the kind; "<kind>-r<i>" for replicate i > 0) -> run name
     settings: dict[str, Any]  # the pipeline's resolved parameters (source, size, epochs, ...)
     results: dict[str, dict[str, Any]] = field(default_factory=dict)  # stage -> target -> result
+    replicas: dict[str, tuple[str, int]] = field(default_factory=dict)  # run -> (kind, replicate)
 
     def kind_of(self, run: str) -> str:
+        if run in self.replicas:
+            return self.replicas[run][0]
         return next(k for k, r in self.runs.items() if r == run)
 
+    def replicate_of(self, run: str) -> int:
+        return self.replicas.get(run, ("", 0))[1]
+
     def others(self, run: str) -> list[str]:
-        return [r for r in self.runs.values() if r != run]
+        """The runs of the other kinds trained with the same seed (the AE-vs-VAE comparison)."""
+        return [r for r in self.runs.values()
+                if r != run and self.replicate_of(r) == self.replicate_of(run)]
+
+    def seeds_of(self, run: str) -> list[str]:
+        """Every replicate run of this run's kind, replicate 0 first (just [run] without any)."""
+        kind = self.kind_of(run)
+        same = [r for r in self.runs.values() if self.kind_of(r) == kind]
+        return sorted(same, key=self.replicate_of)
 
 
 @dataclass(frozen=True)
 class Stage:
     """One stage of the study.
 
-    params: the stage's parameters; the CLI options and their defaults come from its fields.
-    nested: flow arguments that are whole parameter models (e.g. ``params`` -> StatsParams);
-        their fields become CLI options too and are passed to the flow as one dict.
-    flow: the stage's Prefect flow; called with the fields of ``params`` (+ nested dicts).
-    complete: whether the store holds this stage's finished output for the given flow kwargs.
+    params: the stage's one parameter model; its flow takes it whole, the CLI options and their
+        defaults come from its fields (and from those of its nested models, see `nested`).
+    flow: the stage's Prefect flow, called with one instance of ``params``.
+    complete: whether the store holds this stage's finished output for these parameters.
     per: what one execution is for in the pipeline: a dataset or a run.
     upstream: stages whose results this stage's cache key depends on (same dataset / run).
     artifacts: the Prefect artifact keys it publishes ({dataset} / {run} filled in).
     summary: the lines the CLI prints from the flow's result.
-    check: cheap validation of the flow kwargs before any flow run starts (clear errors).
-    from_pipeline: the flow kwargs the pipeline gives this stage for one dataset or run.
+    check: cheap validation of the parameters before any flow run starts (clear errors).
+    from_pipeline: the parameters (as JSON values) the pipeline gives this stage for one
+        dataset or run; unset fields keep the model's defaults.
     extra_key: more cache-key inputs than the upstream results (e.g. the resolved config).
-    runtime: flow kwargs that do not decide the output (a scheduler address): not in the key.
+    runtime: fields that do not decide the output (a scheduler address): not in the key.
     concurrency: a Prefect global concurrency limit held while the stage runs.
     """
 
@@ -68,28 +82,30 @@ class Stage:
     help: str
     params: type[BaseModel]
     flow: Any
-    complete: Callable[[Store, dict[str, Any]], bool]
+    complete: Callable[[Store, Any], bool]
     per: Literal["dataset", "run"] = "run"
     upstream: tuple[str, ...] = ()
     artifacts: tuple[str, ...] = ()
-    nested: dict[str, type[BaseModel]] = field(default_factory=dict)
     summary: Callable[[dict[str, Any]], str] | None = None
-    check: Callable[[dict[str, Any]], None] | None = None
+    check: Callable[[Any], None] | None = None
     from_pipeline: Callable[[PipelineContext, str], dict[str, Any]] | None = None
     extra_key: Callable[[PipelineContext, str], dict[str, Any]] | None = None
     runtime: tuple[str, ...] = ()
     concurrency: str | None = None
 
-    def flow_kwargs(self, values: dict[str, Any]) -> dict[str, Any]:
-        """Flat CLI values -> the flow's keyword arguments (nested models packed as dicts)."""
-        out = {k: v for k, v in values.items()
+    @property
+    def nested(self) -> dict[str, type[BaseModel]]:
+        """Fields of the parameter model that are parameter models themselves."""
+        return {name: f.annotation for name, f in self.params.model_fields.items()
+                if isinstance(f.annotation, type) and issubclass(f.annotation, BaseModel)}
+
+    def build(self, values: dict[str, Any]) -> Any:
+        """Flat CLI values -> the stage's parameter model (nested models from their fields)."""
+        top = {k: v for k, v in values.items()
                if k in self.params.model_fields and k not in self.nested}
         for arg, model in self.nested.items():
-            sub = {k: v for k, v in values.items() if k in model.model_fields and v is not None}
-            out[arg] = json.loads(model(**sub).model_dump_json())
-        flat = {k: v for k, v in out.items() if k not in self.nested}
-        return json.loads(self.params(**flat).model_dump_json()) | {
-            k: v for k, v in out.items() if k in self.nested}
+            top[arg] = {k: v for k, v in values.items() if k in model.model_fields and v is not None}
+        return self.params(**top)
 
     @property
     def entry_module(self) -> str:
@@ -175,7 +191,7 @@ def code_fingerprint(entry: str) -> str:
 def stage_cache_key(context: Any, parameters: dict[str, Any]) -> str:
     """Cache key of a pipeline stage task: stage, JSON parameters and upstream results, the
     stage's code (all it imports) and the task's own source."""
-    from zspace.flows.registry import stage as lookup
+    from zspace.cli.registry import stage as lookup
 
     name = parameters["stage"]
     blob = json.dumps({k: v for k, v in parameters.items() if k != "runtime"}, sort_keys=True,

@@ -5,11 +5,12 @@ from __future__ import annotations
 import html
 import re
 
-from zspace.tasks.common.progress import artifact_key
-
-__all__ = ["artifact_key", "md"]
-
 _MARKDOWN = re.compile(r"([\\`*_{}\[\]()#+\-.!|~>])")
+
+
+def artifact_key(text: str) -> str:
+    """Prefect artifact keys allow lowercase letters, digits and dashes only."""
+    return re.sub(r"-+", "-", re.sub(r"[^a-z0-9-]", "-", text.lower())).strip("-")[:100]
 
 
 def md(text: object) -> str:

@@ -1,7 +1,7 @@
 """The stage graph: every stage's declaration, in pipeline order.
 
 Adding a stage means one declaration (a `STAGE = Stage(...)` in its flow module, see
-:mod:`zspace.flows.stage`) and its name here; the pipeline, the CLI, `zspace serve` and the
+:mod:`zspace.cli.stage`) and its name here; the pipeline, the CLI, `zspace serve` and the
 cache keys pick it up.
 """
 
@@ -10,7 +10,7 @@ from __future__ import annotations
 import functools
 import importlib
 
-from zspace.flows.stage import Stage
+from zspace.cli.stage import Stage
 
 # Pipeline order: each stage's upstream stages come before it.
 STAGE_NAMES = ("ingest", "train", "encode", "analyze", "project", "generate", "report")

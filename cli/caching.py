@@ -1,6 +1,6 @@
 """Where the pipeline's cached stage results live: small JSON documents kept under the store
 (``<store>/.prefect-results``), so a cache follows the data, not the home directory. The keys
-themselves are :func:`zspace.flows.stage.stage_cache_key`.
+themselves are :func:`zspace.cli.stage.stage_cache_key`.
 """
 
 from __future__ import annotations

@@ -17,25 +17,27 @@ DEFAULT_CRON = "0 3 * * *"  # nightly at 03:00, as an example schedule for the d
 
 def pipeline_parameters(preset: str, store: str, celeba: str) -> dict[str, Any]:
     """The demo runs on synthetic faces; the CelebA presets on the user's CelebA folder, one
-    model kind each (the preset's own)."""
+    model kind each (the preset's own). The flow takes them whole, as ``params``."""
     if preset == "demo":
-        return {"preset": preset, "store": store}
+        return {"params": {"preset": preset, "store": store}}
     from zspace.models.config import load_preset
 
     kind = load_preset(preset)[0].kind
-    return {"preset": preset, "store": store, "source": celeba, "kinds": [kind]}
+    return {"params": {"preset": preset, "store": store, "source": celeba, "kinds": [kind]}}
 
 
 def stage_parameters(store: str) -> dict[str, dict[str, Any]]:
-    """Each stage's deployment defaults: what the demo pipeline gives it for its AE run."""
+    """Each stage's deployment defaults: what the demo pipeline gives it for its AE run, as the
+    flow's one ``params`` argument."""
+    from zspace.cli.registry import stages
     from zspace.flows.pipeline import PipelineParams, _context
-    from zspace.flows.registry import stages
 
     ctx = _context(PipelineParams(preset="demo", store=store, kinds=["ae"]), store)
     out = {}
     for st in stages():
         target = ctx.dataset if st.per == "dataset" else ctx.runs["ae"]
-        out[st.name] = {k: v for k, v in st.from_pipeline(ctx, target).items() if v is not None}
+        given = st.from_pipeline(ctx, target).items()
+        out[st.name] = {"params": {k: v for k, v in given if v is not None}}
     return out
 
 
@@ -43,8 +45,8 @@ def build_deployments(store: str, cron: str | None = DEFAULT_CRON,
                       presets: tuple[str, ...] = PRESETS,
                       celeba: str = "img_align_celeba") -> list[Any]:
     """pipeline-<preset> for each preset, stage-<name> for each declared stage."""
+    from zspace.cli.registry import stages
     from zspace.flows.pipeline import pipeline_flow
-    from zspace.flows.registry import stages
 
     tags = ["zspace"]
     deployments = [
@@ -93,7 +95,7 @@ def _serve(values: dict[str, Any]) -> int:
 
 
 def _command() -> Any:
-    from zspace.flows.cli import Command
+    from zspace.cli.main import Command
 
     return Command(name="serve", help="serve the pipeline and stage deployments to a Prefect "
                    "server (schedules, UI runs)", params=lambda: ServeParams, run=_serve)

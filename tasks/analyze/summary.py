@@ -34,6 +34,7 @@ from zspace.tasks.analyze.stats_core import (
     DOMINANT_RULE,
     correlated_pairs,
     correlation_counts,
+    dominant_cut,
 )
 
 SHAPE_RULE = (
@@ -118,6 +119,7 @@ class Analysis:
             "dominant_scores": {str(i): {"abs_mean": float(f.dominant_z_mean[i]),
                                          "half_width": float(f.dominant_z_half_width[i])}
                                 for i in f.dominant},
+            "dominant_margin": self._dominant_margin(),
             "zero_variance_components": np.flatnonzero(d.zero_variance).tolist(),
             "radius": self._radius(),
             **self._correlations(),
@@ -131,6 +133,16 @@ class Analysis:
             **self._artificial(),
             "arrays": self.array_names(),
         }
+
+    def _dominant_margin(self) -> dict[str, Any]:
+        """The largest robust z of each score beside its cut (abs_mean: the signed mean's |z|;
+        half_width: the std's z), so a reader sees how near the rule came to flagging."""
+        f, k = self.finished, int((~self.derived.zero_variance).sum())
+        zm, zs = np.abs(f.dominant_z_mean), f.dominant_z_half_width
+        return {"largest_z_mean": float(zm.max()) if len(zm) else 0.0,
+                "cut_mean": dominant_cut(k, True),
+                "largest_z_std": float(zs.max()) if len(zs) else 0.0,
+                "cut_std": dominant_cut(k, False)}
 
     def _radius(self) -> dict[str, Any]:
         f, rad = self.finished, self.finished.radius

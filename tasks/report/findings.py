@@ -246,13 +246,15 @@ def findings(summary: dict[str, Any], scores: dict[str, Any] | None = None,
     s = summary or {}
     kind = (train or {}).get("kind")
     by_kind = {**(compare or {}), **({kind: scores} if kind and scores else {})}
-    return [
+    from zspace.tasks.report.calibration import annotate
+
+    return annotate([
         gaussian_components(s), dominant(s), radius_peak(s), origin_border(s, fragmentation),
         correlated(s, correlation), pca_spectrum(s), uniform_b(s), artificial_outside(s),
         normal_faces("ae", by_kind.get("ae")), normal_faces("vae", by_kind.get("vae")),
         r_limit_quality(scores), sharpening(scores), filaments(fragmentation),
         voids_explain(scores), losses(train, history),
-    ]
+    ])
 
 
 def _short(value: Any) -> str:
@@ -271,13 +273,10 @@ def _short(value: Any) -> str:
 
 def _verdict_text(r: Row) -> str:
     """The verdict and, for a calibrated rule, its measured false-positive rate and power."""
+    from zspace.tasks.report.calibration import text
+
     cal = r.get("calibration")
-    if not cal:
-        return r["verdict"]
-    parts = [f"FPR {cal['fpr']:.2f}" if cal.get("fpr") is not None else "",
-             f"power {cal['power']:.2f}" if cal.get("power") is not None else "",
-             "retired" if cal.get("status") == "retired" else ""]
-    return f"{r['verdict']} ({', '.join(p for p in parts if p)}; {cal['draws']} draws)"
+    return f"{r['verdict']} ({text(cal)})" if cal else r["verdict"]
 
 
 def findings_markdown(rows: list[Row]) -> str:

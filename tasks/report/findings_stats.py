@@ -6,10 +6,8 @@ everything here."""
 from __future__ import annotations
 
 import functools
-import json
 import math
 from collections.abc import Callable
-from importlib import resources
 from typing import Any
 
 import numpy as np
@@ -33,38 +31,13 @@ def _missing(claim: str, study_value: Any, what: str) -> Row:
     return row(claim, study_value, None, UNDECIDABLE, f"needs {what}")
 
 
-@functools.cache
-def calibration_rows() -> tuple[dict[str, Any], ...]:
-    """The latest calibration shipped with the package (zspace/calibration.json), or ()."""
-    try:
-        text = resources.files("zspace").joinpath("calibration.json").read_text()
-    except (FileNotFoundError, OSError):
-        return ()
-    return tuple(json.loads(text))
-
-
-def calibration(rule_id: str) -> dict[str, Any] | None:
-    """A rule's measured false-positive rate (worst null) and power (weakest planted effect)."""
-    rows = [r for r in calibration_rows() if r.get("rule") == rule_id]
-    if not rows:
-        return None
-    nulls = [r for r in rows if r["kind"] == "null"]
-    planted = [r for r in rows if r["kind"] == "planted"]
-    worst = max(nulls, key=lambda r: r["rate"]) if nulls else None
-    weakest = min(planted, key=lambda r: r["rate"]) if planted else None
-    return {"fpr": worst and worst["rate"], "fpr_dataset": worst and worst["dataset"],
-            "power": weakest and weakest["rate"], "power_dataset": weakest and weakest["dataset"],
-            "draws": rows[0]["draws"], "ok": all(r["ok"] for r in rows),
-            "status": rows[0]["status"]}
-
-
 def calibrated(rule_id: str) -> Callable[[Callable[..., Row]], Callable[..., Row]]:
-    """Tag a rule's rows with its id and its measured calibration."""
+    """Tag a rule's rows with their id: report.calibration.annotate adds the measured false-
+    positive rate and power of the calibration rules behind it (CALIBRATED_BY)."""
     def wrap(fn: Callable[..., Row]) -> Callable[..., Row]:
         @functools.wraps(fn)
         def rule(*args: Any, **kwargs: Any) -> Row:
-            return {**fn(*args, **kwargs), "rule_id": rule_id,
-                    "calibration": calibration(rule_id)}
+            return {**fn(*args, **kwargs), "id": rule_id}
         return rule
     return wrap
 
@@ -137,6 +110,7 @@ def gaussian_components(s: dict[str, Any]) -> Row:
             "half_width_interval": sh.get("half_width_interval"),
             "half_width_margin": margin(width, 1.0, 2.0), "components": sh["components"]}
     shape = side(ratio, sh.get("interval"), lo, hi)
+    ours["shape_gaussian"] = {"in": True, "out": False}.get(shape)  # None: not decidable
     if shape == "straddles":
         return _straddle(claim, "half-width ~1-2, centre ~0", ours, rule, "the shape")
     if shape == "out":
@@ -159,8 +133,12 @@ def dominant(s: dict[str, Any]) -> Row:
         return _missing(claim, n_study, "summary.json dominant_components")
     count, z = len(s["dominant_components"]), int(s["z_dim"])
     verdict = (NOT_REPRODUCED if count == 0 else REPRODUCED if count <= 0.15 * z else DIFFERS)
-    return row(claim, f"{n_study} of {study.Z_DIM}",
-               {"count": count, "z_dim": z, "indices": s["dominant_components"]}, verdict, rule)
+    ours = {"count": count, "z_dim": z, "indices": s["dominant_components"]}
+    dm = s.get("dominant_margin")
+    if dm:  # how far the strongest score is from its cut (positive: flagged)
+        ours["margin"] = max(dm["largest_z_mean"] - dm["cut_mean"],
+                             dm["largest_z_std"] - dm["cut_std"])
+    return row(claim, f"{n_study} of {study.Z_DIM}", ours, verdict, rule)
 
 
 @calibrated("radius_peak")

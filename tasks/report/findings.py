@@ -214,21 +214,25 @@ def losses(train: dict[str, Any] | None, history: list[dict[str, Any]] | None) -
     rule = (f"the {term} per image at epoch {study.EPOCHS}: reproduced within 10% of the "
             f"study's, differs otherwise; not decidable unless the run has {study.INPUT_SIZE}x"
             f"{study.INPUT_SIZE} images, {study.EPOCHS} epochs, recon_sum 'pixels' recorded (the "
-            f"study's units) and, for the VAE, kl_factor {study.KL_FACT:g} recorded")
+            f"study's units) and, for the VAE, kl_factor {study.KL_FACT:g} recorded; uncertainty: "
+            "the final loss per validation image with its 95% interval over the images")
     if not train or target is None:
         return _missing("loss per image after 24 epochs", dict(study.LOSS_PER_IMAGE),
                         "train.json with kind ae or vae")
     last = next((h for h in (history or []) if h.get("epoch") == study.EPOCHS), None)
     reasons = _loss_reasons(train, last)
+    val = train.get("val_loss_per_image") or {}  # the final loss per validation image
+    per_image = {"val_loss_per_image": val.get("mean"),
+                 "val_loss_interval": val.get("interval")} if val else {}
     if reasons:
         return row(claim, target, {"epochs": train.get("epochs"),
                                    "input_size": train.get("input_size"),
                                    "recon_sum": train.get("recon_sum"),
-                                   "kl_factor": train.get("kl_factor")},
+                                   "kl_factor": train.get("kl_factor"), **per_image},
                    UNDECIDABLE, rule + "; here: " + "; ".join(reasons))
     value = float(last.get(term, last.get("loss")))
     rel = (value - target) / target
-    return row(claim, target, {term: value, "relative_difference": rel},
+    return row(claim, target, {term: value, "relative_difference": rel, **per_image},
                REPRODUCED if abs(rel) <= 0.1 else DIFFERS, rule)
 
 

@@ -2,7 +2,8 @@
 faces), the Findings' realism rule calls noise, far-out decodes and a faded mean face
 data-like in few draws and the model's reconstructions and fitted-Gaussian decodes in most;
 void_or_miss answers "voids" only for probes between clusters and "miss the region" only for
-far-out probes. A rule that always says "data-like" or always "voids" fails these checks."""
+far-out probes, and "on the data" for probes drawn from the data. A rule that always says
+"data-like", always "voids", or never "on the data" (the old void_or_miss) fails these checks."""
 
 from __future__ import annotations
 
@@ -59,5 +60,21 @@ def test_a_placement_rule_that_always_says_voids_fails(model, monkeypatch):
     monkeypatch.setattr(realism_rules, "void_or_miss", lambda per, random: {"answer": "voids"})
     rows = [r for r in calibrate(DRAWS, 400, 12, seed=3, model=model, n_images=20)
             if r["rule"] != "realism"]
+    with pytest.raises(AssertionError):
+        check(rows)
+
+
+def test_the_old_rule_without_on_the_data_fails(model, monkeypatch):
+    """Before "on the data" was an answer, probes on the data read "both" (differs)."""
+    real = realism_rules.void_or_miss
+
+    def old(per: dict, random: tuple) -> dict:
+        answer = real(per, random)["answer"]
+        return {"answer": "both" if answer == "on the data" else answer}
+
+    monkeypatch.setattr(realism_rules, "void_or_miss", old)
+    rows = [r for r in calibrate(DRAWS, 400, 12, seed=3, model=model, n_images=20)
+            if r["rule"] == "void_or_miss-off-data"]
+    assert all(r["hits"] == DRAWS for r in rows if r["kind"] == "null")
     with pytest.raises(AssertionError):
         check(rows)

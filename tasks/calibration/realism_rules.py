@@ -12,8 +12,9 @@ every draw's images are scored in one batch and summarised per draw.
 void_or_miss (placement of probe z-points, no model): each answer is its own detection with
 its own nulls. Probes drawn from the data's own distribution must read "on the data" (any
 other answer is a false positive of off-data); probes between tight clusters inside the data's
-region are planted voids; far-out uniform probes are planted misses. "voids" on misses (and
-"miss the region" on voids) count as false positives.
+region, and probes from the Gaussian fitted to such clusters, are planted voids; far-out
+uniform probes are planted misses. "voids" on misses (and "miss the region" on voids) count
+as false positives.
 """
 
 from __future__ import annotations
@@ -57,15 +58,17 @@ PLACE_STRENGTH = {
     "voids": f"probes at 0.35-0.65 of the way between two of {CLUSTERS['n_clusters']} cluster "
              f"centres N(0, I), jitter std {CLUSTERS['spread']:g} (clusters std "
              f"{CLUSTERS['spread']:g})",
+    "clusters-gaussian-fit": f"probes from the Gaussian fitted to {CLUSTERS['n_clusters']} "
+                             f"clusters std {CLUSTERS['spread']:g} (the gaussian-fit sampler)",
     "outside": f"probes uniform in [-{FAR:g}, {FAR:g}] per component (Gaussian null data)",
 }
 ON_DATA = (*nulls.NULLS, "clusters")
 # rule -> (planted data sets, null data sets); realism's hit: the Findings says "faces"
 RULES: dict[str, tuple[tuple[str, ...], tuple[str, ...]]] = {
     "realism": (("reconstructions", "gaussian-fit"), ("noise", "uniform-r8", "faded")),
-    "void_or_miss-voids": (("voids",), (*ON_DATA, "outside")),
-    "void_or_miss-miss-region": (("outside",), (*ON_DATA, "voids")),
-    "void_or_miss-off-data": (("voids", "outside"), ON_DATA),
+    "void_or_miss-voids": (("voids", "clusters-gaussian-fit"), (*ON_DATA, "outside")),
+    "void_or_miss-miss-region": (("outside",), (*ON_DATA, "voids", "clusters-gaussian-fit")),
+    "void_or_miss-off-data": (("voids", "clusters-gaussian-fit", "outside"), ON_DATA),
 }
 # rule -> does void_or_miss's answer detect what the rule claims
 DETECTS = {"void_or_miss-voids": lambda a: a == "voids",
@@ -202,7 +205,11 @@ def _place_draw(rng: np.random.Generator, n: int, z_dim: int) -> dict[str, str]:
     for name, make in makes.items():  # probes: further rows of the very same draw
         x = make(rng, n + N_PROBES, z_dim)
         out[name] = _answer(rng, x[:n], x[n:])
-    out["voids"] = _answer(rng, *_between(rng, n, z_dim))
+    data, between = _between(rng, n, z_dim)
+    out["voids"] = _answer(rng, data, between)
+    fit = sampler_of("gaussian-fit").draw(rng, N_PROBES, z_dim, 0.0, data.mean(axis=0),
+                                          np.cov(data, rowvar=False))
+    out["clusters-gaussian-fit"] = _answer(rng, data, fit)
     data = nulls.gaussian(rng, n, z_dim)
     out["outside"] = _answer(rng, data, rng.uniform(-FAR, FAR, (N_PROBES, z_dim)))
     return out

@@ -18,6 +18,7 @@ import numpy as np
 from zspace.tasks.analyze.fragmentation import FragmentationParams, fragmentation_summary
 from zspace.tasks.calibration import nulls
 
+BENCHMARK = {"n": 2000, "z_dim": 32}  # benchmarks/calibration.py: ~3 min on one core
 FILAMENTS = {"points_per_curve": 50, "noise": 0.02}
 CLUSTERS = {"n_clusters": 30, "spread": 0.1}
 STRENGTH = {

@@ -24,6 +24,7 @@ import numpy as np
 from zspace.tasks.analyze.meaning import compare_meaning, meaning_summary
 from zspace.tasks.calibration import nulls
 
+BENCHMARK = {"n": 2000, "z_dim": 32}  # benchmarks/calibration.py: ~7 min on one core
 STRENGTH = 1.5     # d' of the shift an attribute gives its carrier
 POSITIVE = 0.3     # share of images with each attribute
 N_ATTR = 5

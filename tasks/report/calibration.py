@@ -28,7 +28,7 @@ CALIBRATED_BY: dict[str, tuple[str, ...]] = {
     "r_limit_quality": ("realism",),
     "sharpening": ("realism",),
     "filaments": ("fragmentation-filamentary", "fragmentation-clustered"),
-    "voids_explain": ("void_or_miss",),
+    "voids_explain": ("void_or_miss-voids", "void_or_miss-miss-region", "void_or_miss-off-data"),
 }
 
 

@@ -132,3 +132,11 @@ def test_no_task_module_parses_a_command_line() -> None:
     starts takes its parameter model as JSON instead."""
     bad = [str(p.relative_to(ROOT)) for p in _sources(("tasks",)) if "argparse" in _imports(p)]
     assert not bad, "argparse in tasks/: " + ", ".join(bad)
+
+
+def test_no_flow_imports_another_flow() -> None:
+    """flows/ holds only flows; what two flows share lives once in tasks/ or cli/, so a flow's
+    cache key never holds another stage's code."""
+    bad = [f"{p.relative_to(ROOT)}: {m}" for p in _sources(("flows",)) for m in sorted(_imports(p))
+           if m.startswith("zspace.flows.")]
+    assert not bad, "flows importing flows: " + ", ".join(bad)

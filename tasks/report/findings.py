@@ -252,12 +252,15 @@ def findings(summary: dict[str, Any], scores: dict[str, Any] | None = None,
     by_kind = {**(compare or {}), **({kind: scores} if kind and scores else {})}
     from zspace.tasks.report.calibration import annotate
 
+    rest = {"normal_faces_ae": normal_faces("ae", by_kind.get("ae")),
+            "normal_faces_vae": normal_faces("vae", by_kind.get("vae")),
+            "r_limit_quality": r_limit_quality(scores), "sharpening": sharpening(scores),
+            "filaments": filaments(fragmentation), "voids_explain": voids_explain(scores),
+            "losses": losses(train, history)}
     return annotate([
         gaussian_components(s), dominant(s), radius_peak(s), origin_border(s, fragmentation),
         correlated(s, correlation), pca_spectrum(s), uniform_b(s), artificial_outside(s),
-        normal_faces("ae", by_kind.get("ae")), normal_faces("vae", by_kind.get("vae")),
-        r_limit_quality(scores), sharpening(scores), filaments(fragmentation),
-        voids_explain(scores), losses(train, history),
+        *({"id": rule_id, **r} for rule_id, r in rest.items()),
     ])
 
 
@@ -279,8 +282,7 @@ def _verdict_text(r: Row) -> str:
     """The verdict and, for a calibrated rule, its measured false-positive rate and power."""
     from zspace.tasks.report.calibration import text
 
-    cal = r.get("calibration")
-    return f"{r['verdict']} ({text(cal)})" if cal else r["verdict"]
+    return f"{r['verdict']} ({text(r.get('calibration'))})"
 
 
 def findings_markdown(rows: list[Row]) -> str:

@@ -97,21 +97,27 @@ def test_analysis_change_reruns_only_downstream(first_run: tuple[Path, dict]) ->
     assert set(states["report"]) == {"Completed"} and set(states["analyze"]) == {"Cached"}
 
 
+def rerun_with_edited_module(store: Path, module: str, tmp_path: Path,
+                             monkeypatch: pytest.MonkeyPatch) -> dict[str, list[str]]:
+    """The pipeline's stage states after `module`'s source gains a comment (as the cache keys'
+    code fingerprints read it; nothing is imported from the edited copy)."""
+    from zspace.cli import stage as stage_mod
+
+    real = stage_mod._module_file
+    edited = tmp_path / f"{module.rsplit('.', 1)[-1]}.py"
+    edited.write_text(real(module).read_text() + "\n# edited\n")
+    monkeypatch.setattr(stage_mod, "_module_file",
+                        lambda name: edited if name == module else real(name))
+    return stage_states(pipeline_flow(PipelineParams(preset=TINY, store=str(store))))
+
+
 def test_code_change_two_imports_deep_reruns_the_stages_that_import_it(
         first_run: tuple[Path, dict], tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     """tasks/generate/scoring.py is imported by tasks/generate/stage.py (not by the flow itself):
     editing it must rerun generate and nothing upstream. The report does not import it: it
     follows generate's result, rerunning only when that changed (here it can: the tests before
     this one leave another analysis in the shared store)."""
-    from zspace.cli import stage as stage_mod
-
-    store, _ = first_run
-    real = stage_mod._module_file
-    edited = tmp_path / "scoring.py"
-    edited.write_text(real("zspace.tasks.generate.scoring").read_text() + "\n# edited\n")
-    monkeypatch.setattr(stage_mod, "_module_file",
-                        lambda name: edited if name == "zspace.tasks.generate.scoring" else real(name))
-    states = stage_states(pipeline_flow(PipelineParams(preset=TINY, store=str(store))))
+    states = rerun_with_edited_module(first_run[0], "zspace.tasks.generate.scoring", tmp_path, monkeypatch)
     for name in (*UPSTREAM, "analyze", "project"):
         assert set(states[name]) == {"Cached"}, (name, states[name])
     assert set(states["generate"]) == {"Completed"}, states["generate"]
@@ -122,15 +128,7 @@ def test_editing_the_image_streamer_reruns_train_and_nothing_downstream(
     """tasks/train/stream.py is training code only: editing it reruns train, which finds each
     run finished with the same parameters and returns the same train.json, so encode and what
     follows stay cached (loading a model for inference does not import the training code)."""
-    from zspace.cli import stage as stage_mod
-
-    store, _ = first_run
-    real = stage_mod._module_file
-    edited = tmp_path / "stream.py"
-    edited.write_text(real("zspace.tasks.train.stream").read_text() + "\n# edited\n")
-    monkeypatch.setattr(stage_mod, "_module_file",
-                        lambda name: edited if name == "zspace.tasks.train.stream" else real(name))
-    states = stage_states(pipeline_flow(PipelineParams(preset=TINY, store=str(store))))
+    states = rerun_with_edited_module(first_run[0], "zspace.tasks.train.stream", tmp_path, monkeypatch)
     assert set(states["train"]) == {"Completed"}, states["train"]
     for name in ("ingest", "encode", *DOWNSTREAM_OF_ANALYSIS):
         assert set(states[name]) == {"Cached"}, (name, states[name])

@@ -7,8 +7,9 @@ import json
 
 import numpy as np
 import pytest
+from test_figures import write_latents
 
-from zspace.storage import ChunkedWriter, StatsLayout, Store, StoreError
+from zspace.storage import StatsLayout, Store, StoreError
 from zspace.tasks.analyze.resample import radius_peak, silverman_bandwidth
 from zspace.tasks.analyze.stats import analyze_latents
 from zspace.tasks.analyze.stats_core import uniform_edges
@@ -26,11 +27,7 @@ def strict_json(text: str) -> dict:
 
 
 def write(store: Store, rel: str, x: np.ndarray, chunk: int = 100) -> str:
-    w = ChunkedWriter(store, rel, x.shape, chunk, "float32", {"test": rel})
-    for i in range(w.n_chunks):
-        w.write_chunk(i, x[i * chunk : (i + 1) * chunk])
-    w.finalize()
-    return store.join(rel)
+    return write_latents(store, rel, x, chunk_rows=chunk)
 
 
 def dense_peak(r: np.ndarray, bandwidth: float) -> float:

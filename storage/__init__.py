@@ -37,6 +37,7 @@ __all__ = [
     "read_rows",
 ]
 
+from zspace.storage.arrays import read_array  # noqa: E402
 from zspace.storage.index import (  # noqa: E402
     ATTRIBUTE_PREFIX,
     SPLITS,
@@ -47,5 +48,6 @@ from zspace.storage.index import (  # noqa: E402
     write_index,
 )
 
+__all__ += ["read_array"]
 __all__ += ["ATTRIBUTE_PREFIX", "SPLITS", "attribute_table", "factor_table", "read_index",
             "split_rows", "write_index"]

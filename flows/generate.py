@@ -15,7 +15,8 @@ from prefect.artifacts import create_table_artifact
 from zspace.cli.stage import Stage
 from zspace.storage import Store
 from zspace.tasks.common.artifacts import artifact_key
-from zspace.tasks.generate.params import GenerateStageParams
+from zspace.tasks.generate.artifacts import reconstruction_table, scores_table, summary_lines
+from zspace.tasks.generate.params import GenerateParams
 from zspace.tasks.generate.reconstruct_task import compare_reconstructions_task
 
 
@@ -32,43 +33,30 @@ def generate_samples_task(store: str, run: str, params: dict[str, Any]) -> dict[
 
 @task(name="latent-traversals")
 def traversals_task(store: str, run: str) -> dict[str, Any]:
-    from zspace.tasks.generate.traversal_stage import write_traversals
+    from zspace.tasks.generate.stage import write_traversals
 
     return write_traversals(store, run)
 
 
 @flow(name="generate", log_prints=True)
-def generate_flow(params: GenerateStageParams) -> dict[str, Any]:
+def generate_flow(params: GenerateParams) -> dict[str, Any]:
     """Decoded samples and their scores for one run; reconstruction comparison with `compare`."""
     store, run = params.store, params.run
     result = generate_samples_task(store, run, params.generation.model_dump(mode="json"))
     result["traversals"] = traversals_task(store, run)
     scores = Store(store).read_json(result["scores_rel"])["scores"]
-    rows = [{"sampler": k, **{m: round(v, 5) if isinstance(v, float) else v for m, v in s.items()
-                              if m in ("r_limit", "pixel_nn", "pixel_nn_sharpened", "latent_nn",
-                                       "sharpness", "sharpness_sharpened")}}
-            for k, s in scores.items()]
-    create_table_artifact(table=rows, key=_key("generate", run),
+    create_table_artifact(table=scores_table(scores), key=_key("generate", run),
                           description=f"Decoded-sample scores of {run}")
     if params.compare:
         rec = compare_reconstructions_task(store, [run, *params.compare])
         result["reconstruction"] = rec
         create_table_artifact(
-            table=[{"run": r, **m} for r, m in rec["runs"].items()], key=_key("reconstruction", run),
+            table=reconstruction_table(rec), key=_key("reconstruction", run),
             description=f"Reconstruction MSE/PSNR on the test split of {rec['dataset']}")
     return result
 
 
-def _summary(res: dict[str, Any]) -> str:
-    lines = [f"{len(res['samplers'])} samplers decoded{' (already done)' if res['cached'] else ''}; "
-             f"scores in {res['scores_rel']}, figures listed in {res['manifest']}"]
-    for r, m in res.get("reconstruction", {}).get("runs", {}).items():
-        lines.append(f"{r} ({m['kind']}): MSE {m['mse']:.5f}, PSNR {m['psnr']:.2f} dB on "
-                     f"{m['n']:,} test images")
-    return "\n".join(lines)
-
-
-def _complete(store: Store, p: GenerateStageParams) -> bool:
+def _complete(store: Store, p: GenerateParams) -> bool:
     layout = store.run(p.run)
     return store.exists(layout.manifest("generate")) and store.exists(layout.manifest("traversals"))
 
@@ -76,12 +64,12 @@ def _complete(store: Store, p: GenerateStageParams) -> bool:
 STAGE = Stage(
     name="generate",
     help="decode artificial latent vectors; --compare: reconstruction quality of two runs",
-    params=GenerateStageParams,
+    params=GenerateParams,
     flow=generate_flow,
     complete=_complete,
     upstream=("train", "analyze"),
     artifacts=("generate-{run}", "reconstruction-{run}"),
-    summary=_summary,
+    summary=summary_lines,
     from_pipeline=lambda ctx, run: {"store": ctx.store, "run": run,
                                     "generation": ctx.settings["generation"]},
 )

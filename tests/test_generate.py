@@ -9,19 +9,15 @@ import pytest
 from latent_runs import DATASET, latent_store
 from PIL import Image
 
+from zspace import study
 from zspace.cli.main import main
 from zspace.flows.generate import generate_flow
 from zspace.storage import Store, split_rows
 from zspace.tasks.common.runs import load_run_model
-from zspace.tasks.generate.params import GenerateStageParams
+from zspace.tasks.generate.params import GenerateParams, SamplerParams
 from zspace.tasks.generate.reconstruct import compare_reconstructions
-from zspace.tasks.generate.stage import (
-    R_LIMITS,
-    laplacian_variance,
-    nearest_distances,
-    sample_fitted_gaussian,
-    sharpen,
-)
+from zspace.tasks.generate.samplers import sample_fitted_gaussian
+from zspace.tasks.generate.scoring import laplacian_variance, nearest_distances, sharpen
 
 RUN, OTHER = "tiny-vae", "tiny-ae"
 PARAMS = {"n_reference": 150}
@@ -34,8 +30,8 @@ def store(tmp_path_factory) -> Store:
 
 @pytest.fixture(scope="module")
 def generated(store):
-    return generate_flow(GenerateStageParams(store=store.url, run=RUN, generation=PARAMS,
-                                             compare=[OTHER]))
+    return generate_flow(GenerateParams(store=store.url, run=RUN, generation=PARAMS,
+                                        compare=[OTHER]))
 
 
 def valid_png(path) -> tuple[int, int]:
@@ -47,7 +43,7 @@ def valid_png(path) -> tuple[int, int]:
 
 def test_every_sampler_decodes_28_images_in_0_1_with_figures(store, generated):
     assert not generated["cached"]
-    names = ["normal", *[f"uniform-r{r:g}" for r in R_LIMITS], "gaussian-fit"]
+    names = ["normal", *[f"uniform-r{r:g}" for r in study.R_LIMITS], "gaussian-fit"]
     assert generated["samplers"] == names
     for name in names:
         with np.load(io.BytesIO(store.read_bytes(store.run(RUN).sample(name)))) as f:
@@ -84,7 +80,7 @@ def test_every_sampler_decodes_28_images_in_0_1_with_figures(store, generated):
         w, h = valid_png(store.local_path(store.run(RUN).figure(e["file"])))
         assert w >= 400 and h >= 200
 
-    again = generate_flow(GenerateStageParams(store=store.url, run=RUN, generation=PARAMS))
+    again = generate_flow(GenerateParams(store=store.url, run=RUN, generation=PARAMS))
     assert again["cached"] and again["fingerprint"] == generated["fingerprint"]
 
 
@@ -160,7 +156,7 @@ def test_realism_tells_data_like_images_from_noise(store):
     for trained models are in the closing notes.)"""
     from zspace.storage import split_rows
     from zspace.tasks.generate.realism import PixelTypicality, realism
-    from zspace.tasks.generate.samplers import GenerateParams, draw
+    from zspace.tasks.generate.samplers import draw
 
     model = load_run_model(store, OTHER)  # the AE
     images = store.open_array(store.dataset("faces").images)
@@ -173,7 +169,7 @@ def test_realism_tells_data_like_images_from_noise(store):
     real = rows("test")
     rng = np.random.default_rng(0)
     noise = rng.uniform(0, 1, size=real.shape).astype(np.float32)
-    far = model.decode(draw("uniform-r8", GenerateParams(n_images=len(real)), model.z_dim,
+    far = model.decode(draw("uniform-r8", SamplerParams(n_images=len(real)), model.z_dim,
                             np.zeros(model.z_dim), np.eye(model.z_dim)).astype(np.float32), 64)
     blurred = np.repeat(rows("train").mean(axis=0, keepdims=True) / 255.0, len(real), axis=0)
     r = {k: float(realism(x, typical).mean())
@@ -189,14 +185,14 @@ def test_a_sampler_added_to_the_registry_runs_through_the_whole_stage(store, tmp
     import shutil
 
     from zspace.tasks.generate.samplers import SAMPLERS, Sampler, describe, draw, sampler_names
-    from zspace.tasks.generate.stage import GenerateParams, generate_samples
+    from zspace.tasks.generate.stage import generate_samples
 
     def shell(rng, n, z_dim, r, mean, cov):
         z = rng.standard_normal((n, z_dim))
         return 3.0 * z / np.linalg.norm(z, axis=1, keepdims=True)
 
     monkeypatch.setitem(SAMPLERS, "shell", Sampler(shell, lambda r, j: "z on the sphere ||z|| = 3"))
-    params = GenerateParams(n_images=4, r_limits=(1.0,), n_reference=50, grid_cols=4)
+    params = SamplerParams(n_images=4, r_limits=(1.0,), n_reference=50, grid_cols=4)
     assert sampler_names(params) == ["normal", "uniform-r1", "gaussian-fit", "shell"]
     z = draw("shell", params, 8, np.zeros(8), np.eye(8))
     assert np.allclose(np.linalg.norm(z, axis=1), 3.0)

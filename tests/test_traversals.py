@@ -8,6 +8,7 @@ import pytest
 
 from zspace.tasks.generate.traversals import (
     T_VALUES,
+    LatentSpread,
     component_traversals,
     direction_step,
     direction_traversals,
@@ -104,10 +105,10 @@ def test_traversal_figures_for_a_stored_run(tmp_path_factory):
         return np.asarray(store.open_array(stats.array(name))[...])
 
     model = load_run_model(store, RUNS[1])
-    figs = traversal_figures(model.decode, np.array(summary["mean"]), np.array(summary["std"]),
-                             summary["dominant_components"] or [0], array("pca_components"),
-                             array("pca_eigenvalues"), {"Smiling": np.ones(len(summary["mean"]))},
-                             covariance=array("covariance"))
+    spread = LatentSpread(np.array(summary["mean"]), np.array(summary["std"]),
+                          array("pca_components"), array("pca_eigenvalues"), array("covariance"))
+    figs = traversal_figures(model.decode, spread, summary["dominant_components"] or [0],
+                             {"Smiling": np.ones(len(summary["mean"]))})
     assert [f["file"] for f in figs] == ["traversal_dominant.png", "traversal_pca.png",
                                          "traversal_attributes.png"]
     assert all(f["section"] == "meaning" and f["png"][:4] == b"\x89PNG" for f in figs)

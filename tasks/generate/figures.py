@@ -12,7 +12,8 @@ from typing import Any
 import numpy as np
 
 from zspace.tasks.common.figures import grid_figure, png_bytes, pyplot, rows_figure
-from zspace.tasks.generate.samplers import GenerateParams, describe, r_limit_of
+from zspace.tasks.generate.params import SamplerParams
+from zspace.tasks.generate.samplers import describe, r_limit_of
 from zspace.tasks.generate.scoring import sharpen
 
 
@@ -21,7 +22,7 @@ class Generated:
     """What the figures draw from: decoded and sharpened images and the scores per sampler."""
 
     run: str
-    params: GenerateParams
+    params: SamplerParams
     names: list[str]
     decoded: dict[str, np.ndarray]
     sharp: dict[str, np.ndarray]

@@ -17,31 +17,8 @@ from collections.abc import Callable
 from dataclasses import dataclass
 
 import numpy as np
-from pydantic import BaseModel, ConfigDict, Field, field_validator
 
-from zspace import study
-
-R_LIMITS = study.R_LIMITS
-
-
-class GenerateParams(BaseModel):
-    model_config = ConfigDict(extra="forbid")
-
-    n_images: int = Field(28, ge=1, le=4096, description="images per sampler")
-    r_limits: tuple[float, ...] = R_LIMITS
-    sharpen_factor: float = Field(study.SHARPEN_FACTOR, ge=0)
-    compare_factors: tuple[float, ...] = study.SHARPEN_COMPARED
-    n_reference: int = Field(2000, ge=1, description="training images for the pixel-space distance")
-    grid_cols: int = Field(7, ge=1)
-    seed: int = 0
-    batch_size: int = Field(256, ge=1)
-
-    @field_validator("r_limits")
-    @classmethod
-    def _positive(cls, v: tuple[float, ...]) -> tuple[float, ...]:
-        if not v or min(v) <= 0:
-            raise ValueError("r_limits must be a non-empty list of positive numbers")
-        return tuple(sorted(float(r) for r in v))
+from zspace.tasks.generate.params import SamplerParams
 
 
 def cholesky_factor(cov: np.ndarray) -> tuple[np.ndarray, float]:
@@ -113,7 +90,7 @@ SAMPLERS: dict[str, Sampler] = {
 RANDOM_SAMPLERS = tuple(k for k, s in SAMPLERS.items() if not s.uses_data)  # know nothing of data
 
 
-def sampler_names(params: GenerateParams) -> list[str]:
+def sampler_names(params: SamplerParams) -> list[str]:
     """Every sampler a run uses, one per r_limit for the per-r_limit ones."""
     return [name for key, s in SAMPLERS.items()
             for name in ([f"{key}{r:g}" for r in params.r_limits] if s.per_r_limit else [key])]
@@ -141,7 +118,7 @@ def describe(name: str, jitter: float = 0.0) -> str:
     return sampler_of(name).describe(r_limit_of(name) or 0.0, jitter)
 
 
-def draw(name: str, params: GenerateParams, z_dim: int, mean: np.ndarray, cov: np.ndarray) -> np.ndarray:
+def draw(name: str, params: SamplerParams, z_dim: int, mean: np.ndarray, cov: np.ndarray) -> np.ndarray:
     """n_images vectors of one sampler, seeded by the run's seed and the sampler's name."""
     sampler = sampler_of(name)
     seed = [params.seed, int(hashlib.sha256(name.encode()).hexdigest()[:8], 16)]

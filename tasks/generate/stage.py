@@ -12,6 +12,10 @@ z_mean, and, secondary, the RMS distance to the nearest of ``n_reference`` train
 Output: runs/<run>/samples/<sampler>.npz (z, images float32 in [0, 1], sharpened uint8),
 runs/<run>/samples/scores.json (written last: the completion record), figures gen_*.png
 (:mod:`.figures`) and the manifest figures/generate.json.
+
+Traversals (:func:`write_traversals`): strips decoded along the dominant components, the leading
+principal components and the best-carried attribute directions (:mod:`.traversals`), filed in
+the report's "meaning" section (manifest figures/traversals.json).
 """
 
 from __future__ import annotations
@@ -25,11 +29,12 @@ from typing import Any
 
 import numpy as np
 
-from zspace.storage import Store, StoreError, read_rows, split_rows
+from zspace.storage import Store, StoreError, read_array, read_rows, split_rows
 from zspace.tasks.common.figures import to_uint8, write_manifest
 from zspace.tasks.common.runs import current_latents, current_stats_record
 from zspace.tasks.common.sampling import sample_rows
 from zspace.tasks.generate.figures import FIGURES, Generated
+from zspace.tasks.generate.params import SamplerParams
 from zspace.tasks.generate.realism import (
     REALISM_COMPONENTS,
     REALISM_RULE,
@@ -45,19 +50,14 @@ from zspace.tasks.generate.realism import (
     why_random_fail,
 )
 from zspace.tasks.generate.samplers import (
-    R_LIMITS,
-    GenerateParams,
     cholesky_factor,
     draw,
     r_limit_of,
-    sample_fitted_gaussian,
     sampler_names,
     sampler_of,
 )
 from zspace.tasks.generate.scoring import laplacian_variance, nearest_distances, sharpen
-
-__all__ = ["R_LIMITS", "GenerateParams", "generate_samples", "laplacian_variance",
-           "nearest_distances", "sample_fitted_gaussian", "sampler_names", "sharpen"]
+from zspace.tasks.generate.traversals import LatentSpread, attribute_directions, traversal_figures
 
 GENERATE_VERSION = 3  # 3: realism against reconstructions, why_random_fail
 
@@ -76,9 +76,11 @@ class _Inputs:
     train: dict[str, Any]
     latents: Any
     plan: dict[str, Any]
+    mean: np.ndarray  # the data's z_mean statistics (stats/mean, stats/covariance)
+    covariance: np.ndarray
 
 
-def _inputs(store: Store, run: str, params: GenerateParams) -> _Inputs:
+def _inputs(store: Store, run: str, params: SamplerParams) -> _Inputs:
     """The run's record, its current latents and statistics (refused when stale), the plan."""
     train = store.read_run_record(run)
     lat = current_latents(store, run)
@@ -88,7 +90,9 @@ def _inputs(store: Store, run: str, params: GenerateParams) -> _Inputs:
             "dataset_fingerprint": train.get("dataset_fingerprint"),
             "latents_fingerprint": lat.attrs.get("fingerprint"),
             "stats_fingerprint": stats_record.get("fingerprint")}
-    return _Inputs(store, run, train, lat, plan)
+    stats = store.run(run).stats
+    return _Inputs(store, run, train, lat, plan, read_array(store, stats.array("mean")),
+                   read_array(store, stats.array("covariance")))
 
 
 def _finished(inp: _Inputs) -> dict[str, Any] | None:
@@ -102,19 +106,14 @@ def _finished(inp: _Inputs) -> dict[str, Any] | None:
     return None
 
 
-def _stat(store: Store, run: str, name: str) -> np.ndarray:
-    return np.asarray(store.open_array(store.run(run).stats.array(name))[...], dtype=np.float64)
-
-
-def _decode_samplers(inp: _Inputs, model: Any, params: GenerateParams, names: list[str],
+def _decode_samplers(inp: _Inputs, model: Any, params: SamplerParams, names: list[str],
                      show_progress: bool) -> tuple[dict[str, np.ndarray], ...]:
     """Draw, decode and sharpen every sampler; each sampler's arrays saved as it is done."""
     from tqdm import tqdm
 
-    mean, cov = _stat(inp.store, inp.run, "mean"), _stat(inp.store, inp.run, "covariance")
     zs, decoded, sharp = {}, {}, {}
     for name in tqdm(names, desc=f"generate {inp.run}", unit="sampler", disable=not show_progress):
-        zs[name] = draw(name, params, int(model.z_dim), mean, cov)
+        zs[name] = draw(name, params, int(model.z_dim), inp.mean, inp.covariance)
         decoded[name] = model.decode(zs[name].astype(np.float32), batch_size=params.batch_size)
         sharp[name] = sharpen(decoded[name], params.sharpen_factor)
         inp.store.write_bytes(inp.store.run(inp.run).sample(name), _npz(
@@ -129,10 +128,10 @@ def _data_cloud(inp: _Inputs, train_rows: np.ndarray, seed: int) -> DataCloud:
     others = np.setdiff1d(train_rows, own)
     q = read_rows(inp.latents, np.sort(own))
     data_nn = nearest_distances(q, inp.latents, others) if len(others) else np.zeros(1)
-    return DataCloud.fit(_stat(inp.store, inp.run, "mean"),
-                         _stat(inp.store, inp.run, "pca_components"),
-                         _stat(inp.store, inp.run, "pca_eigenvalues"),
-                         _stat(inp.store, inp.run, "mahalanobis"), data_nn)
+    stats = inp.store.run(inp.run).stats
+    return DataCloud.fit(inp.mean, *(read_array(inp.store, stats.array(name)) for name in
+                                     ("pca_components", "pca_eigenvalues", "mahalanobis")),
+                         data_nn)
 
 
 def _uint8_rows(images: Any, rows: np.ndarray) -> np.ndarray:
@@ -149,7 +148,7 @@ class _Reencode:
 
 
 def _reencode_reference(inp: _Inputs, model: Any, images: Any, train_rows: np.ndarray,
-                        params: GenerateParams) -> _Reencode:
+                        params: SamplerParams) -> _Reencode:
     """Realism's reference: reconstructions of two disjoint seeded sets of held-out images
     (the val and test splits; the train split when they hold fewer than 40)."""
     dataset = inp.train["dataset"]
@@ -167,8 +166,7 @@ def _reencode_reference(inp: _Inputs, model: Any, images: Any, train_rows: np.nd
 
     ref = ReencodeReference.fit(_uint8_rows(images, rows[:half]),
                                 _uint8_rows(images, rows[half:]), encode, decode,
-                                _stat(inp.store, inp.run, "mean"),
-                                _stat(inp.store, inp.run, "covariance"))
+                                inp.mean, inp.covariance)
     return _Reencode(ref, encode, decode)
 
 
@@ -180,7 +178,7 @@ def _realism(r: _Reencode, decoded: np.ndarray, sharp: np.ndarray) -> dict[str, 
             **sharpening_gain(plain, sharpened)}
 
 
-def _score_samplers(inp: _Inputs, model: Any, params: GenerateParams, names: list[str],
+def _score_samplers(inp: _Inputs, model: Any, params: SamplerParams, names: list[str],
                     samples: tuple[dict[str, np.ndarray], ...]) -> tuple[dict, dict, float]:
     """(scores per sampler, reference sizes, the training images' sharpness)."""
     zs, decoded, sharp = samples
@@ -222,13 +220,13 @@ def _score_samplers(inp: _Inputs, model: Any, params: GenerateParams, names: lis
     return scores, reference, reference["training_sharpness"]
 
 
-def generate_samples(store_url: str, run: str, params: GenerateParams | dict[str, Any] | None = None,
+def generate_samples(store_url: str, run: str, params: SamplerParams | dict[str, Any] | None = None,
                      show_progress: bool = True) -> dict[str, Any]:
     """Decode every sampler's vectors, score them, draw the figures; a finished call with the
     same parameters, model and statistics is not redone."""
     from zspace.tasks.common.runs import load_run_model
 
-    params = params if isinstance(params, GenerateParams) else GenerateParams(**(params or {}))
+    params = params if isinstance(params, SamplerParams) else SamplerParams(**(params or {}))
     store = Store(store_url)
     inp = _inputs(store, run, params)
     done = _finished(inp)
@@ -243,7 +241,7 @@ def generate_samples(store_url: str, run: str, params: GenerateParams | dict[str
                           tuple(k for k in names if not sampler_of(k).uses_data))
     why = why_random_fail({k: {**v["placement"], "realism": v["realism"],
                                "realism_ci": v["realism_ci"]} for k, v in scores.items()})
-    _, jitter = cholesky_factor(_stat(store, run, "covariance"))
+    _, jitter = cholesky_factor(inp.covariance)
     g = Generated(run, params, names, samples[1], samples[2], scores, ref_sharpness, jitter, why)
     manifest = write_manifest(store, run, "generate", _write_figures(store, run, g))
     fp = hashlib.sha256(json.dumps([inp.plan, scores], sort_keys=True).encode()).hexdigest()
@@ -271,3 +269,30 @@ def _result(store: Store, run: str, record: dict[str, Any], manifest: str, cache
     return {"run": run, "samplers": list(record["scores"]), "scores_rel": store.run(run).scores,
             "manifest": manifest, "fingerprint": record["fingerprint"],
             "seconds": record["seconds"], "cached": cached}
+
+
+# -- traversals -----------------------------------------------------------------------------
+def write_traversals(store_url: str, run: str) -> dict[str, Any]:
+    """Decode the traversal strips of a run and write them with their manifest."""
+    from zspace.tasks.common.runs import load_run_model
+
+    store = Store(store_url)
+    layout = store.run(run)
+    summary = store.read_json(layout.stats.summary)
+    meaning = store.read_json_if(layout.stats.meaning, {}) or {}
+    cov = read_array(store, layout.stats.array("covariance"))
+    std = np.sqrt(np.diag(cov))
+    spread = LatentSpread(read_array(store, layout.stats.array("mean")), std,
+                          read_array(store, layout.stats.array("pca_components")),
+                          read_array(store, layout.stats.array("pca_eigenvalues")), cov)
+    # the dominant components, or when none stands out, the widest ones
+    components = summary["dominant_components"] or [int(j) for j in np.argsort(-std)[:4]]
+    model = load_run_model(store, run)
+    figs = traversal_figures(lambda z, b: model.decode(z, b), spread, components,
+                             attribute_directions(meaning))
+    for f in figs:
+        store.write_bytes(layout.figure(str(f["file"])), f.pop("png"))  # type: ignore[arg-type]
+        f["caption"] = ("Decoded from the data mean moved by t x the data's spread along the "
+                        "direction, t = -3 ... 3; the middle image is the mean itself.")
+    write_manifest(store, run, "traversals", figs)  # type: ignore[arg-type]
+    return {"figures": [f["file"] for f in figs], "stats_fingerprint": summary.get("fingerprint")}

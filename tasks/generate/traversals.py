@@ -5,12 +5,15 @@ A strip is the data mean moved by t x (the data's spread along the direction), t
 (spread: sqrt of its explained variance), or an attribute direction (the difference of the
 class means, e.g. Smiling minus not Smiling; spread: the data's std along it when the
 covariance is given, else half the difference, so t = +-1 lands near the two class means).
-All strips of a figure are decoded in one `decode(z, batch_size)` call.
+All strips of a figure are decoded in one `decode(z, batch_size)` call. Which attribute
+directions are drawn: the ones a linear probe finds best (:func:`attribute_directions`).
 """
 
 from __future__ import annotations
 
 from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass
+from typing import Any
 
 import numpy as np
 
@@ -18,6 +21,20 @@ from zspace.tasks.common.figures import rows_figure
 
 Decoder = Callable[[np.ndarray, int], np.ndarray]
 T_VALUES: tuple[float, ...] = tuple(float(t) for t in np.linspace(-3.0, 3.0, 7))
+MAX_ATTRIBUTE_STRIPS = 6
+
+
+@dataclass(frozen=True)
+class LatentSpread:
+    """Where every strip starts (the data mean) and how far one step goes: a component's std,
+    a principal axis' sqrt(eigenvalue), an attribute direction's spread under the covariance
+    (half the direction's length without one)."""
+
+    mean: np.ndarray
+    std: np.ndarray
+    pca_components: np.ndarray  # rows are components, as in stats/pca_components
+    pca_eigenvalues: np.ndarray
+    covariance: np.ndarray | None = None
 
 
 def traversal_points(mean: np.ndarray, direction: np.ndarray, step: float,
@@ -112,11 +129,20 @@ def traversal_png(strips: Mapping[str, np.ndarray], title: str,
     return rows_figure(list(strips.items()), f"{title}  (t = {ts})")
 
 
-def traversal_figures(decode: Decoder, mean: np.ndarray, std: np.ndarray,
-                      dominant_components: Sequence[int], pca_components: np.ndarray,
-                      pca_eigenvalues: np.ndarray, directions: Mapping[str, np.ndarray] | None = None,
-                      covariance: np.ndarray | None = None, n_pcs: int = 3, max_strips: int = 8
-                      ) -> list[dict[str, object]]:
+def attribute_directions(meaning: dict[str, Any], k: int = MAX_ATTRIBUTE_STRIPS
+                         ) -> dict[str, np.ndarray]:
+    """The k attributes a linear probe finds best (accuracy above chance), with their
+    class-mean directions."""
+    names = (meaning.get("attributes") or {}).get("names") or {}
+    gain = {a: e.get("probe_accuracy", 0.0) - e.get("chance", 0.0)
+            for a, e in names.items() if e.get("direction") is not None}
+    best = sorted(gain, key=gain.get, reverse=True)[:k]
+    return {a: np.asarray(names[a]["direction"], dtype=np.float64) for a in best}
+
+
+def traversal_figures(decode: Decoder, spread: LatentSpread, dominant_components: Sequence[int],
+                      directions: Mapping[str, np.ndarray] | None = None, n_pcs: int = 3,
+                      max_strips: int = 8) -> list[dict[str, object]]:
     """The report's traversal figures (section 'meaning'): dominant components, leading
     principal components and, when given, attribute directions; at most max_strips rows each.
     Returns [{'file', 'title', 'section', 'png'}] for the generate stage to write."""
@@ -124,15 +150,16 @@ def traversal_figures(decode: Decoder, mean: np.ndarray, std: np.ndarray,
     dom = list(dominant_components)[:max_strips]
     if dom:
         figs.append(("traversal_dominant.png", "Dominant components: mean + t x std",
-                     component_traversals(decode, mean, std, dom)))
-    k = min(n_pcs, max_strips, len(pca_components))
+                     component_traversals(decode, spread.mean, spread.std, dom)))
+    k = min(n_pcs, max_strips, len(spread.pca_components))
     if k:
         figs.append(("traversal_pca.png", "Principal components: mean + t x sqrt(eigenvalue)",
-                     pca_traversals(decode, mean, pca_components, pca_eigenvalues, range(k))))
+                     pca_traversals(decode, spread.mean, spread.pca_components,
+                                    spread.pca_eigenvalues, range(k))))
     dirs = {n: d for n, d in (directions or {}).items() if np.linalg.norm(d) > 0}
     if dirs:
         chosen = dict(list(dirs.items())[:max_strips])
         figs.append(("traversal_attributes.png", "Attribute directions (class-mean difference)",
-                     direction_traversals(decode, mean, chosen, covariance)))
+                     direction_traversals(decode, spread.mean, chosen, spread.covariance)))
     return [{"file": f, "title": t, "section": "meaning", "png": traversal_png(s, t)}
             for f, t, s in figs]

@@ -10,13 +10,8 @@ import numpy as np
 import pytest
 
 from zspace import study
-from zspace.tasks.report.findings import (
-    VERDICTS,
-    findings,
-    findings_html,
-    findings_markdown,
-    subsample_counts,
-)
+from zspace.tasks.report.findings import findings, findings_html, findings_markdown
+from zspace.tasks.report.findings_stats import VERDICTS, subsample_counts
 
 Z = 64
 

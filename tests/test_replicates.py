@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from zspace.tasks.report.findings import REPRODUCED, UNDECIDABLE, row
+from zspace.tasks.report.findings_stats import REPRODUCED, UNDECIDABLE, row
 from zspace.tasks.report.replicates import across_seeds, headline, seeds_html, spread
 
 

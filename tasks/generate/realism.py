@@ -292,7 +292,7 @@ def sharpening_gain(plain: dict[str, np.ndarray], sharpened: dict[str, np.ndarra
             "realism_sharpening_gain_ci": bootstrap_interval(d)}
 
 
-FAIL_REALISM = 0.25  # reconstructions score ~0.5, noise ~0; below this a sampler fails
+FAIL_REALISM = 0.25  # reconstructions score ~0.5, noise ~0; below this a sampler gives no faces
 NOT_VOIDS = "voids do not explain it"
 
 

@@ -14,30 +14,24 @@ from typing import Any
 import numpy as np
 
 from zspace import study
-from zspace.tasks.report.findings_stats import (  # noqa: F401 (re-exported)
+from zspace.tasks.generate.realism import FAIL_REALISM
+from zspace.tasks.report.findings_stats import (
     DIFFERS,
     NOT_REPRODUCED,
     REPRODUCED,
     UNDECIDABLE,
-    VERDICTS,
     Row,
     _missing,
     artificial_outside,
     correlated,
     dominant,
     gaussian_components,
-    margin,
     origin_border,
     pca_spectrum,
-    proportion_interval,
     radius_peak,
     row,
-    side,
-    subsample_counts,
     uniform_b,
 )
-
-FAIL_REALISM = 0.25  # data images score ~0.5 on both realism scores; below this = no faces
 
 
 # -- generation (scores.json) ---------------------------------------------------------------

@@ -10,7 +10,8 @@ import html
 import math
 from typing import Any
 
-from zspace.tasks.report.findings import UNDECIDABLE, Row, _short
+from zspace.tasks.report.findings import _short
+from zspace.tasks.report.findings_stats import UNDECIDABLE, Row
 
 SEEDS_RULE = "holds only when every training seed gives the same verdict"
 

@@ -2,8 +2,9 @@
 
 Draws the statistics figures when they are missing or stale (or with --redraw), runs the AE/VAE
 reconstruction comparison when --compare is given and that stage exists, then writes one
-self-contained runs/<run>/report.html (:mod:`zspace.tasks.report.stage`). Prefect artifacts: a markdown
-summary, a table of correlated pairs and a link to the report.
+self-contained runs/<run>/report.html (:mod:`zspace.tasks.report.stage`). Prefect artifacts
+(:mod:`zspace.tasks.report.artifacts`): a markdown summary, a table of correlated pairs and a
+link to the report.
 """
 
 from __future__ import annotations
@@ -18,12 +19,13 @@ from zspace.cli.stage import PipelineContext, Stage
 from zspace.storage import Store, StoreError
 from zspace.tasks.common.artifacts import artifact_key
 from zspace.tasks.generate.reconstruct_task import compare_reconstructions_task
+from zspace.tasks.report.artifacts import correlated_pairs_rows, report_markdown, summary_lines
 from zspace.tasks.report.params import ReportParams
 
 
 @task(name="draw-stats-figures")
 def draw_stats_figures_task(store: str, run: str, sample: int, seed: int) -> dict[str, Any]:
-    from zspace.tasks.report.figures import draw_stats_figures
+    from zspace.tasks.report.drawing import draw_stats_figures
 
     manifest = draw_stats_figures(store, run, sample=sample, seed=seed, show_progress=True)
     return {"figures": [e["file"] for e in manifest],
@@ -54,8 +56,7 @@ def _check(p: ReportParams) -> None:
 @flow(name="report", log_prints=True)
 def report_flow(params: ReportParams) -> dict[str, Any]:
     """Figures (if needed), the reconstruction comparison (if asked), the HTML report, artifacts."""
-    from zspace.tasks.report.figures import stats_figures_current
-    from zspace.tasks.report.stage import correlated_pairs_rows, report_markdown
+    from zspace.tasks.report.drawing import stats_figures_current
 
     store, run, compare = params.store, params.run, params.compare
     st = Store(store)
@@ -103,11 +104,6 @@ def _seeds_key(ctx: PipelineContext, run: str) -> dict[str, Any]:
     return others
 
 
-def _summary(res: dict[str, Any]) -> str:
-    lines = [f"report: {res['report']} ({res['n_figures']} figures, {res['bytes'] / 1e6:.1f} MB)"]
-    return "\n".join(lines + [f"  missing: {m}" for m in res["missing"]])
-
-
 def _complete(store: Store, p: ReportParams) -> bool:
     return store.exists(store.run(p.run).report)
 
@@ -121,7 +117,7 @@ STAGE = Stage(
     upstream=("train", "encode", "analyze", "project", "generate"),
     artifacts=("report-{run}", "correlated-pairs-{run}", "report-link-{run}"),
     check=_check,
-    summary=_summary,
+    summary=summary_lines,
     from_pipeline=_from_pipeline,
     extra_key=_seeds_key,
 )

@@ -6,16 +6,11 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from zspace.storage import ChunkedWriter, RunLayout, Store
+from zspace.storage import ChunkedWriter, RunLayout, Store, read_rows
 from zspace.tasks.analyze.stats import analyze_latents
-from zspace.tasks.report.figures import (
-    draw_figures,
-    draw_stats_figures,
-    pc_pairs,
-    read_rows,
-    top_pairs,
-    zoom_series,
-)
+from zspace.tasks.report.drawing import draw_figures, draw_stats_figures
+from zspace.tasks.report.figures import pc_pairs, top_pairs
+from zspace.tasks.report.zoom import zoom_series
 
 N, Z = 2500, 12
 PARAMS = {"n_artificial": 300, "artificial_b": (0.5, 1.0, 1.5, 2.0, 4.0)}
@@ -140,8 +135,9 @@ def test_registry_shape_and_a_new_figure(run_store, tmp_path):
     """Every registered figure names a report section id; a figure added to a registry is drawn
     into the manifest with its section, title and the statistics fingerprint."""
     from zspace.tasks.common.figures import SECTIONS
-    from zspace.tasks.report.figures import FIGURES, figure_context, render
-    from zspace.tasks.report.stats_figures import Drawn, StatsFigure, new_figure
+    from zspace.tasks.report.drawing import figure_context, render
+    from zspace.tasks.report.figures import FIGURES, Drawn, StatsFigure
+    from zspace.tasks.report.style import new_figure
 
     ids = [f.id for f in FIGURES]
     assert len(ids) == len(set(ids)) and all(f.section in SECTIONS for f in FIGURES)

@@ -17,7 +17,7 @@ from zspace.flows.report import report_flow
 from zspace.storage import RunLayout, Store
 from zspace.tasks.analyze.stats import analyze_latents
 from zspace.tasks.common.figures import SECTIONS
-from zspace.tasks.report.figures import stats_figures_current
+from zspace.tasks.report.drawing import stats_figures_current
 from zspace.tasks.report.params import ReportParams
 from zspace.tasks.report.stage import write_report
 from zspace.tasks.report.tables import components_table, radius_rows

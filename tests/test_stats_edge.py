@@ -13,7 +13,7 @@ from zspace.storage import StatsLayout, Store, StoreError
 from zspace.tasks.analyze.resample import radius_peak, silverman_bandwidth
 from zspace.tasks.analyze.stats import analyze_latents
 from zspace.tasks.analyze.stats_core import uniform_edges
-from zspace.tasks.report.figures import draw_figures
+from zspace.tasks.report.drawing import draw_figures
 from zspace.tasks.report.findings import findings, findings_markdown
 
 SMALL = {"n_artificial": 200, "artificial_b": (0.5, 1.0, 2.0)}

@@ -12,7 +12,14 @@ from typing import Any
 
 import numpy as np
 
-from zspace.storage import Store, StoreError, attribute_table, factor_table, is_complete
+from zspace.storage import (
+    Store,
+    StoreError,
+    attribute_table,
+    factor_table,
+    is_complete,
+    read_array,
+)
 from zspace.tasks.common.figures import mosaic, to_uint8
 from zspace.tasks.common.runs import current_latents, current_stats_record, load_run_model
 
@@ -127,10 +134,6 @@ def latent_maps(store: Store, run: str, n: int) -> dict[str, LatentMap]:
     return maps
 
 
-def _stats_array(store: Store, run: str, name: str) -> np.ndarray:
-    return np.asarray(store.open_array(store.run(run).stats.array(name))[:], np.float64)
-
-
 def _nearest_index(z: np.ndarray) -> Any:
     from sklearn.neighbors import NearestNeighbors
 
@@ -149,13 +152,14 @@ def load_run(store: Store, run: str) -> RunData:
         raise StoreError(f"{store.join(store.run(run).latents('z_mean'))} has {len(z)} rows but "
                          f"{store.join(store.dataset(dataset).images)} has {images.shape[0]}: "
                          f"rerun `zspace encode --store {store.url} --run {run}`")
-    summary = store.read_json(store.run(run).stats.summary)
+    stats = store.run(run).stats
+    summary = store.read_json(stats.summary)
     dominant = [int(j) for j in summary.get("dominant_components", [])]
     data = RunData(
         run=run, dataset=dataset, z_mean=z, images=images,
-        mean=_stats_array(store, run, "mean"), std=_stats_array(store, run, "std"),
-        pca_components=_stats_array(store, run, "pca_components"),
-        pca_eigenvalues=_stats_array(store, run, "pca_eigenvalues"),
+        mean=read_array(store, stats.array("mean")), std=read_array(store, stats.array("std")),
+        pca_components=read_array(store, stats.array("pca_components")),
+        pca_eigenvalues=read_array(store, stats.array("pca_eigenvalues")),
         dominant_components=dominant, maps=latent_maps(store, run, len(z)),
         colourings=colourings(store, dataset, z, dominant),
         model=load_run_model(store, run), neighbours=_nearest_index(z))

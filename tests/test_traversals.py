@@ -9,6 +9,7 @@ import pytest
 from zspace.tasks.generate.traversals import (
     T_VALUES,
     LatentSpread,
+    attribute_directions,
     component_traversals,
     direction_step,
     direction_traversals,
@@ -73,6 +74,17 @@ def test_attribute_direction_adds_the_attribute():
     assert direction_step(d, cov) == pytest.approx(np.sqrt(u @ cov @ u))
     with pytest.raises(ValueError, match="non-zero"):
         direction_traversals(affine_decode, mean, {"none": np.zeros(Z_DIM)})
+
+
+def test_attribute_directions_are_the_best_probed_attributes():
+    """Ranked by probe accuracy above chance; an attribute without a direction is left out."""
+    names = {"Smiling": {"probe_accuracy": 0.9, "chance": 0.5, "direction": [1.0, 0.0]},
+             "Male": {"probe_accuracy": 0.8, "chance": 0.2, "direction": [0.0, 2.0]},
+             "Bald": {"probe_accuracy": 0.6, "chance": 0.5, "direction": [1.0, 1.0]},
+             "Hat": {"probe_accuracy": 0.99, "chance": 0.5, "direction": None}}
+    best = attribute_directions({"attributes": {"names": names}}, k=2)
+    assert list(best) == ["Male", "Smiling"] and np.array_equal(best["Male"], [0.0, 2.0])
+    assert attribute_directions({}) == {}
 
 
 def test_real_keras_decoder_draws_a_traversal_figure():

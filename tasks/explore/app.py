@@ -30,6 +30,7 @@ from zspace.tasks.explore.data import (
     png,
     strip_png,
 )
+from zspace.tasks.explore.params import ExploreParams
 
 STATIC = Path(__file__).parent / "static"
 PNG = "image/png"
@@ -232,10 +233,11 @@ def create_app(store: str, run: str) -> FastAPI:
     return app
 
 
-def serve_explorer(store: str, run: str, host: str = "127.0.0.1", port: int = 8765) -> None:
+def serve_explorer(params: ExploreParams) -> None:
     """`zspace explore`: serve the explorer until interrupted."""
     import uvicorn
 
-    app = create_app(store, run)
-    print(f"zspace explore: http://{host}:{port}/run/{run}  (Ctrl-C to stop)", flush=True)
-    uvicorn.run(app, host=host, port=port, log_level="warning")
+    app = create_app(params.store, params.run)
+    print(f"zspace explore: http://{params.host}:{params.port}/run/{params.run}  (Ctrl-C to stop)",
+          flush=True)
+    uvicorn.run(app, host=params.host, port=params.port, log_level="warning")

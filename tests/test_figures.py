@@ -7,7 +7,7 @@ import pytest
 from PIL import Image
 
 from zspace.storage import ChunkedWriter, RunLayout, Store
-from zspace.tasks.analyze.stats import analyze_latents
+from zspace.tasks.analyze import analyze_latents
 from zspace.tasks.report.figures import (
     draw_figures,
     draw_stats_figures,

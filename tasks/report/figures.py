@@ -17,7 +17,7 @@ from collections.abc import Callable, Iterator
 from typing import Any
 
 from zspace.storage import StatsLayout, Store, StoreError, open_array, read_rows
-from zspace.tasks.analyze.streaming import RowsBar
+from zspace.tasks.analyze import RowsBar
 from zspace.tasks.common.figures import png_bytes, write_manifest
 from zspace.tasks.report.stats_figures import (
     FIGURES,

@@ -30,7 +30,7 @@ from matplotlib.lines import Line2D
 
 from zspace import study
 from zspace.storage import StatsLayout, Store, read_rows
-from zspace.tasks.analyze.artificial import artificial_vectors
+from zspace.tasks.analyze import artificial_vectors
 from zspace.tasks.report.style import ART_COLORS, CHOSEN_COLOR, DATA_COLOR, ORIGIN_COLOR, new_figure
 from zspace.tasks.report.zoom import zoom_caption, zoom_figure, zoom_series
 

@@ -4,7 +4,7 @@ On N x z float32 synthetic correlated Gaussian latents (default 170,000 x 256, o
 principal component, written chunk by chunk to a temporary zarr array as the encode stage does):
 
 - moments_s:        mean and covariance, one chunked float64 pass
-- fragmentation_s:  zspace.tasks.analyze.fragmentation.fragmentation_summary with its defaults
+- fragmentation_s:  zspace.tasks.analyze.fragmentation_summary with its defaults
                     (two disjoint 20,000-row samples, two Gaussian surrogate draws, exact blocked
                     kNN on each, 19 surrogates for the zoom windows)
 - windows_s:        the zoom-window part alone (all N rows projected, 19 N-point surrogates per
@@ -67,7 +67,7 @@ def all_knn(x: np.ndarray, k: int, queries: int, seed: int = 0) -> dict:
     """An approximate kNN graph of ALL rows (faiss HNSW, M=16; pynndescent when faiss is
     missing), recall@k against exact neighbours (faiss flat / scikit-learn brute) of sampled
     query rows, and TwoNN / Levina-Bickel MLE from that graph."""
-    from zspace.tasks.analyze.fragmentation import mle_dimension, twonn_dimension
+    from zspace.tasks.analyze import mle_dimension, twonn_dimension
 
     rows = np.random.default_rng(seed).choice(len(x), queries, replace=False)
     t0 = time.perf_counter()
@@ -113,12 +113,12 @@ def main() -> None:
     ap.add_argument("--tmp", default=None)
     ap.add_argument("--all-n", action="store_true", help="also an approximate all-N kNN graph")
     a = ap.parse_args()
-    from zspace.tasks.analyze.fragmentation import (
+    from zspace.tasks.analyze import (
         FragmentationParams,
         fragmentation_summary,
+        pca_from_covariance,
         windows_summary,
     )
-    from zspace.tasks.analyze.stats_core import pca_from_covariance
 
     out: dict = {"n": a.n, "z": a.z, "cpus": os.cpu_count(), "load_before": os.getloadavg()}
     root = tempfile.mkdtemp(dir=a.tmp, prefix="zspace-knn-")

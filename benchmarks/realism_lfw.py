@@ -46,7 +46,7 @@ def prepare(store: str, folder: Path, preset: str, size: int, kind: str, epochs:
     """Ingest, train, encode and analyse one run (each stage skips finished work; a trained
     run is kept as it is)."""
     from zspace.storage import Store
-    from zspace.tasks.analyze.stats import analyze_latents
+    from zspace.tasks.analyze import analyze_latents
     from zspace.tasks.encode.stage import encode_run
     from zspace.tasks.ingest.params import IngestParams
     from zspace.tasks.ingest.stage import ingest

@@ -4,7 +4,7 @@ For N x z in (170,000 x 256), (1,700,000 x 256), (170,000 x 1600): write correla
 latents to a temporary zarr array (chunked along N as the encode stage does), then time, each
 in a fresh process and with that process's peak RSS (VmHWM):
 
-- zspace_s:    zspace.tasks.analyze.stats.correlation_matrix (one streaming pass, dask, float64 Gram)
+- zspace_s:    zspace.tasks.analyze.correlation_matrix (one streaming pass, dask, float64 Gram)
 - numpy_s:     load the whole array, np.corrcoef
 - subsample_s: np.corrcoef on 5,000 random rows (study.CORRELATION_SUBSAMPLE), as the study
                did "because of RAM"
@@ -82,7 +82,7 @@ def child(method: str, url: str, out: str) -> dict:
         import dask.threaded  # noqa: F401  (imports are not timed, for any method)
         import threadpoolctl  # noqa: F401
 
-        from zspace.tasks.analyze.stats import correlation_matrix
+        from zspace.tasks.analyze import correlation_matrix
 
         t0 = time.perf_counter()
         corr = correlation_matrix(url)

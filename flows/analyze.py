@@ -2,7 +2,7 @@
 
 `zspace analyze --store S --run R` reads runs/<run>/latents/z_mean and writes runs/<run>/stats/;
 `zspace analyze --latents URL --out DIR` does the same for any (N, z_dim) zarr array.
-The work is in :mod:`zspace.tasks.analyze.stats`; this flow wraps it, publishes a markdown summary,
+The work is in :mod:`zspace.tasks.analyze` (`analysis.py`, `stage.py`); this flow wraps it, publishes a markdown summary,
 and returns a small dict (paths, the stats fingerprint, headline numbers).
 """
 
@@ -17,10 +17,17 @@ from prefect.artifacts import create_markdown_artifact
 from zspace.cli.stage import Stage
 from zspace.storage import StatsLayout, Store
 from zspace.storage.lock import writer_lock
-from zspace.tasks.analyze.artifacts import summary_markdown
-from zspace.tasks.analyze.params import AnalyzeParams
-from zspace.tasks.analyze.stage import resolve_io
-from zspace.tasks.analyze.stats import StatsParams, analyze_latents
+from zspace.tasks.analyze import (
+    AnalyzeParams,
+    StatsParams,
+    analyze_latents,
+    fragmentation_current,
+    meaning_current,
+    resolve_io,
+    summary_markdown,
+    write_fragmentation,
+    write_meaning,
+)
 from zspace.tasks.common.artifacts import artifact_key
 
 
@@ -34,15 +41,11 @@ def latent_statistics(latents_url: str, out_url: str, out_rel: str, params: dict
 @task(name="latent-fragmentation")
 def latent_fragmentation(out_url: str, out_rel: str, latents_url: str,
                          params: dict[str, Any]) -> dict[str, Any]:
-    from zspace.tasks.analyze.fragmentation_stage import write_fragmentation
-
     return write_fragmentation(out_url, out_rel, latents_url, params)
 
 
 @task(name="latent-meaning")
 def latent_meaning(store: str, run: str, seed: int = 0) -> dict[str, Any]:
-    from zspace.tasks.analyze.meaning_stage import write_meaning
-
     return write_meaning(store, run, seed)
 
 
@@ -84,9 +87,6 @@ def _summary(res: dict[str, Any]) -> str:
 
 
 def _complete(store: Store, p: AnalyzeParams) -> bool:
-    from zspace.tasks.analyze.fragmentation_stage import fragmentation_current
-    from zspace.tasks.analyze.meaning_stage import meaning_current
-
     stats = store.run(p.run).stats
     return store.exists(stats.complete) and meaning_current(store, p.run) \
         and fragmentation_current(store, stats)

@@ -37,7 +37,7 @@ __all__ = [
     "read_rows",
 ]
 
-from zspace.storage.arrays import read_array  # noqa: E402
+from zspace.storage.arrays import BLOCK_BYTES, read_array, read_blocks, row_ranges  # noqa: E402
 from zspace.storage.index import (  # noqa: E402
     ATTRIBUTE_PREFIX,
     SPLITS,
@@ -48,6 +48,6 @@ from zspace.storage.index import (  # noqa: E402
     write_index,
 )
 
-__all__ += ["read_array"]
+__all__ += ["BLOCK_BYTES", "read_array", "read_blocks", "row_ranges"]
 __all__ += ["ATTRIBUTE_PREFIX", "SPLITS", "attribute_table", "factor_table", "read_index",
             "split_rows", "write_index"]

@@ -34,7 +34,7 @@ def latent_store(root: Path) -> Store:
     """ingest -> train (AE, VAE) -> encode -> analyze, all real, at toy size (~15 s)."""
     if "store" in _BUILT:
         return _BUILT["store"]
-    from zspace.tasks.analyze.stats import StatsParams, analyze_latents
+    from zspace.tasks.analyze import StatsParams, analyze_latents
     from zspace.tasks.encode.stage import encode_run
     from zspace.tasks.ingest.params import IngestParams
     from zspace.tasks.ingest.stage import ingest

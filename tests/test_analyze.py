@@ -11,7 +11,7 @@ from prefect import get_client
 from zspace.cli.main import main
 from zspace.flows.analyze import analyze_flow
 from zspace.storage import ChunkedWriter, RunLayout, Store
-from zspace.tasks.analyze.params import AnalyzeParams
+from zspace.tasks.analyze import AnalyzeParams
 
 PARAMS = {"n_artificial": 200, "artificial_b": (1.0, 2.0, 4.0)}
 

@@ -7,7 +7,7 @@ from __future__ import annotations
 
 import pytest
 
-from zspace.tasks.analyze.fragmentation import FragmentationParams
+from zspace.tasks.analyze import FragmentationParams
 from zspace.tasks.calibration.fragmentation_rules import RULES, calibrate
 
 DRAWS = 12

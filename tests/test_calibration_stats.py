@@ -7,7 +7,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from zspace.tasks.analyze.stats_core import robust_z
+from zspace.tasks.analyze import robust_z
 from zspace.tasks.calibration import nulls
 from zspace.tasks.calibration.stats_rules import DATASETS, RULES, calibrate
 

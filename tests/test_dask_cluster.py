@@ -12,7 +12,7 @@ from distributed import Client, LocalCluster
 from distributed.diagnostics.plugin import WorkerPlugin
 
 from zspace.storage import ChunkedWriter, Store
-from zspace.tasks.analyze.stats import analyze_latents
+from zspace.tasks.analyze import analyze_latents
 
 
 class KillOnceMidTask(WorkerPlugin):

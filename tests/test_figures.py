@@ -7,7 +7,7 @@ import pytest
 from PIL import Image
 
 from zspace.storage import ChunkedWriter, RunLayout, Store, read_rows
-from zspace.tasks.analyze.stats import analyze_latents
+from zspace.tasks.analyze import analyze_latents
 from zspace.tasks.report.drawing import draw_figures, draw_stats_figures
 from zspace.tasks.report.figures import pc_pairs, top_pairs
 from zspace.tasks.report.zoom import zoom_series

@@ -10,7 +10,7 @@ import numpy as np
 import pytest
 import zarr
 
-from zspace.tasks.analyze.fragmentation import (
+from zspace.tasks.analyze import (
     FragmentationParams,
     cloud_statistics,
     fragmentation_summary,
@@ -114,7 +114,7 @@ def test_every_verdict_has_its_rule_and_the_family_wise_error(planted):
 
 
 def test_holm_controls_the_family():
-    from zspace.tasks.analyze.fragmentation_parts import holm
+    from zspace.tasks.analyze import holm
 
     assert holm([0.02, 0.03, 0.04], 0.05) == [False, False, False]  # first step: 0.05 / 3
     assert holm([0.001, 0.02, 0.04], 0.05) == [True, True, True]

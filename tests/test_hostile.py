@@ -175,7 +175,7 @@ def test_report_escapes_attribute_names(tmp_path_factory: pytest.TempPathFactory
     from latent_runs import DATASET, RUNS, latent_store
 
     from zspace.storage import read_index, write_index
-    from zspace.tasks.analyze.meaning_stage import write_meaning
+    from zspace.tasks.analyze import write_meaning
     from zspace.tasks.report.stage import write_report
 
     store = latent_store(tmp_path_factory.getbasetemp() / "latent-runs")

@@ -11,19 +11,17 @@ import pytest
 from scipy.stats import norm
 from sklearn.metrics import roc_auc_score
 
-from zspace.tasks.analyze.disentanglement import (
+from zspace.tasks.analyze import (
+    compare_meaning,
     dci,
     dci_scores,
     factor_statistics,
-    mig,
-    mutual_information,
-)
-from zspace.tasks.analyze.meaning import (
-    compare_meaning,
     heatmap_png,
     linear_probe,
     meaning_for_run,
     meaning_summary,
+    mig,
+    mutual_information,
     run_meaning_inputs,
     single_component_auc,
 )
@@ -339,7 +337,7 @@ def test_dci_on_noise_is_not_disentangled(n_attr, positive):
 
 
 def test_l1_logistic_is_sparse_on_every_scikit_learn():
-    from zspace.tasks.analyze.disentanglement import l1_logistic
+    from zspace.tasks.analyze import l1_logistic
 
     z, v = _noise(2000, 32, 1, 0.5, seed=12)
     z[:, 0] += 3 * v[:, 0]

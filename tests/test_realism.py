@@ -24,7 +24,7 @@ def _cloud(data: np.ndarray) -> tuple[DataCloud, cKDTree]:
     comps, evals = evecs[:, order].T, evals[order]
     a, b = data[::2], data[1::2]
     tree = cKDTree(b)
-    from zspace.tasks.analyze.stats_core import mahalanobis, mahalanobis_scale
+    from zspace.tasks.analyze import mahalanobis, mahalanobis_scale
 
     mahal = mahalanobis(a, mean, comps, mahalanobis_scale(evals))
     data_nn = tree.query(a[:500])[0]

@@ -13,7 +13,7 @@ import numpy as np
 import pytest
 
 from zspace.models import ModelConfig, build_model
-from zspace.tasks.analyze.stats_core import mahalanobis, mahalanobis_scale
+from zspace.tasks.analyze import mahalanobis, mahalanobis_scale
 from zspace.tasks.generate.realism import (
     NOT_VOIDS,
     DataCloud,

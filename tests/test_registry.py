@@ -39,7 +39,7 @@ def test_cli_subcommands_and_options_come_from_the_models() -> None:
 
 
 def test_cli_defaults_are_the_models_defaults(capsys: pytest.CaptureFixture[str]) -> None:
-    from zspace.tasks.analyze.stats import StatsParams
+    from zspace.tasks.analyze import StatsParams
 
     with pytest.raises(SystemExit):
         build_parser().parse_args(["analyze", "--help"])
@@ -85,7 +85,7 @@ def test_code_fingerprint_follows_imports_transitively() -> None:
     assert "zspace.tasks.common.sampling" in code_modules("zspace.flows.generate")
     assert "zspace.tasks.generate.reconstruct" in code_modules("zspace.flows.report")
     assert "zspace.models.autoencoder" in code_modules("zspace.flows.train")
-    assert "zspace.tasks.analyze.stats" not in code_modules("zspace.flows.ingest")
+    assert "zspace.tasks.analyze.analysis" not in code_modules("zspace.flows.ingest")
     assert stage("generate").code_fingerprint() == code_fingerprint("zspace.flows.generate")
 
 

@@ -15,7 +15,7 @@ from test_figures import PARAMS, make_latents, write_latents
 from zspace.cli.main import main
 from zspace.flows.report import report_flow
 from zspace.storage import RunLayout, Store
-from zspace.tasks.analyze.stats import analyze_latents
+from zspace.tasks.analyze import analyze_latents
 from zspace.tasks.common.figures import SECTIONS
 from zspace.tasks.report.drawing import stats_figures_current
 from zspace.tasks.report.params import ReportParams

@@ -12,14 +12,21 @@ from scipy.spatial.distance import mahalanobis as scipy_mahalanobis
 from scipy.stats import wasserstein_distance
 from sklearn.decomposition import PCA
 
-from zspace.storage import ChunkedWriter, StatsLayout, Store, StoreError
-from zspace.tasks.analyze import stats_core
-from zspace.tasks.analyze.stats import (
+from zspace.storage import ChunkedWriter, StatsLayout, Store, StoreError, read_blocks, row_ranges
+from zspace.tasks.analyze import (
+    Moments,
     StatsParams,
     analyze_latents,
     artificial_vectors,
     correlation_matrix,
+    exact_quantile,
+    half_width,
     latent_moments,
+    mahalanobis,
+    mahalanobis_of_coordinates,
+    mahalanobis_scale,
+    pca_coordinates,
+    pca_from_covariance,
 )
 
 N, Z = 3001, 12
@@ -131,12 +138,12 @@ def test_histograms_and_half_width(latents):
 def test_half_width_interpolation():
     edges = np.arange(8) * 0.5
     # counts 0 2 4 8 4 2 0: half max 4 is crossed exactly at the centres of bins 2 and 4
-    assert stats_core.half_width(np.array([0, 2, 4, 8, 4, 2, 0]), edges) == pytest.approx(1.0)
+    assert half_width(np.array([0, 2, 4, 8, 4, 2, 0]), edges) == pytest.approx(1.0)
     # asymmetric: left crossing between centres 1.25 and 1.75 (counts 2 -> 6) at 1.5,
     # right crossing between centres 2.75 and 3.25 (counts 8 -> 0) at 3.0
-    assert stats_core.half_width(np.array([0, 0, 2, 6, 8, 8, 0]), edges) == pytest.approx(1.5)
+    assert half_width(np.array([0, 0, 2, 6, 8, 8, 0]), edges) == pytest.approx(1.5)
     # a single occupied bin: one bin width
-    assert stats_core.half_width(np.array([0, 0, 0, 5, 0, 0, 0]), edges) == pytest.approx(0.5)
+    assert half_width(np.array([0, 0, 0, 5, 0, 0, 0]), edges) == pytest.approx(0.5)
 
 
 def test_radius(latents):
@@ -232,37 +239,37 @@ def test_mahalanobis_slice_and_artificial(latents):
 
 
 def test_mahalanobis_against_scipy():
-    """stats_core.mahalanobis (the one function pass 2 and the artificial vectors use) equals
+    """correlation.mahalanobis (the one function pass 2 and the artificial vectors use) equals
     scipy's with the inverse covariance; a constant component is left out, not fatal."""
     rng = np.random.default_rng(5)
     x = rng.standard_normal((400, 5)) @ rng.standard_normal((5, 5)) + np.arange(5)
     cov = np.cov(x, rowvar=False)
-    evals, _, comps = stats_core.pca_from_covariance(cov)
-    scale = stats_core.mahalanobis_scale(evals)
+    evals, _, comps = pca_from_covariance(cov)
+    scale = mahalanobis_scale(evals)
     mean = x.mean(axis=0)
     vi = np.linalg.inv(cov)
     probe = np.vstack([x[:20], rng.uniform(-3, 3, (10, 5))])
     want = [scipy_mahalanobis(v, mean, vi) for v in probe]
-    np.testing.assert_allclose(stats_core.mahalanobis(probe, mean, comps, scale), want, rtol=1e-9)
-    pc = stats_core.pca_coordinates(probe, mean, comps)
-    np.testing.assert_allclose(stats_core.mahalanobis_of_coordinates(pc, scale), want, rtol=1e-9)
+    np.testing.assert_allclose(mahalanobis(probe, mean, comps, scale), want, rtol=1e-9)
+    pc = pca_coordinates(probe, mean, comps)
+    np.testing.assert_allclose(mahalanobis_of_coordinates(pc, scale), want, rtol=1e-9)
     # a far point is far, the mean is at distance 0
-    assert stats_core.mahalanobis(mean[None], mean, comps, scale)[0] == pytest.approx(0, abs=1e-9)
+    assert mahalanobis(mean[None], mean, comps, scale)[0] == pytest.approx(0, abs=1e-9)
     # with a constant component: equal to scipy on the other four (pseudo-inverse)
     xc = x.copy()
     xc[:, 2] = 1.5
-    m = stats_core.Moments.empty(xc[0])
+    m = Moments.empty(xc[0])
     m.update(xc)
-    evals, _, comps = stats_core.pca_from_covariance(m.covariance)
+    evals, _, comps = pca_from_covariance(m.covariance)
     live = [0, 1, 3, 4]
     vi4 = np.linalg.inv(np.cov(xc[:, live], rowvar=False))
-    got = stats_core.mahalanobis(xc[:20], m.mean, comps, stats_core.mahalanobis_scale(evals))
+    got = mahalanobis(xc[:20], m.mean, comps, mahalanobis_scale(evals))
     want4 = [scipy_mahalanobis(v[live], xc[:, live].mean(axis=0), vi4) for v in xc[:20]]
     np.testing.assert_allclose(got, want4, rtol=1e-7)
 
 
 def test_one_mahalanobis_function_is_used_everywhere():
-    """No inline copy: pass 2 and the artificial vectors call the stats_core function."""
+    """No inline copy: pass 2 and the artificial vectors call the correlation module's function."""
     import inspect
 
     from zspace.tasks.analyze import artificial, passes
@@ -369,8 +376,27 @@ def test_exact_quantile_with_ties_and_small_memory():
     rng.shuffle(v)
     blocks = [v[i : i + 999] for i in range(0, len(v), 999)]
     for q in (0.0, 0.01, 0.5, 0.9, 0.99, 1.0):
-        got = stats_core.exact_quantile(lambda: blocks, len(v), q, max_gather=300)
+        got = exact_quantile(lambda: blocks, len(v), q, max_gather=300)
         assert got == pytest.approx(np.quantile(v, q), rel=1e-15, abs=1e-15)
+
+
+def test_row_ranges_cut_whole_chunks_or_given_rows(tmp_path):
+    """The one block rule: the whole number of chunks nearest the byte target (at least one),
+    or exactly block_rows; read_blocks gives back every row once, in order."""
+    store = Store(tmp_path)
+    x = np.arange(1000 * 4, dtype=np.float32).reshape(1000, 4)
+    write_latents(store, "rows", x, 64)
+    arr = store.open_array("rows")
+    chunk_bytes = 64 * 4 * 8  # as float64
+    for target, rows in ((2.6, 192), (2.4, 128), (0.1, 64)):
+        got = row_ranges(arr, block_bytes=int(target * chunk_bytes), itemsize=8)
+        assert got[0] == (0, rows) and got[-1][1] == 1000
+        assert all(a[1] == b[0] for a, b in zip(got, got[1:], strict=False))
+    assert row_ranges(arr, block_rows=100)[:2] == [(0, 100), (100, 200)]
+    assert row_ranges(x, block_bytes=10 * 4 * 8, itemsize=8)[0] == (0, 10)  # numpy: rows
+    blocks = list(read_blocks(arr, block_bytes=3 * chunk_bytes, itemsize=8))
+    assert [s for s, _ in blocks] == list(range(0, 1000, 192))
+    np.testing.assert_array_equal(np.concatenate([b for _, b in blocks]), x)
 
 
 def test_interrupted_pass_two_resumes(latents, tmp_path):

@@ -10,9 +10,7 @@ import pytest
 from test_figures import write_latents
 
 from zspace.storage import StatsLayout, Store, StoreError
-from zspace.tasks.analyze.resample import radius_peak, silverman_bandwidth
-from zspace.tasks.analyze.stats import analyze_latents
-from zspace.tasks.analyze.stats_core import uniform_edges
+from zspace.tasks.analyze import analyze_latents, radius_peak, silverman_bandwidth, uniform_edges
 from zspace.tasks.report.drawing import draw_figures
 from zspace.tasks.report.findings import findings, findings_markdown
 

@@ -9,20 +9,28 @@ share of vectors inside the data cloud by Mahalanobis distance. Reproducible:
 from __future__ import annotations
 
 import math
+from collections.abc import Iterator
 from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
 
+from zspace.tasks.analyze.correlation import mahalanobis
+from zspace.tasks.analyze.moments import histogram, uniform_edges
 from zspace.tasks.analyze.params import RADIUS_BIN_COARSE, RADIUS_BIN_FINE, StatsParams
-from zspace.tasks.analyze.stats_core import (
-    RadiusMoments,
-    artificial_batches,
-    histogram,
-    mahalanobis,
-    uniform_edges,
-    wasserstein_binned,
-)
+from zspace.tasks.analyze.radii import RadiusStats, wasserstein_binned
+
+
+def artificial_batches(z_dim: int, b: float, n: int, seed: int, batch: int = 4096
+                       ) -> Iterator[np.ndarray]:
+    """Uniform vectors in [-b, b]^z_dim, in batches; the stream depends only on (seed, b),
+    so each b's sample is the same whichever other b are studied."""
+    rng = np.random.default_rng(np.random.SeedSequence([int(seed), int(round(b * 1000))]))
+    done = 0
+    while done < n:
+        m = min(batch, n - done)
+        yield rng.uniform(-b, b, size=(m, z_dim))
+        done += m
 
 
 def artificial_vectors(z_dim: int, b: float, n: int, seed: int = 0) -> np.ndarray:
@@ -68,7 +76,7 @@ def _rows(params: StatsParams, z: int, radii: list[np.ndarray], inside: list[flo
 
 def artificial_comparison(params: StatsParams, z: int, mean: np.ndarray, comps: np.ndarray,
                           scale: np.ndarray, maha_q: float, data_fine: np.ndarray,
-                          rad: RadiusMoments) -> ArtificialResult:
+                          rad: RadiusStats) -> ArtificialResult:
     """Uniform vectors per b: radius histograms, W1 to the data's radii, share inside the cloud."""
     radii, inside = _radii_and_inside(params, z, mean, comps, scale, maha_q)
     top = max(rad.max, max(float(r.max()) for r in radii))

@@ -10,35 +10,34 @@ from dataclasses import dataclass
 import numpy as np
 
 from zspace import study
-from zspace.storage import StatsLayout, Store
+from zspace.storage import StatsLayout, Store, read_blocks
+from zspace.tasks.analyze.correlation import (
+    correlation_from_covariance,
+    mahalanobis_scale,
+    pca_from_covariance,
+)
+from zspace.tasks.analyze.dominant import dominant_components
+from zspace.tasks.analyze.moments import Moments, half_width, modes, uniform_edges
 from zspace.tasks.analyze.params import RADIUS_BIN_COARSE, RADIUS_BIN_FINE, StatsParams
-from zspace.tasks.analyze.passes import Pass2Partial, vector_blocks
-from zspace.tasks.analyze.resample import (
+from zspace.tasks.analyze.passes import Pass2Partial
+from zspace.tasks.analyze.quantile import exact_quantile
+from zspace.tasks.analyze.radii import (
     PEAK_BINS,
+    RadiusStats,
+    peak_replicates,
+    radius_peak,
+    silverman_bandwidth,
+)
+from zspace.tasks.analyze.resample import (
     SHAPE_BINS_PER_STD,
     axis_variance_replicates,
     fwhm_bins,
     interval,
     median_replicates,
     moment_errors,
-    peak_replicates,
-    radius_peak,
     replicate_weights,
     shape_grid,
-    silverman_bandwidth,
     spectrum_replicates,
-)
-from zspace.tasks.analyze.stats_core import (
-    Moments,
-    RadiusMoments,
-    correlation_from_covariance,
-    dominant_components,
-    exact_quantile,
-    half_width,
-    mahalanobis_scale,
-    modes,
-    pca_from_covariance,
-    uniform_edges,
 )
 
 
@@ -130,7 +129,7 @@ class Finished:
     dominant: list[int]
     dominant_z_mean: np.ndarray  # robust z-score of the mean
     dominant_z_half_width: np.ndarray  # robust z-score of the std (the width, shape-free)
-    radius: RadiusMoments
+    radius: RadiusStats
     r_edges_coarse: np.ndarray
     r_edges_fine: np.ndarray
     r_coarse: np.ndarray
@@ -176,7 +175,8 @@ def _intervals(p2: Pass2Partial, d: Derived, params: StatsParams, keep: np.ndarr
 def finish(store: Store, layout: StatsLayout, n: int, params: StatsParams, d: Derived,
            p2: Pass2Partial) -> Finished:
     """finish_with the exact Mahalanobis quantile of the stored distances."""
-    maha_q = exact_quantile(vector_blocks(store, layout.array("mahalanobis")), n,
+    arr = store.open_array(layout.array("mahalanobis"))  # read in ~1M-value blocks
+    maha_q = exact_quantile(lambda: (b for _, b in read_blocks(arr, itemsize=8)), n,
                             params.mahalanobis_quantile)
     return finish_with(n, params, d, p2, maha_q)
 
@@ -185,7 +185,7 @@ def finish_with(n: int, params: StatsParams, d: Derived, p2: Pass2Partial,
                 maha_q: float) -> Finished:
     """Radius histograms trimmed to the true maximum (same edges), half-widths, modes, the
     dominant components and the bootstrap intervals (no I/O)."""
-    rad = p2.radius
+    rad = RadiusStats.of(p2.radius)
     r_edges_coarse = uniform_edges(0.0, RADIUS_BIN_COARSE, rad.max)
     r_edges_fine = uniform_edges(0.0, RADIUS_BIN_FINE, rad.max)
     r_coarse = p2.r_coarse[: len(r_edges_coarse) - 1]

@@ -15,6 +15,8 @@ from typing import Any
 
 import numpy as np
 
+from zspace.tasks.analyze.moments import Moments
+
 Blocks = Callable[[], Iterable[tuple[np.ndarray, np.ndarray]]]
 
 N_BINS = 20
@@ -85,46 +87,46 @@ def mutual_information(joint: np.ndarray) -> np.ndarray:
 
 # -- the two streamed passes -----------------------------------------------------------------
 @dataclass
-class _Moments:
-    """Shifted sums for a stable streamed Pearson correlation and the ranges for binning."""
+class _PairMoments:
+    """Pass 1: the :class:`Moments` of the components and factors side by side (their shifted
+    sums and cross products give a stable streamed Pearson correlation, their ranges the bins),
+    and which factors hold few integer values (those are counted by category)."""
 
-    n: int = 0
-    shift_z: np.ndarray | None = None
-    shift_v: np.ndarray | None = None
-    sz: Any = 0.0
-    sv: Any = 0.0
-    szz: Any = 0.0
-    svv: Any = 0.0
-    szv: Any = 0.0
-    z_min: Any = np.inf
-    z_max: Any = -np.inf
-    v_min: Any = np.inf
-    v_max: Any = -np.inf
+    moments: Moments | None = None
     integer: Any = True
     values: list[set[float]] = field(default_factory=list)
 
     def add(self, z: np.ndarray, v: np.ndarray) -> None:
-        if self.shift_z is None:
-            self.shift_z, self.shift_v = z.mean(0), v.mean(0)
+        zv = np.concatenate([z, v], axis=1)
+        if self.moments is None:
+            self.moments = Moments.empty(zv.mean(0))
             self.values = [set() for _ in range(v.shape[1])]
-        dz, dv = z - self.shift_z, v - self.shift_v
-        self.n += len(z)
-        self.sz, self.sv = self.sz + dz.sum(0), self.sv + dv.sum(0)
-        self.szz, self.svv = self.szz + (dz * dz).sum(0), self.svv + (dv * dv).sum(0)
-        self.szv = self.szv + dz.T @ dv
-        self.z_min, self.z_max = np.minimum(self.z_min, z.min(0)), np.maximum(self.z_max, z.max(0))
-        self.v_min, self.v_max = np.minimum(self.v_min, v.min(0)), np.maximum(self.v_max, v.max(0))
+        self.moments.update(zv)
         self.integer = self.integer & np.all(v == np.round(v), axis=0)
         for k, s in enumerate(self.values):
             if self.integer[k] and len(s) <= MAX_CATEGORIES:
                 s.update(np.unique(v[:, k]).tolist())
 
+    @property
+    def n(self) -> int:
+        return self.moments.n if self.moments is not None else 0
+
+    @property
+    def z_dim(self) -> int:
+        return len(self.moments.shift) - len(self.values)
+
+    def ranges(self) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
+        """(z_min, z_max, v_min, v_max)."""
+        m, d = self.moments, self.z_dim
+        return m.min[:d], m.max[:d], m.min[d:], m.max[d:]
+
     def correlation(self) -> np.ndarray:
         """Pearson r (z_dim x n_factors); 0 where a side has no variance."""
-        n = self.n
-        cov = self.szv - np.outer(self.sz, self.sv) / n
-        var_z = self.szz - self.sz ** 2 / n
-        var_v = self.svv - self.sv ** 2 / n
+        m, d = self.moments, self.z_dim
+        n, s, sq = m.n, m.s, np.diag(m.gram)
+        cov = m.gram[:d, d:] - np.outer(s[:d], s[d:]) / n
+        var_z = sq[:d] - s[:d] ** 2 / n
+        var_v = sq[d:] - s[d:] ** 2 / n
         den = np.sqrt(np.outer(np.maximum(var_z, 0.0), np.maximum(var_v, 0.0)))
         return np.divide(cov, den, out=np.zeros_like(cov), where=den > 1e-12 * n)
 
@@ -140,14 +142,15 @@ def _clean(z: np.ndarray, v: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     return z[keep], v[keep]
 
 
-def _factor_bins(m: _Moments, n_bins: int) -> list[np.ndarray]:
+def _factor_bins(m: _PairMoments, n_bins: int) -> list[np.ndarray]:
     """Per factor: the sorted category values (categorical) or the n_bins + 1 edges."""
     out = []
+    _, _, v_min, v_max = m.ranges()
     for k, vals in enumerate(m.values):
         if m.integer[k] and len(vals) <= MAX_CATEGORIES:
             out.append(np.array(sorted(vals)))
         else:
-            out.append(np.linspace(m.v_min[k], m.v_max[k], n_bins + 1))
+            out.append(np.linspace(v_min[k], v_max[k], n_bins + 1))
     return out
 
 
@@ -157,17 +160,18 @@ def _factor_codes(v: np.ndarray, bins: np.ndarray, categorical: bool) -> np.ndar
     return bin_index(v, bins[0], bins[-1], len(bins) - 1)
 
 
-def _z_codes(z: np.ndarray, m: _Moments, n_bins: int) -> np.ndarray:
+def _z_codes(z: np.ndarray, m: _PairMoments, n_bins: int) -> np.ndarray:
     """Flat (component, bin) code of every entry: component j's bins are j*n_bins .. +n_bins-1."""
-    span = np.where(m.z_max > m.z_min, m.z_max - m.z_min, 1.0)
-    b = np.clip(np.floor((z - m.z_min) / span * n_bins), 0, n_bins - 1).astype(np.int64)
+    z_min, z_max, _, _ = m.ranges()
+    span = np.where(z_max > z_min, z_max - z_min, 1.0)
+    b = np.clip(np.floor((z - z_min) / span * n_bins), 0, n_bins - 1).astype(np.int64)
     return b + np.arange(z.shape[1])[None, :] * n_bins
 
 
-def _joint_pass(blocks: Blocks, m: _Moments, bins: list[np.ndarray], categorical: list[bool],
+def _joint_pass(blocks: Blocks, m: _PairMoments, bins: list[np.ndarray], categorical: list[bool],
                 n_bins: int) -> tuple[list[np.ndarray], dict[int, np.ndarray]]:
     """Pass 2: joint (component bin, factor bin) counts per factor, and per-category z sums."""
-    z_dim = len(m.shift_z)
+    z_dim = m.z_dim
     joint = [np.zeros((z_dim, n_bins, len(b) if c else n_bins), np.int64)
              for b, c in zip(bins, categorical, strict=True)]
     sums = {k: np.zeros((len(bins[k]), z_dim)) for k in range(len(bins)) if categorical[k]}
@@ -210,7 +214,7 @@ class FactorStats:
 def factor_statistics(blocks: Blocks, n_bins: int = N_BINS) -> FactorStats:
     """Two passes over blocks() -> (z_block, factors_block): exact correlation, binned MI and
     per-category mean z on all rows with finite factors."""
-    m = _Moments()
+    m = _PairMoments()
     for z, v in blocks():
         z, v = _clean(z, v)
         if len(z):
@@ -365,14 +369,13 @@ def weighted_dci(importance: np.ndarray, informativeness: np.ndarray,
 
 
 def _dci_once(z_tr: np.ndarray, v_tr: np.ndarray, z_te: np.ndarray, v_te: np.ndarray,
-              categorical: Sequence[bool], method: str, seed: int,
-              alpha: float) -> dict[str, Any]:
-    fits = [_fit_one(z_tr, v_tr[:, k], z_te, v_te[:, k], bool(c), method, seed)
+              categorical: Sequence[bool], fit: DciFit) -> dict[str, Any]:
+    fits = [_fit_one(z_tr, v_tr[:, k], z_te, v_te[:, k], bool(c), fit.method, fit.seed)
             for k, c in enumerate(categorical)]
     importance = np.stack([f[0] for f in fits], axis=1)
     info = np.array([f[1] for f in fits])
     p = np.array([f[2] for f in fits])
-    informative = p < alpha / max(len(p), 1)  # Bonferroni over factors
+    informative = p < fit.alpha / max(len(p), 1)  # Bonferroni over factors
     out = weighted_dci(importance, info, informative)
     out.update({"informativeness": float(np.mean(info)), "per_factor_informativeness":
                 info.tolist(), "per_factor_p": p.tolist(), "informative": informative.tolist(),
@@ -380,31 +383,41 @@ def _dci_once(z_tr: np.ndarray, v_tr: np.ndarray, z_te: np.ndarray, v_te: np.nda
     return out
 
 
+@dataclass(frozen=True)
+class DciFit:
+    """How DCI's regressors are fitted and judged: the estimator (DCI_METHODS), its seed, the
+    refits on bootstrap resamples of the train rows (0: none) and the level of the test that
+    a factor's predictions beat chance."""
+
+    method: str = "lasso"
+    seed: int = 0
+    bootstrap: int = 0
+    alpha: float = DCI_ALPHA
+
+
 def dci(z_train: np.ndarray, v_train: np.ndarray, z_test: np.ndarray, v_test: np.ndarray,
-        categorical: Sequence[bool], method: str = "lasso", seed: int = 0,
-        bootstrap: int = 0, alpha: float = DCI_ALPHA) -> dict[str, Any]:
+        categorical: Sequence[bool], fit: DciFit = DciFit()) -> dict[str, Any]:
     """DCI from one regressor per factor on a train sample, scored on a test sample (see
     DCI_DEFINITION), with the same estimator on seeded shuffled train labels as the baseline
-    and, with bootstrap > 0, the standard error of D and C over refits on resampled train rows."""
-    if method not in DCI_METHODS:
-        raise ValueError(f"DCI method must be one of {DCI_METHODS}, not {method!r}")
+    and, with fit.bootstrap > 0, the standard error of D and C over refits on resampled train
+    rows."""
+    if fit.method not in DCI_METHODS:
+        raise ValueError(f"DCI method must be one of {DCI_METHODS}, not {fit.method!r}")
     z_tr, z_te = _standardize(np.asarray(z_train, np.float64), np.asarray(z_test, np.float64))
     v_tr, v_te = np.asarray(v_train, np.float64), np.asarray(v_test, np.float64)
-    out = _dci_once(z_tr, v_tr, z_te, v_te, categorical, method, seed, alpha)
-    rng = np.random.default_rng([seed, 31])
-    base = _dci_once(z_tr, v_tr[rng.permutation(len(v_tr))], z_te, v_te, categorical, method,
-                     seed, alpha)
+    out = _dci_once(z_tr, v_tr, z_te, v_te, categorical, fit)
+    rng = np.random.default_rng([fit.seed, 31])
+    base = _dci_once(z_tr, v_tr[rng.permutation(len(v_tr))], z_te, v_te, categorical, fit)
     out["baseline"] = {k: base[k] for k in ("disentanglement", "completeness",
                                             "informativeness")}
     for k in ("disentanglement", "completeness", "informativeness"):
         out[f"{k}_minus_baseline"] = out[k] - base[k]
-    if bootstrap:
+    if fit.bootstrap:
         reps = []
-        for _ in range(bootstrap):
+        for _ in range(fit.bootstrap):
             i = rng.integers(0, len(z_tr), len(z_tr))
-            reps.append(_dci_once(z_tr[i], v_tr[i], z_te, v_te, categorical, method, seed,
-                                  alpha))
+            reps.append(_dci_once(z_tr[i], v_tr[i], z_te, v_te, categorical, fit))
         for k in ("disentanglement", "completeness", "informativeness"):
             out[f"{k}_se"] = float(np.std([r[k] for r in reps], ddof=1))
-    out["method"] = method
+    out["method"] = fit.method
     return out

@@ -25,16 +25,13 @@ alpha_clustered + alpha_filament (Bonferroni over the two parts).
 
 from __future__ import annotations
 
-from collections.abc import Iterator
 from typing import Any
 
 import numpy as np
 from pydantic import BaseModel, ConfigDict, Field
-from scipy.spatial import cKDTree
-from scipy.stats import ks_2samp, norm
-from sklearn.neighbors import NearestNeighbors
 
 from zspace import study
+from zspace.storage import read_blocks
 from zspace.tasks.analyze.fragmentation_parts import (
     CLUSTERED,
     FILAMENT_DIM,
@@ -50,6 +47,8 @@ from zspace.tasks.analyze.fragmentation_parts import (
     tail_test,
 )
 from zspace.tasks.common.sampling import sample_rows
+
+PROJECT_ROWS = 16_384  # rows per block when every row is projected onto the zoom planes
 
 
 class FragmentationParams(BaseModel):
@@ -145,6 +144,8 @@ class GaussianSurrogate:
 def knn_distances(x: np.ndarray, k: int) -> np.ndarray:
     """Exact distances to the k nearest other points (n, k), ascending (brute force; scikit-learn
     works in blocks of its working_memory, so memory beyond the (n, k) result stays bounded)."""
+    from sklearn.neighbors import NearestNeighbors
+
     nn = NearestNeighbors(n_neighbors=min(k, len(x) - 1), algorithm="brute")
     nn.fit(x)
     dist, _ = nn.kneighbors()
@@ -211,6 +212,8 @@ def _public(stats: dict[str, Any]) -> dict[str, Any]:
 def clark_evans(xy: np.ndarray, side: float) -> float:
     """Mean nearest-neighbour distance over its expectation 0.5 / sqrt(n / area) for a uniform
     pattern of the same count in the square (no edge correction: surrogates share the bias)."""
+    from scipy.spatial import cKDTree
+
     d = cKDTree(xy).query(xy, k=2)[0][:, 1]
     return float(d.mean() / (0.5 / np.sqrt(len(xy) / side**2)))
 
@@ -243,22 +246,14 @@ def zoom_planes(mean: np.ndarray, cov: np.ndarray, pca_components: np.ndarray,
     return planes
 
 
-def _row_blocks(z: Any, block_rows: int = 16_384) -> Iterator[np.ndarray]:
-    """Consecutive row blocks of z (numpy or zarr) as float64."""
-    n = int(z.shape[0])
-    step = block_rows
-    if hasattr(z, "chunks") and not isinstance(z, np.ndarray):
-        step = max(1, block_rows // int(z.chunks[0])) * int(z.chunks[0])
-    for lo in range(0, n, step):
-        yield np.asarray(z[lo:lo + step], dtype=np.float64)
-
-
 def project_all(z: Any, planes: dict[str, tuple[np.ndarray, np.ndarray]]
                 ) -> dict[str, np.ndarray]:
     """Every row's 2-D coordinates in every plane, in one blocked pass (N x 2 per plane)."""
     names = list(planes)
     stacked = np.concatenate([planes[k][0] for k in names], axis=1)
-    xy = np.concatenate([block @ stacked for block in _row_blocks(z)])
+    xy = np.concatenate([block.astype(np.float64) @ stacked for _, block in
+                         read_blocks(z, block_bytes=PROJECT_ROWS * 8 * stacked.shape[0],
+                                     itemsize=8)])
     return {k: xy[:, 2 * i:2 * i + 2] for i, k in enumerate(names)}
 
 
@@ -287,6 +282,8 @@ def _curvature_test(r0: float, n0: int, r1: list[float], r2: list[float]) -> dic
     smooth density's Clark-Evans R by c h^2 and 2 c h^2, so T ~ 0; structure finer than h is
     erased by the first smoothing only, so T > 0. One-sided z with the CSR standard error of
     R0 (0.5227 / sqrt(n)) or the surrogates' spread, whichever is larger."""
+    from scipy.stats import norm
+
     m1, m2 = float(np.mean(r1)), float(np.mean(r2))
     s1, s2 = float(np.std(r1, ddof=1)), float(np.std(r2, ddof=1))
     se0 = max(0.5227 / np.sqrt(n0), s1)
@@ -348,6 +345,8 @@ def windows_summary(z: Any, mean: np.ndarray, cov: np.ndarray, pca_components: n
 def knn_comparison(a: dict[str, Any], s1: dict[str, Any], s2: dict[str, Any]) -> dict[str, Any]:
     """Data vs Gaussian-surrogate kNN distances, surrogate vs surrogate as the null envelope
     (descriptive: a Gaussian is not the null for fragmentation)."""
+    from scipy.stats import ks_2samp
+
     ks = ks_2samp(a["_knn"], s1["_knn"])
     ks_null = ks_2samp(s1["_knn"], s2["_knn"])
     m_a, m_1, m_2 = (float(np.median(x["_knn"])) for x in (a, s1, s2))

@@ -6,7 +6,6 @@ from __future__ import annotations
 from typing import Any
 
 import numpy as np
-from scipy.stats import norm
 
 FILAMENTARY, NOT_FILAMENTARY = "filamentary", "not filamentary"
 CLUSTERED, SMOOTH, UNDECIDABLE = "clustered", "smooth at the bandwidth", "not decidable"
@@ -57,6 +56,8 @@ def dimension_test(a: dict[str, Any], s1: dict[str, Any]) -> dict[str, Any]:
 def tail_test(x: np.ndarray, alpha: float = 0.01) -> dict[str, Any]:
     """Mardia's multivariate kurtosis b2 = mean(d^4) (d: Mahalanobis distance) against its
     normal-theory law N(p(p+2), 8p(p+2)/n): heavy-tailed when the one-sided p < alpha."""
+    from scipy.stats import norm
+
     n, dim = x.shape
     c = x - x.mean(0)
     d2 = np.einsum("ij,ij->i", c @ np.linalg.pinv(np.cov(c.T)), c)

@@ -4,8 +4,9 @@ One call, `meaning_summary`, reads the latents and the factor/attribute columns 
 the pair statistics (Pearson / point-biserial r, binned mutual information, class means) are
 exact on all N rows; the probes, single-component AUCs and DCI regressors use seeded samples of
 the train split (fit) and the test split (score). Everything lands in one JSON-able dict for
-runs/<run>/stats/meaning.json; `compare_meaning` sets two runs (AE vs VAE) side by side with a
-verdict and its rule, and `heatmap_png` draws a section's names x components matrix.
+runs/<run>/stats/meaning.json; `compare_meaning` (:mod:`.meaning_compare`) sets two runs (AE vs
+VAE) side by side with a verdict and its rule, and `heatmap_png` draws a section's names x
+components matrix.
 """
 
 from __future__ import annotations
@@ -20,13 +21,13 @@ from zspace.tasks.analyze.disentanglement import (
     MI_RULE,
     MIG_DEFINITION,
     Blocks,
+    DciFit,
     FactorStats,
     dci,
     factor_statistics,
     mig,
     prediction_test,
 )
-from zspace.tasks.analyze.meaning_compare import compare_meaning as compare_meaning
 from zspace.tasks.analyze.meaning_null import ALPHA, ALPHA_MIG, accuracy, mig_tests, r2, score_se
 
 TOP_K = 3
@@ -255,7 +256,7 @@ def _section_dci(sub: FactorStats, sample: tuple[np.ndarray, ...], dci_method: s
     n_dci = min(DCI_TRAIN_ROWS, len(keep_tr))
     rows = np.sort(np.random.default_rng([seed, 3]).choice(keep_tr, n_dci, replace=False))
     d = dci(z_tr[rows], v_tr[rows], z_te[keep_te], v_te[keep_te], sub.categorical,
-            method=dci_method, seed=seed, bootstrap=DCI_BOOTSTRAP)
+            DciFit(method=dci_method, seed=seed, bootstrap=DCI_BOOTSTRAP))
     d["detected"] = bool(d["informative_factors"] > 0 and d["disentanglement"] >= DCI_DETECT)
     return {k: (_r(v) if isinstance(v, float) else v) for k, v in d.items()
             if k not in ("importance", "per_component")}, n_dci
@@ -413,7 +414,7 @@ def run_meaning_inputs(store: Any, run: str, dataset: str
                        ) -> tuple[Blocks, list[str], np.ndarray, list[str]]:
     """(blocks, factor_names, splits, attribute_names) for a run's z_mean and its dataset's
     index: synthetic generating factors and/or CelebA attribute columns, row for row."""
-    from zspace.storage.index import attribute_table, factor_table, read_index
+    from zspace.storage import attribute_table, factor_table, read_blocks, read_index
 
     rel = store.run(run).latents("z_mean")
     store.require(rel, f"encode run {run!r} first")
@@ -429,12 +430,10 @@ def run_meaning_inputs(store: Any, run: str, dataset: str
         raise ValueError(f"dataset {dataset!r} has neither generating factors nor attributes: "
                          "ingest synthetic faces, or CelebA with list_attr_celeba.txt")
     values = np.column_stack([*factors.values(), *attributes.values()])
-    step = int(latents.chunks[0])
 
     def blocks() -> Iterator[tuple[np.ndarray, np.ndarray]]:
-        for start in range(0, latents.shape[0], step):
-            stop = min(start + step, latents.shape[0])
-            yield np.asarray(latents[start:stop]), values[start:stop]
+        for start, z in read_blocks(latents, block_rows=int(latents.chunks[0])):
+            yield z, values[start:start + len(z)]
     return blocks, list(factors), splits, list(attributes)
 
 

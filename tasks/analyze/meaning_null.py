@@ -15,7 +15,6 @@ from __future__ import annotations
 from typing import Any
 
 import numpy as np
-from scipy import stats
 
 ALPHA = 0.02        # family-wise level of each meaning rule (measured below 5% on the null)
 ALPHA_MIG = 0.01    # the MIG gap test measured about 3x its nominal level, so it runs at 0.01
@@ -68,7 +67,9 @@ def carrier_threshold(law: tuple[float, float], n: int, tests: int,
                       alpha: float = ALPHA) -> float:
     """MI (nats) an independent pair exceeds with probability alpha / tests (Bonferroni over
     every component x factor pair of the section)."""
-    return law[0] * float(stats.chi2.isf(alpha / max(tests, 1), law[1])) / (2.0 * n)
+    from scipy.stats import chi2
+
+    return law[0] * float(chi2.isf(alpha / max(tests, 1), law[1])) / (2.0 * n)
 
 
 def gap_null(law: tuple[float, float], n: int, z_dim: int, entropy: float,

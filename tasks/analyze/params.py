@@ -11,7 +11,6 @@ from zspace import study
 STATS_VERSION = 2  # 2: kernel radius peak, scale-free shape, dominant cut, bootstrap intervals
 PRODUCER = "zspace.stats"
 DEFAULT_B = tuple(float(b) for b in np.arange(0.5, 8.0001, 0.5))
-BLOCK_BYTES = 8 << 20  # float64 bytes of one block of rows
 RADIUS_BIN_COARSE, RADIUS_BIN_FINE = study.RADIUS_BIN_WIDTHS  # 0.5 and 0.05, from 0
 W1_RULE = (
     "best_b minimises the Wasserstein-1 distance between the radius distribution of the "

@@ -14,13 +14,33 @@ same for the same input, parameters and number of workers.
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterable
+from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
 
-from zspace.storage import ChunkedWriter, StatsLayout, Store, StoreError, open_array
+from zspace.storage import (
+    ChunkedWriter,
+    StatsLayout,
+    Store,
+    StoreError,
+    open_array,
+    read_blocks,
+    row_ranges,
+)
+from zspace.tasks.analyze.correlation import (
+    correlation_from_covariance,
+    mahalanobis_of_coordinates,
+    pca_coordinates,
+)
+from zspace.tasks.analyze.moments import (
+    Moments,
+    bin_index,
+    component_histograms,
+    histogram,
+    merge_all,
+)
 from zspace.tasks.analyze.params import PRODUCER
 from zspace.tasks.analyze.resample import (
     GROUPS,
@@ -28,25 +48,8 @@ from zspace.tasks.analyze.resample import (
     grouped_shape_histograms,
     row_groups,
 )
-from zspace.tasks.analyze.stats_core import (
-    Moments,
-    RadiusMoments,
-    bin_index,
-    component_histograms,
-    correlation_from_covariance,
-    histogram,
-    mahalanobis_of_coordinates,
-    merge_all,
-    pca_coordinates,
-)
-from zspace.tasks.analyze.streaming import (
-    default_workers,
-    open_latents,
-    plan_blocks,
-    read_block,
-    run_parts,
-    split_parts,
-)
+from zspace.tasks.analyze.streaming import open_latents, run_parts, split_parts
+from zspace.tasks.common.parallel import default_workers
 
 Progress = Callable[[int], None] | None
 PASS2_ARRAYS = {  # name: (dtype, per-row shape is (z,) or ())
@@ -57,12 +60,18 @@ PASS2_ARRAYS = {  # name: (dtype, per-row shape is (z,) or ())
 
 
 # -- pass 1 --------------------------------------------------------------------------------
+def latent_blocks(arr: Any, block_rows: int | None = None) -> list[tuple[int, int]]:
+    """The row ranges both passes read: block_rows each, or whole chunks of about 8 MB as
+    float64 (the dtype the passes compute in)."""
+    return row_ranges(arr, block_rows=block_rows, itemsize=8)
+
+
 def _pass1_part(url: str, blocks: list[tuple[int, int]], shift: np.ndarray,
                 progress: Progress) -> Moments:
     arr = open_array(url)
     m = Moments.empty(shift)
     for start, stop in blocks:
-        m.update(read_block(arr, start, stop))
+        m.update(np.asarray(arr[start:stop]))
         if progress:
             progress(stop - start)
     return m
@@ -77,8 +86,9 @@ def latent_moments(
 ) -> Moments:
     """Pass 1 over all rows: the merged :class:`Moments` (mean, covariance, radius moments)."""
     arr = open_latents(url)
-    blocks = plan_blocks(arr, block_rows)
-    shift = read_block(arr, *blocks[0]).astype(np.float64).mean(axis=0)
+    blocks = latent_blocks(arr, block_rows)
+    start, stop = blocks[0]
+    shift = np.asarray(arr[start:stop]).astype(np.float64).mean(axis=0)
     workers = workers or default_workers(dask_address)
     parts = split_parts(blocks, workers)
     prog = None if dask_address else progress
@@ -132,7 +142,7 @@ class Pass2Partial:
     hist: np.ndarray
     r_coarse: np.ndarray
     r_fine: np.ndarray
-    radius: RadiusMoments
+    radius: Moments  # of the radius ||z|| (one column), about a shift near its mean
     n_slice: int
     peak: np.ndarray  # (GROUPS, PEAK_BINS) radius counts per random row group
     shape: np.ndarray  # (GROUPS, z, shape_bins) per-component shape counts per group
@@ -187,7 +197,7 @@ def empty_partial(ctx: Pass2Context, z: int) -> Pass2Partial:
     return Pass2Partial(np.zeros((z, nb), dtype=np.int64),
                         np.zeros(len(ctx.r_edges_coarse) - 1, dtype=np.int64),
                         np.zeros(len(ctx.r_edges_fine) - 1, dtype=np.int64),
-                        RadiusMoments(ctx.r_shift), 0,
+                        Moments.empty(np.array([ctx.r_shift])), 0,
                         np.zeros((GROUPS, len(ctx.peak_edges) - 1), dtype=np.int64),
                         np.zeros((GROUPS, z, ctx.shape_bins), dtype=np.int64),
                         np.zeros((GROUPS if ctx.group_study_hist else 0, z, nb), dtype=np.int64),
@@ -214,7 +224,7 @@ def accumulate(acc: Pass2Partial, ctx: Pass2Context, x: np.ndarray, start: int
     acc.shape += grouped_shape_histograms(x, g, ctx.shape_lo, ctx.shape_width, ctx.shape_bins)
     xf = x.astype(np.float64)
     r = np.sqrt(np.einsum("ij,ij->i", xf, xf))
-    acc.radius.update(r)
+    acc.radius.update(r[:, None])
     acc.r_coarse += histogram(r, ctx.r_edges_coarse)
     acc.r_fine += histogram(r, ctx.r_edges_fine)
     acc.peak += grouped_histogram(r, g, ctx.peak_edges)
@@ -236,7 +246,7 @@ def _pass2_part(ctx: Pass2Context, blocks: list[tuple[int, int, int]],
     acc = empty_partial(ctx, arr.shape[1])
     fixed = ~ctx.slice_free
     for i, start, stop in blocks:
-        x = read_block(arr, start, stop)
+        x = np.asarray(arr[start:stop])
         _, pc = accumulate(acc, ctx, x, start)
         mask = (np.abs(x[:, fixed]) < ctx.slice_threshold).all(axis=1)
         acc.n_slice += int(mask.sum())
@@ -280,19 +290,7 @@ def done_chunks(store: Store, layout: StatsLayout, n: int, z: int, block_rows: i
     return done
 
 
-# -- after pass 2: 1-D arrays read back ------------------------------------------------------
-def vector_blocks(store: Store, rel: str) -> Callable[[], Iterable[np.ndarray]]:
-    """A re-iterable reader of a 1-D array in ~1M-value blocks (for exact quantiles)."""
-    arr = store.open_array(rel)
-    step = int(arr.chunks[0]) * max(1, (1 << 20) // int(arr.chunks[0]))
-
-    def gen() -> Iterable[np.ndarray]:
-        for s in range(0, arr.shape[0], step):
-            yield np.asarray(arr[s : s + step])
-
-    return gen
-
-
+# -- after pass 2: the slice indices, read back from the mask ------------------------------
 def write_slice_indices(store: Store, rel: str, mask_rel: str, n_slice: int, plan: dict) -> str:
     """Rows where the slice mask is 1, streamed from the mask into 65,536-row chunks."""
     chunk = 1 << 16
@@ -300,7 +298,8 @@ def write_slice_indices(store: Store, rel: str, mask_rel: str, n_slice: int, pla
     if not w.complete:
         buf: list[np.ndarray] = []
         held = out_i = 0
-        for idx in _mask_indices(store, mask_rel):
+        for start, mask in read_blocks(store.open_array(mask_rel), itemsize=8):
+            idx = np.flatnonzero(mask) + start
             buf.append(idx)
             held += len(idx)
             while held >= chunk:
@@ -313,9 +312,3 @@ def write_slice_indices(store: Store, rel: str, mask_rel: str, n_slice: int, pla
         w.finalize()
     return str(w.array.attrs["fingerprint"])
 
-
-def _mask_indices(store: Store, mask_rel: str) -> Iterable[np.ndarray]:
-    mask = store.open_array(mask_rel)
-    step = int(mask.chunks[0]) * max(1, (1 << 20) // int(mask.chunks[0]))
-    for s in range(0, mask.shape[0], step):
-        yield np.flatnonzero(np.asarray(mask[s : s + step])) + s

@@ -1,8 +1,10 @@
-"""Reading a latent array block by block and running parts of a pass side by side with dask.
+"""The latents a pass streams (opened, checked and fingerprinted) and the parts of a pass run
+side by side with dask.
 
-A pass is split into a few contiguous runs of blocks (whole zarr chunks, ~8 MB each); each run
-is one dask task that loops over its blocks with plain numpy, on local threads or an existing
-distributed scheduler. Memory is one block plus the accumulators per worker thread.
+A pass is split into a few contiguous runs of blocks (whole zarr chunks, ~8 MB each:
+:func:`zspace.storage.row_ranges`); each run is one dask task that loops over its blocks with
+plain numpy, on local threads or an existing distributed scheduler. Memory is one block plus
+the accumulators per worker thread.
 """
 
 from __future__ import annotations
@@ -17,7 +19,6 @@ import numpy as np
 import zarr
 
 from zspace.storage import StoreError, is_complete, open_array
-from zspace.tasks.analyze.params import BLOCK_BYTES
 
 
 def open_latents(url: str) -> zarr.Array:
@@ -50,25 +51,11 @@ def input_fingerprint(url: str) -> str:
     return f"listing:{h.hexdigest()}"
 
 
-def plan_blocks(arr: zarr.Array, block_rows: int | None = None) -> list[tuple[int, int]]:
-    """Row ranges of whole zarr chunks, about BLOCK_BYTES of float64 each."""
-    n, z = arr.shape
-    chunk = int(arr.chunks[0])
-    if block_rows is None:
-        per = max(1, round(BLOCK_BYTES / (chunk * z * 8)))
-        block_rows = chunk * per
-    return [(s, min(s + block_rows, n)) for s in range(0, n, block_rows)]
-
-
 def split_parts(blocks: Sequence[Any], n_parts: int) -> list[list[Any]]:
     """Blocks cut into at most n_parts contiguous runs (in order: sums add up the same way)."""
     n_parts = max(1, min(n_parts, len(blocks)))
     bounds = np.linspace(0, len(blocks), n_parts + 1).round().astype(int)
     return [list(blocks[a:b]) for a, b in zip(bounds[:-1], bounds[1:], strict=True) if b > a]
-
-
-def read_block(arr: zarr.Array, start: int, stop: int) -> np.ndarray:
-    return np.asarray(arr[start:stop])
 
 
 def run_parts(
@@ -90,18 +77,6 @@ def run_parts(
     with threadpool_limits(1, user_api="blas"):
         # the callable, not "threads": naming a scheduler makes dask import distributed (~0.15 s)
         return list(dask.compute(*tasks, scheduler=dask.threaded.get, num_workers=workers))
-
-
-def default_workers(dask_address: str | None = None) -> int:
-    """Threads of the cluster at dask_address, or this machine's default worker count."""
-    if dask_address:
-        from distributed import Client
-
-        with Client(dask_address, set_as_default=False) as client:
-            return max(1, sum(client.nthreads().values()))
-    from zspace.tasks.common.parallel import default_workers as local_workers
-
-    return local_workers()
 
 
 class RowsBar:

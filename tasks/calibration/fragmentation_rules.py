@@ -15,7 +15,7 @@ from typing import Any
 
 import numpy as np
 
-from zspace.tasks.analyze.fragmentation import FragmentationParams, fragmentation_summary
+from zspace.tasks.analyze import FragmentationParams, fragmentation_summary
 from zspace.tasks.calibration import nulls
 
 BENCHMARK = {"n": 2000, "z_dim": 32}  # benchmarks/calibration.py: ~3 min on one core

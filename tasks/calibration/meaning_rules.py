@@ -21,7 +21,7 @@ from typing import Any
 
 import numpy as np
 
-from zspace.tasks.analyze.meaning import compare_meaning, meaning_summary
+from zspace.tasks.analyze import compare_meaning, meaning_summary
 from zspace.tasks.calibration import nulls
 
 BENCHMARK = {"n": 2000, "z_dim": 32}  # benchmarks/calibration.py: ~7 min on one core

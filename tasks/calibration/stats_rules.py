@@ -1,7 +1,7 @@
 """Calibration of the latent-statistics Findings rules: each rule's verdict over seeded draws of
 data without the claimed property (false positives) and with it at a stated strength (power).
 
-Every draw goes through :func:`zspace.tasks.analyze.stats.summarize_array` (the analysis's own
+Every draw goes through :func:`zspace.tasks.analyze.summarize_array` (the analysis's own
 kernels) and the Findings functions themselves, so what is calibrated is the code the report
 runs. For the study's claims the "null" is data without the claimed property (a radius peak far
 from sqrt(z_dim), uncorrelated components, a flat PCA spectrum, non-Gaussian components, ...).
@@ -14,9 +14,14 @@ from typing import Any
 
 import numpy as np
 
-from zspace.tasks.analyze.resample import GROUPS, moment_errors, replicate_weights, row_groups
-from zspace.tasks.analyze.stats import summarize_array
-from zspace.tasks.analyze.stats_core import dominant_components
+from zspace.tasks.analyze import (
+    GROUPS,
+    dominant_components,
+    moment_errors,
+    replicate_weights,
+    row_groups,
+    summarize_array,
+)
 from zspace.tasks.calibration import nulls
 from zspace.tasks.report import findings as fd
 

@@ -22,7 +22,13 @@ from typing import Any
 import dask
 
 
-def default_workers() -> int:
+def default_workers(dask_address: str | None = None) -> int:
+    """Threads of the dask cluster at dask_address, else the cores this process may use."""
+    if dask_address:
+        from distributed import Client
+
+        with Client(dask_address, set_as_default=False) as client:
+            return max(1, sum(client.nthreads().values()))
     try:
         return max(1, len(os.sched_getaffinity(0)))
     except AttributeError:  # pragma: no cover - not Linux

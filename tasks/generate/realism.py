@@ -37,7 +37,7 @@ from typing import Any
 
 import numpy as np
 
-from zspace.tasks.analyze.stats_core import mahalanobis, mahalanobis_scale
+from zspace.tasks.analyze import mahalanobis, mahalanobis_scale
 
 REALISM_COMPONENTS = 8
 REALISM_RULE = (f"realism = 1 - |2p - 1|, p = the percentile of the image's distance from the "

@@ -18,7 +18,7 @@ from collections.abc import Callable, Iterator
 from typing import Any
 
 from zspace.storage import StatsLayout, Store, StoreError, open_array
-from zspace.tasks.analyze.streaming import RowsBar
+from zspace.tasks.analyze import RowsBar
 from zspace.tasks.common.figures import png_bytes, write_manifest
 from zspace.tasks.report.figures import FIGURES, FigureContext, StatsFigure
 from zspace.tasks.report.style import size_px

@@ -11,7 +11,7 @@ the report and the freshness check pick it up.
 Nothing here recomputes a statistic: histograms, radius histograms, the correlation matrix, the
 PCA spectrum and coordinates are read from the stats folder; the latents are only read for
 sampled scatter points and, chunk by chunk, for the zoom series in original axes. Artificial
-points are regenerated with :func:`~zspace.tasks.analyze.artificial.artificial_vectors`, so they
+points are regenerated with :func:`~zspace.tasks.analyze.artificial_vectors`, so they
 are the vectors the analysis used.
 """
 
@@ -30,7 +30,7 @@ from matplotlib.lines import Line2D
 
 from zspace import study
 from zspace.storage import StatsLayout, Store, read_rows
-from zspace.tasks.analyze.artificial import artificial_vectors
+from zspace.tasks.analyze import artificial_vectors
 from zspace.tasks.report.style import ART_COLORS, CHOSEN_COLOR, DATA_COLOR, ORIGIN_COLOR, new_figure
 from zspace.tasks.report.zoom import zoom_caption, zoom_figure, zoom_series
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from zspace.tasks.analyze.meaning import compare_meaning
+from zspace.tasks.analyze import compare_meaning
 from zspace.tasks.report.html import esc, fmt, table
 
 SECTIONS = {"factors": "Generating factors", "attributes": "Attributes"}

@@ -15,18 +15,11 @@ from matplotlib.figure import Figure
 from matplotlib.patches import Rectangle
 
 from zspace import study
+from zspace.storage import row_ranges
 from zspace.tasks.report.style import DATA_COLOR, ORIGIN_COLOR, new_figure
 
 ZOOM_SIDES: tuple[float | None, ...] = study.ZOOM_SIDES  # None: the whole cloud
 MAX_ZOOM_POINTS = 200_000  # per panel; beyond this every k-th point inside the window is drawn
-
-
-def row_blocks(arr: Any) -> list[tuple[int, int]]:
-    """Row ranges of whole zarr chunks (a few of them per block, ~8 MB)."""
-    n = int(arr.shape[0])
-    row_bytes = max(1, int(np.prod(arr.shape[1:])) * arr.dtype.itemsize)
-    step = int(arr.chunks[0]) * max(1, (8 << 20) // (int(arr.chunks[0]) * row_bytes))
-    return [(a, min(n, a + step)) for a in range(0, n, step)]
 
 
 class Window:
@@ -64,7 +57,7 @@ def zoom_series(arr: Any, pairs: Sequence[tuple[int, int]], centres: Sequence[tu
     wins = [[Window(c, s, cap) for s in sides] for c in centres]
     cols = sorted({k for p in pairs for k in p})
     pos = {k: i for i, k in enumerate(cols)}
-    for a, b in row_blocks(arr):
+    for a, b in row_ranges(arr):  # whole chunks, ~8 MB a block
         block = np.asarray(arr[a:b])[:, cols]
         for p, ws in zip(pairs, wins, strict=True):
             xy = block[:, [pos[p[0]], pos[p[1]]]]

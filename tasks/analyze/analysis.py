@@ -12,7 +12,7 @@ a sequence of named passes, each returning one typed result:
   trimmed radius histograms, the exact Mahalanobis quantile)
 - :func:`~zspace.tasks.analyze.artificial.artificial_comparison` -> ``ArtificialResult``
 
-and :func:`analyze_latents` assembles them into an :class:`~zspace.tasks.analyze.summary.Analysis`,
+and :func:`analyze_latents` assembles them into an :class:`~zspace.tasks.analyze.outputs.Analysis`,
 which writes the arrays and summary.json. The fingerprint is a hash of the summary and every
 array: the same for the same input, parameters and number of dask workers.
 
@@ -21,7 +21,7 @@ Layout of the output folder (a run's stats folder or ``--out DIR``); every array
 
     mean, std, min, max          (z,) float64     per component; std is ddof=1
     mode                         (z,) float64     centre of each component's highest 0.25 bin
-    half_width                   (z,) float64     FWHM of the component histogram (stats_core.half_width)
+    half_width                   (z,) float64     FWHM of the component histogram (moments.half_width)
     histogram_counts             (z, nb) int64    per component, common grid for all components
     histogram_edges              (nb+1,) float64  bin width 0.25 (attrs.bin_width), edges at multiples of it
     radius_hist_coarse / _fine   (nb,) int64      radius ||z|| histograms, bin width 0.5 / 0.05 from 0
@@ -48,52 +48,44 @@ from __future__ import annotations
 import hashlib
 import json
 import time
+from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
 
 from zspace.storage import StatsLayout, Store, StoreError
-from zspace.tasks.analyze.artificial import artificial_comparison, artificial_vectors
+from zspace.tasks.analyze.artificial import artificial_comparison
+from zspace.tasks.analyze.correlation import mahalanobis, mahalanobis_of_coordinates
 from zspace.tasks.analyze.derived import Derived, derive, finish, finish_with
-from zspace.tasks.analyze.params import (
-    DEFAULT_B,
-    HALF_WIDTH_RULE,
-    INSIDE_RULE,
-    PRODUCER,
-    STATS_VERSION,
-    W1_RULE,
-    StatsParams,
-)
+from zspace.tasks.analyze.moments import Moments
+from zspace.tasks.analyze.outputs import Analysis, statistics_fingerprint
+from zspace.tasks.analyze.params import PRODUCER, STATS_VERSION, StatsParams
 from zspace.tasks.analyze.passes import (
     PASS2_ARRAYS,
     Pass2Context,
     Pass2Result,
     accumulate,
-    correlation_matrix,
     done_chunks,
     empty_partial,
+    latent_blocks,
     latent_moments,
     second_pass,
     write_slice_indices,
 )
-from zspace.tasks.analyze.stats_core import Moments, mahalanobis, mahalanobis_of_coordinates
-from zspace.tasks.analyze.streaming import (
-    RowsBar,
-    default_workers,
-    input_fingerprint,
-    open_latents,
-    plan_blocks,
-    run_parts,
-)
-from zspace.tasks.analyze.summary import Analysis, statistics_fingerprint
+from zspace.tasks.analyze.streaming import RowsBar, input_fingerprint, open_latents
+from zspace.tasks.common.parallel import default_workers
 
 GROUPED_CELLS = 1 << 16  # the 0.25 histograms are kept per bootstrap group up to z x bins cells
-__all__ = [
-    "DEFAULT_B", "HALF_WIDTH_RULE", "INSIDE_RULE", "PRODUCER", "STATS_VERSION", "W1_RULE",
-    "Analysis", "StatsParams", "analyze_latents", "artificial_vectors", "correlation_matrix",
-    "default_workers", "input_fingerprint", "latent_moments", "open_latents", "plan_blocks",
-    "run_parts",
-]
+
+
+@dataclass(frozen=True)
+class _Job:
+    """One analysis: the latents it reads, where its statistics go, and their parameters."""
+
+    latents_url: str
+    store: Store
+    layout: StatsLayout
+    params: StatsParams
 
 
 def stats_layout(out_rel: str) -> StatsLayout:
@@ -101,14 +93,14 @@ def stats_layout(out_rel: str) -> StatsLayout:
     return StatsLayout(out_rel.strip("/"))
 
 
-def _check_inputs(latents_url: str, store: Store, layout: StatsLayout, params: StatsParams,
-                  z: int) -> None:
+def _check_inputs(job: _Job, z: int) -> None:
+    params = job.params
     if params.slice_axes and max(params.slice_axes) >= z:
         raise ValueError(f"slice_axes {params.slice_axes} out of range for z_dim {z}")
-    ours = {store.join(layout.array(a)) for a in (*PASS2_ARRAYS, "slice_indices")}
-    if latents_url.rstrip("/") in ours:
-        raise StoreError(f"output folder {store.join(layout.root)} would overwrite the input "
-                         f"{latents_url}")
+    ours = {job.store.join(job.layout.array(a)) for a in (*PASS2_ARRAYS, "slice_indices")}
+    if job.latents_url.rstrip("/") in ours:
+        raise StoreError(f"output folder {job.store.join(job.layout.root)} would overwrite the "
+                         f"input {job.latents_url}")
 
 
 def _cached(store: Store, layout: StatsLayout, fp_in: str, params_json: dict[str, Any]
@@ -125,8 +117,18 @@ def _cached(store: Store, layout: StatsLayout, fp_in: str, params_json: dict[str
     return None
 
 
-def _pass2_context(store: Store, layout: StatsLayout, latents_url: str, fp_in: str,
-                   m: Moments, d: Derived, params: StatsParams, shape: tuple[int, int],
+def _context(m: Moments, d: Derived, params: StatsParams, **where: Any) -> Pass2Context:
+    """Pass 2's grids and projections from pass 1; `where`: its input, output and plans."""
+    small = len(d.mean) * (len(d.hist_edges) - 1) <= GROUPED_CELLS
+    return Pass2Context(
+        **where, mean=d.mean, components=d.pca_components, scale=d.mahalanobis_scale,
+        hist_edges=d.hist_edges, r_edges_coarse=d.r_edges_coarse, r_edges_fine=d.r_edges_fine,
+        r_shift=m.rms_radius, slice_free=d.slice_free, slice_threshold=params.slice_threshold,
+        peak_edges=d.peak_edges, shape_lo=d.shape_lo, shape_width=d.shape_width,
+        shape_bins=d.shape_bins, seed=params.seed, group_study_hist=small)
+
+
+def _pass2_context(job: _Job, fp_in: str, m: Moments, d: Derived, shape: tuple[int, int],
                    block_rows: int) -> Pass2Context:
     """Where pass 2 writes and what it bins on. Its chunks depend on pass 1's float results
     (whose last bits vary with the worker count): a resume under other ones must not mix them."""
@@ -138,30 +140,26 @@ def _pass2_context(store: Store, layout: StatsLayout, latents_url: str, fp_in: s
         "pca_coordinates": {**base, "array": "pca_coordinates"},
         "mahalanobis": {**base, "array": "mahalanobis"},
         "slice_mask": {**base, "array": "slice_mask", "slice_axes": list(d.slice_axes),
-                       "slice_threshold": params.slice_threshold},
+                       "slice_threshold": job.params.slice_threshold},
     }
-    done = done_chunks(store, layout, *shape, block_rows, plans)
-    small = shape[1] * (len(d.hist_edges) - 1) <= GROUPED_CELLS
-    return Pass2Context(latents_url, store.url, layout, block_rows, d.mean, d.pca_components,
-                        d.mahalanobis_scale, d.hist_edges, d.r_edges_coarse, d.r_edges_fine,
-                        m.rms_radius, d.slice_free, params.slice_threshold, plans, done,
-                        d.peak_edges, d.shape_lo, d.shape_width, d.shape_bins, params.seed, small)
+    done = done_chunks(job.store, job.layout, *shape, block_rows, plans)
+    return _context(m, d, job.params, url=job.latents_url, out_url=job.store.url,
+                    layout=job.layout, block_rows=block_rows, plans=plans, done=done)
 
 
-def _run_analysis(latents_url: str, store: Store, layout: StatsLayout, params: StatsParams,
-                  input_info: dict[str, Any], dask_address: str | None, workers: int,
-                  show_progress: bool) -> Analysis:
+def _run_analysis(job: _Job, input_info: dict[str, Any], dask_address: str | None,
+                  workers: int, show_progress: bool) -> Analysis:
     """Pass 1, derived quantities, pass 2, finish and artificial vectors, in that order."""
-    arr = open_latents(latents_url)
+    store, layout, params = job.store, job.layout, job.params
+    arr = open_latents(job.latents_url)
     n, z = (int(s) for s in arr.shape)
-    blocks = plan_blocks(arr, params.block_rows)
+    blocks = latent_blocks(arr, params.block_rows)
     block_rows = blocks[0][1] - blocks[0][0]
     bar = RowsBar(2 * n, f"analyze {n:,} x {z}", show_progress and not dask_address)
-    m = latent_moments(latents_url, block_rows=block_rows, dask_address=dask_address,
+    m = latent_moments(job.latents_url, block_rows=block_rows, dask_address=dask_address,
                        workers=workers, progress=bar.update)
     d = derive(m, params)
-    ctx = _pass2_context(store, layout, latents_url, input_info["fingerprint"], m, d, params,
-                         (n, z), block_rows)
+    ctx = _pass2_context(job, input_info["fingerprint"], m, d, (n, z), block_rows)
     p2: Pass2Result = second_pass(store, ctx, n, z, blocks, dask_address, workers, bar.update)
     bar.close()
     f = finish(store, layout, n, params, d, p2.partial)
@@ -209,19 +207,19 @@ def analyze_latents(
     t0 = time.perf_counter()
     params = params if isinstance(params, StatsParams) else StatsParams(**(params or {}))
     store = out_store if isinstance(out_store, Store) else Store(out_store)
-    layout = stats_layout(out_rel)
+    job = _Job(latents_url, store, stats_layout(out_rel), params)
     arr = open_latents(latents_url)
     fp_in = input_fingerprint(latents_url)
-    _check_inputs(latents_url, store, layout, params, int(arr.shape[1]))
-    cached = _cached(store, layout, fp_in, json.loads(params.model_dump_json()))
+    _check_inputs(job, int(arr.shape[1]))
+    cached = _cached(store, job.layout, fp_in, json.loads(params.model_dump_json()))
     if cached is not None:
-        return _result(store, layout, cached, cached=True, seconds=time.perf_counter() - t0)
+        return _result(store, job.layout, cached, cached=True, seconds=time.perf_counter() - t0)
     input_info = {"url": latents_url, "fingerprint": fp_in, "dtype": str(arr.dtype),
                   "chunks": list(arr.chunks)}
-    analysis = _run_analysis(latents_url, store, layout, params, input_info, dask_address,
+    analysis = _run_analysis(job, input_info, dask_address,
                              workers or default_workers(dask_address), show_progress)
-    summary = _write(store, layout, analysis, t0)
-    return _result(store, layout, summary, cached=False, seconds=time.perf_counter() - t0)
+    summary = _write(store, job.layout, analysis, t0)
+    return _result(store, job.layout, summary, cached=False, seconds=time.perf_counter() - t0)
 
 
 def summarize_array(x: np.ndarray, params: StatsParams | dict[str, Any] | None = None
@@ -235,11 +233,8 @@ def summarize_array(x: np.ndarray, params: StatsParams | dict[str, Any] | None =
     m = Moments.empty(x[: min(n, 4096)].astype(np.float64).mean(axis=0))
     m.update(x)
     d = derive(m, params)
-    ctx = Pass2Context("", "", StatsLayout(""), n, d.mean, d.pca_components, d.mahalanobis_scale,
-                       d.hist_edges, d.r_edges_coarse, d.r_edges_fine, m.rms_radius,
-                       d.slice_free, params.slice_threshold, {}, {}, d.peak_edges, d.shape_lo,
-                       d.shape_width, d.shape_bins, params.seed,
-                       z * (len(d.hist_edges) - 1) <= GROUPED_CELLS)
+    ctx = _context(m, d, params, url="", out_url="", layout=StatsLayout(""), block_rows=n,
+                   plans={}, done={})
     acc = empty_partial(ctx, z)
     _, pc = accumulate(acc, ctx, x, 0)
     maha = mahalanobis_of_coordinates(pc, d.mahalanobis_scale)

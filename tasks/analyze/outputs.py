@@ -1,4 +1,4 @@
-"""The typed result of one analysis, and how it becomes the stored arrays and summary.json.
+"""The typed result of one analysis, and what it writes: the stored arrays and summary.json.
 
 :class:`Analysis` holds each pass's typed result; :meth:`Analysis.arrays` lists the small arrays
 (name -> data, attrs) and :meth:`Analysis.summary` the JSON summary. The statistics fingerprint
@@ -16,7 +16,13 @@ from typing import Any
 import numpy as np
 
 from zspace.tasks.analyze.artificial import ArtificialResult
+from zspace.tasks.analyze.correlation import (
+    CORRELATION_THRESHOLDS,
+    correlated_pairs,
+    correlation_counts,
+)
 from zspace.tasks.analyze.derived import Derived, Finished
+from zspace.tasks.analyze.dominant import DOMINANT_RULE, dominant_cut
 from zspace.tasks.analyze.params import (
     HALF_WIDTH_RULE,
     INSIDE_RULE,
@@ -28,14 +34,8 @@ from zspace.tasks.analyze.params import (
     StatsParams,
 )
 from zspace.tasks.analyze.passes import PASS2_ARRAYS, Pass2Result
-from zspace.tasks.analyze.resample import GROUPS, PEAK_RULE
-from zspace.tasks.analyze.stats_core import (
-    CORRELATION_THRESHOLDS,
-    DOMINANT_RULE,
-    correlated_pairs,
-    correlation_counts,
-    dominant_cut,
-)
+from zspace.tasks.analyze.radii import PEAK_RULE
+from zspace.tasks.analyze.resample import GROUPS
 
 SHAPE_RULE = (
     "half_width_scaled: the half-width rule on each component's own histogram, bin std/4 over "

@@ -275,17 +275,19 @@ def _standardize(train: np.ndarray, test: np.ndarray) -> tuple[np.ndarray, np.nd
     return (train - mu) / sd, (test - mu) / sd
 
 
-def l1_logistic(c: float, n_classes: int) -> Any:
+def l1_logistic(c: float, n_classes: int, seed: int = 0) -> Any:
     """L1 logistic regression on every scikit-learn version: before 1.8 `l1_ratio=1.0` alone
-    is silently L2, so the penalty is named there; from 1.8 on `penalty` is deprecated."""
+    is silently L2, so the penalty is named there; from 1.8 on `penalty` is deprecated. Both
+    solvers shuffle the data, so the seed makes a rerun give the same importances."""
     from sklearn import __version__
     from sklearn.linear_model import LogisticRegression
 
     solver = "liblinear" if n_classes == 2 else "saga"
     major, minor = (int(x) for x in __version__.split(".")[:2])
     if (major, minor) >= (1, 8):
-        return LogisticRegression(l1_ratio=1.0, C=c, solver=solver, max_iter=2000)
-    return LogisticRegression(penalty="l1", C=c, solver=solver, max_iter=2000)
+        return LogisticRegression(l1_ratio=1.0, C=c, solver=solver, max_iter=2000,
+                                  random_state=seed)
+    return LogisticRegression(penalty="l1", C=c, solver=solver, max_iter=2000, random_state=seed)
 
 
 def prediction_test(pred: np.ndarray, truth: np.ndarray, kind: str) -> tuple[float, float]:
@@ -328,7 +330,7 @@ def _fit_one(z_tr: np.ndarray, v_tr: np.ndarray, z_te: np.ndarray, v_te: np.ndar
             return np.zeros(z_tr.shape[1]), 0.0, 1.0
         kind = "binary" if len(classes) == 2 else "categorical"
         if method == "lasso":  # the same L1 strength as the Lasso: C = 1 / (alpha n)
-            clf = l1_logistic(1.0 / (LASSO_ALPHA * len(v_tr)), len(classes)).fit(z_tr, v_tr)
+            clf = l1_logistic(1.0 / (LASSO_ALPHA * len(v_tr)), len(classes), seed).fit(z_tr, v_tr)
             imp = np.abs(clf.coef_).sum(0)
             pred = clf.decision_function(z_te) if kind == "binary" else clf.predict(z_te)
         else:

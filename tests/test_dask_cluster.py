@@ -2,8 +2,8 @@
 workers as separate processes (tests/dask_cluster.py), the `zspace` command as a subprocess;
 each result equals a local run's, also after kill -9 of a worker in the middle of analyze.
 
-The store is a parameter (`STORE_ROOT`): every path the stages see is under it, so the same
-tests run against any store URL the workers can reach."""
+Every store lives under the `store_root` fixture (a folder here): point it at any store URL
+the workers can reach and the same tests run against that store."""
 
 from __future__ import annotations
 
@@ -12,6 +12,7 @@ import subprocess
 import sys
 import time
 from collections.abc import Iterator
+from concurrent.futures import ThreadPoolExecutor
 
 import fsspec
 import numpy as np
@@ -20,10 +21,10 @@ import zarr
 from dask_cluster import DaskCluster
 
 from zspace.storage import ChunkedWriter, Store
+from zspace.tasks.analyze.stats import analyze_latents
 
-N_LATENTS, Z, LATENT_CHUNK = 120_000, 16, 500
-ANALYZE = ["--block-rows", str(LATENT_CHUNK), "--n-artificial", "500", "--bootstrap-replicates",
-           "20"]
+Z, CHUNK = 16, 250
+STATS = {"block_rows": CHUNK, "n_artificial": 500, "bootstrap_replicates": 20}
 
 
 @pytest.fixture(scope="module")
@@ -41,25 +42,15 @@ def store_root(tmp_path_factory: pytest.TempPathFactory) -> str:
     return str(tmp_path_factory.mktemp("stores"))
 
 
-def two_cpus() -> None:
-    """A local analysis splits its passes over this machine's cores, the cluster's over its two
-    worker threads: same split, same sums, so the local run gets two cores."""
-    cpus = sorted(os.sched_getaffinity(0))
-    os.sched_setaffinity(0, cpus[:2])
-
-
 def cli_env() -> dict[str, str]:
     from prefect.settings import PREFECT_API_URL
 
     return {**os.environ, "PREFECT_API_URL": str(PREFECT_API_URL.value())}  # the session's server
 
 
-def zspace(*args: str, local: bool = False) -> subprocess.CompletedProcess:
-    if local and len(os.sched_getaffinity(0)) < 2:
-        pytest.skip("the local reference needs two cores, as many as the cluster has threads")
+def zspace(*args: str) -> subprocess.CompletedProcess:
     proc = subprocess.run([sys.executable, "-m", "zspace.cli", *args], capture_output=True,
-                          text=True, timeout=300, env=cli_env(),
-                          preexec_fn=two_cpus if local else None)
+                          text=True, timeout=300, env=cli_env())
     assert proc.returncode == 0, proc.stdout[-3000:] + proc.stderr[-3000:]
     return proc
 
@@ -80,71 +71,64 @@ def test_ingest_on_the_cluster_equals_a_local_ingest(cluster: DaskCluster, store
     assert remote.read_bytes(index) == local.read_bytes(index)
 
 
-@pytest.fixture(scope="module")
-def latents(store_root: str) -> tuple[str, dict]:
-    """Correlated float32 latents in the store, and a local analysis of them (two cores)."""
+def write_latents(store: Store, n: int) -> str:
+    """Correlated float32 latents (n, Z) in the store; their URL."""
     rng = np.random.default_rng(4)
-    x = rng.standard_normal((N_LATENTS, Z))
+    x = rng.standard_normal((n, Z))
     x[:, 1] = 0.8 * x[:, 0] + 0.6 * x[:, 1]
     x[:, 5] *= 3.0
-    store = Store(f"{store_root}/latents")
-    w = ChunkedWriter(store, "z_mean", x.shape, LATENT_CHUNK, np.float32, {"test": "cluster"})
+    w = ChunkedWriter(store, "z_mean", x.shape, CHUNK, np.float32, {"test": "cluster"})
     for i in range(w.n_chunks):
-        w.write_chunk(i, x[i * LATENT_CHUNK : (i + 1) * LATENT_CHUNK])
+        w.write_chunk(i, x[i * CHUNK : (i + 1) * CHUNK])
     w.finalize()
-    url = store.join("z_mean")
-    out = Store(f"{store_root}/stats-local")
-    zspace("analyze", "--latents", url, "--out", out.url, *ANALYZE, local=True)
-    return url, out.read_json("summary.json")
+    return store.join("z_mean")
 
 
-def test_analyze_on_the_cluster_equals_a_local_analysis(cluster: DaskCluster, store_root: str,
-                                                         latents: tuple[str, dict]) -> None:
-    url, local = latents
+def local_analysis(url: str, out: Store) -> dict:
+    """The statistics computed here, split over two threads as the cluster splits them over
+    its two workers (the same parts, so the same sums)."""
+    return analyze_latents(url, out, "", STATS, workers=2, show_progress=False)
+
+
+def test_analyze_on_the_cluster_equals_a_local_analysis(cluster: DaskCluster, store_root: str
+                                                        ) -> None:
+    url = write_latents(Store(f"{store_root}/latents-small"), 6_000)
+    local = local_analysis(url, Store(f"{store_root}/stats-local"))
     out = Store(f"{store_root}/stats-cluster")
-    zspace("analyze", "--latents", url, "--out", out.url, *ANALYZE,
+    zspace("analyze", "--latents", url, "--out", out.url, "--block-rows", str(CHUNK),
+           "--n-artificial", "500", "--bootstrap-replicates", "20",
            "--dask-address", cluster.address)
     assert out.read_json("summary.json")["fingerprint"] == local["fingerprint"]
 
 
 def _pass2_marks(out: Store) -> int:
-    return len(out.listdir("pca_coordinates/.zspace-marks")) if out.exists(
-        "pca_coordinates/.zspace-marks") else 0
+    marks = "pca_coordinates/.zspace-marks"
+    return len(out.listdir(marks)) if out.exists(marks) else 0
 
 
-def _busy_worker(address: str) -> str | None:
-    """A worker that is running a task now."""
+def test_analyze_is_exact_after_a_worker_is_killed_mid_pass(cluster: DaskCluster, store_root: str
+                                                            ) -> None:
     from distributed import Client
 
-    with Client(address, set_as_default=False) as client:
-        busy = [w for w, keys in client.processing().items() if keys]
-    return busy[0] if busy else None
-
-
-def test_analyze_is_exact_after_a_worker_is_killed_mid_pass(cluster: DaskCluster, store_root: str,
-                                                            latents: tuple[str, dict]) -> None:
-    url, local = latents
+    n = 120_000
+    url = write_latents(Store(f"{store_root}/latents"), n)
+    local = local_analysis(url, Store(f"{store_root}/stats-local-large"))
     cluster.ensure_workers(2)
     out = Store(f"{store_root}/stats-killed")
-    proc = subprocess.Popen([sys.executable, "-m", "zspace.cli", "analyze", "--latents", url,
-                             "--out", out.url, *ANALYZE, "--dask-address", cluster.address],
-                            env=cli_env(), stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
-    try:
+    with ThreadPoolExecutor(1) as pool, Client(cluster.address, set_as_default=False) as client:
+        analysis = pool.submit(analyze_latents, url, out, "", STATS,
+                               dask_address=cluster.address, show_progress=False)
         deadline = time.monotonic() + 120
         while _pass2_marks(out) == 0:  # pass 2 has begun writing its chunks
-            assert proc.poll() is None and time.monotonic() < deadline, "pass 2 never started"
-            time.sleep(0.01)
-        victim = _busy_worker(cluster.address)
-        assert victim in cluster.workers, f"no worker of {list(cluster.workers)} is busy"
-        cluster.kill_worker(victim)
+            assert not analysis.done() and time.monotonic() < deadline, "pass 2 never started"
+            time.sleep(0.005)
+        busy = [w for w, keys in client.processing().items() if keys and w in cluster.workers]
+        assert busy, "no worker is running a part of pass 2"
+        cluster.kill_worker(busy[0])
         marks_at_kill = _pass2_marks(out)
-        output, _ = proc.communicate(timeout=300)
-    finally:
-        if proc.poll() is None:
-            proc.kill()
-            proc.wait()
-    assert proc.returncode == 0, output[-3000:]
-    assert marks_at_kill < N_LATENTS // LATENT_CHUNK, "pass 2 had finished: nothing was lost"
+        result = analysis.result(timeout=300)
+    assert marks_at_kill < n // CHUNK, "pass 2 had finished: nothing was lost"
+    assert result["fingerprint"] == local["fingerprint"]
     assert out.read_json("summary.json")["fingerprint"] == local["fingerprint"]
     cluster.ensure_workers(2)
 
@@ -188,7 +172,7 @@ def test_encode_on_the_cluster_is_bit_identical_and_resumes(cluster: DaskCluster
     local, remote = Store(f"{store_root}/encode-local"), Store(f"{store_root}/encode-cluster")
     _encode_stores(local, remote)
     args = ["--run", "vae", "--batch-size", "16", "--chunk-images", "32"]
-    zspace("encode", "--store", local.url, *args)
+    encode_run(local, "vae", batch_size=16, chunk_images=32)  # here, without a cluster
     part = encode_run(remote, "vae", batch_size=16, chunk_images=32, stop_after_chunks=3,
                       dask_address=cluster.address)
     assert not part["complete"] and part["encoded_chunks"] == 3

@@ -19,6 +19,7 @@ import numpy as np
 import pytest
 import zarr
 from dask_cluster import DaskCluster
+from support import free_port
 
 from zspace.storage import ChunkedWriter, Store
 from zspace.tasks.analyze.stats import analyze_latents
@@ -177,6 +178,11 @@ def test_encode_on_the_cluster_is_bit_identical_and_resumes(cluster: DaskCluster
                       dask_address=cluster.address)
     assert not part["complete"] and part["encoded_chunks"] == 3
     first = _mark_times(remote)
+    nobody = subprocess.run([sys.executable, "-m", "zspace.cli", "encode", "--store", remote.url,
+                             *args, "--dask-address", f"tcp://127.0.0.1:{free_port()}"],
+                            capture_output=True, text=True, timeout=120, env=cli_env())
+    assert nobody.returncode == 2 and "no dask scheduler answers" in nobody.stderr, nobody.stderr
+    assert "Traceback" not in nobody.stderr
     out = zspace("encode", "--store", remote.url, *args, "--dask-address", cluster.address)
     assert "encoded 256 images" in out.stdout
     again = _mark_times(remote)

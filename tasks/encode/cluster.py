@@ -48,9 +48,14 @@ def encode_on_cluster(address: str, store: Store, p: dict[str, Any], todo: list[
     from distributed import Client, as_completed
 
     run = p["plan"]["run"]
-    with Client(address, set_as_default=False) as client, \
-            Progress(p["n"], f"encode {run}", key=artifact_key(f"encode-{run}"), unit="img",
-                     initial=done_rows) as bar:
+    try:
+        client = Client(address, set_as_default=False, timeout="10s")
+    except (OSError, TimeoutError) as e:
+        raise ValueError(f"--dask-address {address}: no dask scheduler answers there "
+                         f"({type(e).__name__})") from None
+    bar = Progress(p["n"], f"encode {run}", key=artifact_key(f"encode-{run}"), unit="img",
+                   initial=done_rows)
+    with client, bar:
         futures = [client.submit(encode_chunk_on_worker, store.url, p, i, batch_size, pure=False)
                    for i in todo]
         try:

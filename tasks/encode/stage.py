@@ -10,6 +10,8 @@ One latent chunk covers a whole number of image chunks and is written whole, the
 (ChunkedWriter), so a killed encode resumes at the first unmarked chunk; the plan holds the
 model and dataset fingerprints, so latents of an older model are never mixed with new ones.
 A finished encode is recognised from the array attributes alone, without loading TensorFlow.
+Given a dask scheduler, the workers encode and write the chunks (:mod:`.cluster`); both paths
+encode a chunk with :func:`.rows.encode_chunk`.
 """
 
 from __future__ import annotations

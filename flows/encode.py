@@ -21,7 +21,8 @@ from zspace.tasks.encode.params import EncodeParams
 def encode_latents(params: EncodeParams) -> dict[str, Any]:
     from zspace.tasks.encode.stage import encode_run
 
-    return encode_run(Store(params.store), params.run, batch_size=params.batch_size)
+    return encode_run(Store(params.store), params.run, batch_size=params.batch_size,
+                      chunk_images=params.chunk_images, dask_address=params.dask_address)
 
 
 @flow(name="encode", log_prints=True)
@@ -61,4 +62,5 @@ STAGE = Stage(
     check=_check,
     summary=summary_lines,
     from_pipeline=lambda ctx, run: {"store": ctx.store, "run": run},
+    runtime=("dask_address",),
 )

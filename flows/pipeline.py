@@ -64,8 +64,9 @@ class PipelineParams(BaseModel):
                                        description="generation parameter (repeatable)")
     refresh: list[str] = Field(default_factory=list,
                                description=f"force these stages to rerun ({', '.join(STAGE_NAMES)})")
-    dask_address: str | None = Field(None, description="existing dask scheduler for ingest and "
-                                     "analyze (default: a LocalCluster)")
+    dask_address: str | None = Field(None, description="existing dask scheduler for ingest, "
+                                     "encode and analyze (default: a LocalCluster for ingest "
+                                     "and analyze, encode in-process)")
 
     @field_validator("refresh")
     @classmethod
@@ -194,6 +195,11 @@ def ensure_training_limit() -> None:
 
 
 # -- the loop over the stage graph ----------------------------------------------------------
+# Stages that use a cluster only when --dask-address names one: the run's own LocalCluster
+# would load TensorFlow once per worker process for what one process encodes as fast.
+GIVEN_CLUSTER_ONLY = frozenset({"encode"})
+
+
 @dataclass
 class _Runner:
     """Runs each declared stage for each of its targets, keyed on its upstream results."""
@@ -203,6 +209,7 @@ class _Runner:
     refresh: list[str]
     storage: Any
     runtime: dict[str, Any]
+    cluster_given: bool = False
     states: dict[str, str] = field(default_factory=dict)
     seconds: dict[str, float] = field(default_factory=dict)
 
@@ -224,6 +231,8 @@ class _Runner:
         refresh = st.name in self.refresh or not st.complete(self.store,
                                                              st.params.model_validate(params))
         runtime = {k: v for k, v in self.runtime.items() if k in st.runtime}
+        if st.name in GIVEN_CLUSTER_ONLY and not self.cluster_given:
+            runtime.pop("dask_address", None)
         t = run_stage.with_options(result_storage=self.storage, refresh_cache=refresh)
         t0 = time.perf_counter()
         state = t(st.name, target, params, self.upstream(st, target), runtime, return_state=True)
@@ -261,7 +270,8 @@ def pipeline_flow(params: PipelineParams) -> dict[str, Any]:
     ensure_training_limit()
     with ExitStack() as stack:
         address = params.dask_address or _local_cluster(stack)
-        runner = _Runner(ctx, st, params.refresh, result_storage_for(st), {"dask_address": address})
+        runner = _Runner(ctx, st, params.refresh, result_storage_for(st), {"dask_address": address},
+                         cluster_given=bool(params.dask_address))
         runner.run_all()
     reports = {run: res.get("report") for run, res in ctx.results["report"].items()}
     for key, state in runner.states.items():

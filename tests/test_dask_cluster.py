@@ -1,64 +1,194 @@
-"""Statistics on a real distributed cluster, with a worker killed in the middle of the work."""
+"""Ingest, encode and analyze through `--dask-address` on a real cluster: a scheduler and two
+workers as separate processes (tests/dask_cluster.py), the `zspace` command as a subprocess;
+each result equals a local run's, also after kill -9 of a worker in the middle of analyze.
+
+Every store lives under the `store_root` fixture (a folder here): point it at any store URL
+the workers can reach and the same tests run against that store."""
 
 from __future__ import annotations
 
 import os
-import signal
-from pathlib import Path
+import subprocess
+import sys
+import time
+from collections.abc import Iterator
+from concurrent.futures import ThreadPoolExecutor
 
+import fsspec
 import numpy as np
+import pytest
 import zarr
-from distributed import Client, LocalCluster
-from distributed.diagnostics.plugin import WorkerPlugin
+from dask_cluster import DaskCluster
+from support import free_port
 
 from zspace.storage import ChunkedWriter, Store
 from zspace.tasks.analyze import analyze_latents
 
-
-class KillOnceMidTask(WorkerPlugin):
-    """SIGKILLs its own worker process the moment a task starts executing there, once per
-    cluster (a marker file says it happened): the task in hand is lost mid-computation."""
-
-    def __init__(self, marker: str):
-        self.marker = marker
-
-    def transition(self, key: object, start: str, finish: str, **kwargs: object) -> None:
-        if finish != "executing":
-            return
-        try:
-            fd = os.open(self.marker, os.O_CREAT | os.O_EXCL | os.O_WRONLY)
-        except FileExistsError:
-            return
-        os.write(fd, f"{key}".encode())
-        os.close(fd)
-        os.kill(os.getpid(), signal.SIGKILL)
+Z, CHUNK = 16, 250
+STATS = {"block_rows": CHUNK, "n_artificial": 500, "bootstrap_replicates": 20}
 
 
-def _latents(path: Path, n: int = 60_000, z: int = 24) -> np.ndarray:
+@pytest.fixture(scope="module")
+def cluster(tmp_path_factory: pytest.TempPathFactory) -> Iterator[DaskCluster]:
+    c = DaskCluster(tmp_path_factory.mktemp("cluster")).start(2)
+    try:
+        yield c
+    finally:
+        c.stop()
+
+
+@pytest.fixture(scope="module")
+def store_root(tmp_path_factory: pytest.TempPathFactory) -> str:
+    """Where every store of this module lives (a folder here; any URL the workers reach)."""
+    return str(tmp_path_factory.mktemp("stores"))
+
+
+def cli_env() -> dict[str, str]:
+    from prefect.settings import PREFECT_API_URL
+
+    return {**os.environ, "PREFECT_API_URL": str(PREFECT_API_URL.value())}  # the session's server
+
+
+def zspace(*args: str) -> subprocess.CompletedProcess:
+    proc = subprocess.run([sys.executable, "-m", "zspace.cli", *args], capture_output=True,
+                          text=True, timeout=300, env=cli_env())
+    assert proc.returncode == 0, proc.stdout[-3000:] + proc.stderr[-3000:]
+    return proc
+
+
+def fingerprint(url: str) -> str:
+    return str(zarr.open_array(url, mode="r").attrs["fingerprint"])
+
+
+def test_ingest_on_the_cluster_equals_a_local_ingest(cluster: DaskCluster, store_root: str) -> None:
+    args = ["--source", "synthetic", "--name", "faces", "--count", "200", "--size", "32",
+            "--chunk-rows", "50"]
+    local, remote = Store(f"{store_root}/ingest-local"), Store(f"{store_root}/ingest-cluster")
+    zspace("ingest", "--store", local.url, *args, "--workers", "1")
+    zspace("ingest", "--store", remote.url, *args, "--dask-address", cluster.address)
+    images = local.dataset("faces").images
+    assert fingerprint(remote.join(images)) == fingerprint(local.join(images))
+    index = local.dataset("faces").index
+    assert remote.read_bytes(index) == local.read_bytes(index)
+
+
+def write_latents(store: Store, n: int) -> str:
+    """Correlated float32 latents (n, Z) in the store; their URL."""
     rng = np.random.default_rng(4)
-    x = rng.standard_normal((n, z))
+    x = rng.standard_normal((n, Z))
     x[:, 1] = 0.8 * x[:, 0] + 0.6 * x[:, 1]
     x[:, 5] *= 3.0
-    x = x.astype(np.float32)
-    w = ChunkedWriter(Store(path), "z_mean", x.shape, 2_000, np.float32, {"test": "dask"})
+    w = ChunkedWriter(store, "z_mean", x.shape, CHUNK, np.float32, {"test": "cluster"})
     for i in range(w.n_chunks):
-        w.write_chunk(i, x[i * 2_000 : (i + 1) * 2_000])
+        w.write_chunk(i, x[i * CHUNK : (i + 1) * CHUNK])
     w.finalize()
-    return x
+    return store.join("z_mean")
 
 
-def test_analyze_is_exact_after_a_worker_is_killed(tmp_path: Path) -> None:
-    x = _latents(tmp_path / "lat")
-    marker = tmp_path / "killed.marker"
-    with LocalCluster(n_workers=2, threads_per_worker=1, processes=True,
-                      dashboard_address=None) as cluster, Client(cluster) as client:
-        client.register_plugin(KillOnceMidTask(str(marker)))
-        result = analyze_latents(str(tmp_path / "lat" / "z_mean"), str(tmp_path / "stats"),
-                                 dask_address=cluster.scheduler_address, show_progress=False)
-    assert marker.exists(), "no worker was killed: the test proved nothing"
-    x64 = x.astype(np.float64)
-    corr = zarr.open_array(str(tmp_path / "stats" / "correlation"))[:]
-    mean = zarr.open_array(str(tmp_path / "stats" / "mean"))[:]
-    np.testing.assert_allclose(mean, x64.mean(axis=0), rtol=0, atol=1e-10)
-    np.testing.assert_allclose(corr, np.corrcoef(x64, rowvar=False), rtol=0, atol=1e-10)
-    assert result["n"] == len(x)
+def local_analysis(url: str, out: Store) -> dict:
+    """The statistics computed here, split over two threads as the cluster splits them over
+    its two workers (the same parts, so the same sums)."""
+    return analyze_latents(url, out, "", STATS, workers=2, show_progress=False)
+
+
+def test_analyze_on_the_cluster_equals_a_local_analysis(cluster: DaskCluster, store_root: str
+                                                        ) -> None:
+    url = write_latents(Store(f"{store_root}/latents-small"), 6_000)
+    local = local_analysis(url, Store(f"{store_root}/stats-local"))
+    out = Store(f"{store_root}/stats-cluster")
+    zspace("analyze", "--latents", url, "--out", out.url, "--block-rows", str(CHUNK),
+           "--n-artificial", "500", "--bootstrap-replicates", "20",
+           "--dask-address", cluster.address)
+    assert out.read_json("summary.json")["fingerprint"] == local["fingerprint"]
+
+
+def _pass2_marks(out: Store) -> int:
+    marks = "pca_coordinates/.zspace-marks"
+    return len(out.listdir(marks)) if out.exists(marks) else 0
+
+
+def test_analyze_is_exact_after_a_worker_is_killed_mid_pass(cluster: DaskCluster, store_root: str
+                                                            ) -> None:
+    from distributed import Client
+
+    n = 120_000
+    url = write_latents(Store(f"{store_root}/latents"), n)
+    local = local_analysis(url, Store(f"{store_root}/stats-local-large"))
+    cluster.ensure_workers(2)
+    out = Store(f"{store_root}/stats-killed")
+    with ThreadPoolExecutor(1) as pool, Client(cluster.address, set_as_default=False) as client:
+        analysis = pool.submit(analyze_latents, url, out, "", STATS,
+                               dask_address=cluster.address, show_progress=False)
+        deadline = time.monotonic() + 120
+        while _pass2_marks(out) == 0:  # pass 2 has begun writing its chunks
+            assert not analysis.done() and time.monotonic() < deadline, "pass 2 never started"
+            time.sleep(0.005)
+        busy = [w for w, keys in client.processing().items() if keys and w in cluster.workers]
+        assert busy, "no worker is running a part of pass 2"
+        cluster.kill_worker(busy[0])
+        marks_at_kill = _pass2_marks(out)
+        result = analysis.result(timeout=300)
+    assert marks_at_kill < n // CHUNK, "pass 2 had finished: nothing was lost"
+    assert result["fingerprint"] == local["fingerprint"]
+    assert out.read_json("summary.json")["fingerprint"] == local["fingerprint"]
+    cluster.ensure_workers(2)
+
+
+def _encode_stores(*stores: Store, n: int = 256, image_chunk: int = 16) -> None:
+    """The same random images and untrained tiny VAE (seeded), recorded as a trained run, in
+    each store."""
+    import keras
+
+    from zspace.models import ModelConfig, build_model
+    from zspace.models.saved import save_model
+
+    images = np.random.default_rng(0).integers(0, 256, size=(n, 32, 32, 3), dtype=np.uint8)
+    keras.utils.set_random_seed(0)
+    model = build_model(ModelConfig(kind="vae", filters=[4, 4, 8, 8], input_size=32, z_dim=3))
+    model.encode(images[:2])  # builds the weights
+    for store in stores:
+        w = ChunkedWriter(store, store.dataset("tiny").images, images.shape, image_chunk,
+                          "uint8", {"t": 1})
+        for i in range(w.n_chunks):
+            w.write_chunk(i, images[i * image_chunk : (i + 1) * image_chunk])
+        fp = w.finalize()
+        save_model(model, store, store.run("vae").model)
+        store.write_json(store.run("vae").train_record, {
+            "run": "vae", "dataset": "tiny", "dataset_fingerprint": fp, "kind": "vae",
+            "model_fingerprint": "model-vae", "z_dim": 3, "input_size": 32})
+
+
+def _mark_times(store: Store) -> dict[str, float]:
+    """When each chunk mark of the run's z_mean was written."""
+    fs, path = fsspec.core.url_to_fs(store.join(store.run("vae").latents("z_mean")))
+    return {p.rsplit("/", 1)[-1]: fs.modified(p).timestamp()
+            for p in fs.ls(f"{path}/.zspace-marks", detail=False)}
+
+
+def test_encode_on_the_cluster_is_bit_identical_and_resumes(cluster: DaskCluster, store_root: str
+                                                           ) -> None:
+    from zspace.tasks.encode.stage import encode_run
+
+    cluster.ensure_workers(2)
+    local, remote = Store(f"{store_root}/encode-local"), Store(f"{store_root}/encode-cluster")
+    _encode_stores(local, remote)
+    args = ["--run", "vae", "--batch-size", "16", "--chunk-images", "32"]
+    encode_run(local, "vae", batch_size=16, chunk_images=32)  # here, without a cluster
+    part = encode_run(remote, "vae", batch_size=16, chunk_images=32, stop_after_chunks=3,
+                      dask_address=cluster.address)
+    assert not part["complete"] and part["encoded_chunks"] == 3
+    first = _mark_times(remote)
+    nobody = subprocess.run([sys.executable, "-m", "zspace.cli", "encode", "--store", remote.url,
+                             *args, "--dask-address", f"tcp://127.0.0.1:{free_port()}"],
+                            capture_output=True, text=True, timeout=120, env=cli_env())
+    assert nobody.returncode == 2 and "no dask scheduler answers" in nobody.stderr, nobody.stderr
+    assert "Traceback" not in nobody.stderr
+    out = zspace("encode", "--store", remote.url, *args, "--dask-address", cluster.address)
+    assert "encoded 256 images" in out.stdout
+    again = _mark_times(remote)
+    assert len(first) == 3 and len(again) == 8
+    assert all(again[k] == t for k, t in first.items())  # resumed: the 3 chunks not redone
+    for name in ("z_mean", "z_log_var"):
+        a, b = (s.join(s.run("vae").latents(name)) for s in (local, remote))
+        assert np.array_equal(zarr.open_array(a, mode="r")[:], zarr.open_array(b, mode="r")[:])
+        assert fingerprint(a) == fingerprint(b)

@@ -10,6 +10,8 @@ One latent chunk covers a whole number of image chunks and is written whole, the
 (ChunkedWriter), so a killed encode resumes at the first unmarked chunk; the plan holds the
 model and dataset fingerprints, so latents of an older model are never mixed with new ones.
 A finished encode is recognised from the array attributes alone, without loading TensorFlow.
+Given a dask scheduler, the workers encode and write the chunks (:mod:`.cluster`); both paths
+encode a chunk with :func:`.rows.encode_chunk`.
 """
 
 from __future__ import annotations
@@ -25,6 +27,7 @@ from zspace.storage.store import chunk_rows_for
 from zspace.tasks.common.artifacts import artifact_key
 from zspace.tasks.common.progress import Progress
 from zspace.tasks.common.runs import complete_array, load_run_model
+from zspace.tasks.encode.rows import check_model, chunk_bounds, encode_chunk
 
 PRODUCER = "zspace.encode"
 LATENT_CHUNK_BYTES = 2 << 20
@@ -105,53 +108,24 @@ def _writer(store: Store, rel: str, shape: tuple[int, int], chunk_rows: int,
                              dimension_names=("image", "z"))
 
 
-def _check_model(store: Store, run: str, p: dict[str, Any], model: Any) -> None:
-    """The trained model must fit the images and its own record."""
-    s, c = model.config.input_size, model.config.channels
-    if p["image_shape"] != (s, s, c):
-        raise StoreError(f"{store.join(p['images_rel'])} holds images of shape "
-                         f"{p['image_shape']} but run {run!r} expects ({s}, {s}, {c})")
-    if model.z_dim != p["z_dim"] or model.kind != p["record"]["kind"]:
-        raise StoreError(f"{store.join(store.run(run).model)} ({model.kind}, z_dim "
-                         f"{model.z_dim}) does not match its train.json "
-                         f"({p['record']['kind']}, z_dim {p['z_dim']})")
-
-
-def _encode_chunk(model: Any, x: np.ndarray, names: list[str], batch_size: int,
-                  bar: Progress) -> dict[str, np.ndarray]:
-    """One image chunk through the encoder, a few batches at a time (float32 stays small)."""
-    step = 4 * batch_size
-    parts: dict[str, list[np.ndarray]] = {name: [] for name in names}
-    for s0 in range(0, len(x), step):
-        out = model.encode(x[s0 : s0 + step], batch_size=batch_size)
-        for name in names:
-            parts[name].append(out[name])
-        bar.update(min(step, len(x) - s0))
-    return {name: np.concatenate(parts[name]) for name in names}
-
-
 def _encode_chunks(store: Store, run: str, p: dict[str, Any], writers: dict[str, ChunkedWriter],
                    todo: list[int], done_rows: int, batch_size: int) -> None:
     """Encode the missing chunks in order, reading the next one while this one encodes."""
     model = load_run_model(store, run)
-    _check_model(store, run, p, model)
+    check_model(store, run, p, model)
     images = store.open_array(p["images_rel"])
-    n, rows = p["n"], p["chunk_rows"]
 
     def read(i: int) -> np.ndarray:
-        return np.asarray(images[i * rows : min((i + 1) * rows, n)])
+        start, stop = chunk_bounds(p, i)
+        return np.asarray(images[start:stop])
 
-    with Progress(n, f"encode {run}", key=artifact_key(f"encode-{run}"), unit="img",
+    with Progress(p["n"], f"encode {run}", key=artifact_key(f"encode-{run}"), unit="img",
                   initial=done_rows) as bar, ThreadPoolExecutor(1) as pool:
         nxt = pool.submit(read, todo[0])
         for k, i in enumerate(todo):
             x = nxt.result()
             nxt = pool.submit(read, todo[k + 1]) if k + 1 < len(todo) else None
-            for name, z in _encode_chunk(model, x, p["names"], batch_size, bar).items():
-                if not np.isfinite(z).all():
-                    raise StoreError(f"run {run}: the model produced non-finite {name} for images "
-                                     f"{i * rows}..{i * rows + len(x) - 1}; nothing of it was kept")
-                writers[name].write_chunk(i, z, {"rows": [i * rows, i * rows + len(x)]})
+            encode_chunk(model, x, i, p, writers, batch_size, bar.update)
 
 
 def _finalize(store: Store, run: str, p: dict[str, Any], writers: dict[str, ChunkedWriter],
@@ -170,11 +144,14 @@ def encode_run(
     batch_size: int = 256,
     stop_after_chunks: int | None = None,
     chunk_images: int | None = None,
+    dask_address: str | None = None,
 ) -> dict[str, Any]:
     """Encode all images of the run's dataset (resuming a partial encode).
 
     chunk_images: images per latent chunk (see plan_encode); a finished encode is kept
     whatever its chunking.
+    dask_address: a dask scheduler whose workers encode the chunks and write them into the
+    store themselves (they must reach it); the latents are the same bits as a local encode.
     stop_after_chunks: encode at most this many missing chunks in this call and return
     (resumable; the result says complete=False). For time-boxed runs and for tests.
     """
@@ -198,7 +175,12 @@ def encode_run(
         todo = todo[: max(0, stop_after_chunks)]
     if todo:
         done_rows = sum(min(rows, n - i * rows) for i in finished)
-        _encode_chunks(store, run, p, writers, todo, done_rows, batch_size)
+        if dask_address:
+            from zspace.tasks.encode.cluster import encode_on_cluster
+
+            encode_on_cluster(dask_address, store, p, todo, done_rows, batch_size)
+        else:
+            _encode_chunks(store, run, p, writers, todo, done_rows, batch_size)
     complete = all(len(w.done_chunks()) == n_chunks for w in writers.values())
     seconds = time.perf_counter() - t0
     res = _result(run, p, _finalize(store, run, p, writers, complete), cached=False,

@@ -4,6 +4,7 @@ clear line (exit 2) for a missing bucket and for wrong credentials."""
 
 from __future__ import annotations
 
+import json
 import os
 import signal
 import socket
@@ -134,6 +135,21 @@ def test_a_lock_whose_heartbeat_stopped_is_taken_over(s3_server: Any) -> None:
         assert (held["what"], held["host"]) == ("mine", socket.gethostname())
 
 
+def test_the_holder_beats_while_it_writes(s3_server: Any, monkeypatch: pytest.MonkeyPatch) -> None:
+    import zspace.storage.lock as lock_module
+
+    monkeypatch.setattr(lock_module, "HEARTBEAT_S", 0.1)
+    store = Store(f"s3://{s3_server.bucket()}/w")
+    lock = store.run("r1").lock
+    with writer_lock(store, lock, "beating"):
+        first = store.read_json(lock)["heartbeat"]
+        deadline = time.monotonic() + 20
+        while store.read_json(lock)["heartbeat"] == first:
+            assert time.monotonic() < deadline, "no heartbeat was written"
+            time.sleep(0.05)
+    assert not store.exists(lock)
+
+
 def test_exclusive_create_is_a_conditional_put(s3_server: Any) -> None:
     a = Store(f"s3://{s3_server.bucket()}/x")
     b = Store(a.url)
@@ -156,6 +172,33 @@ def test_ordered_move_leaves_one_whole_array(s3_server: Any) -> None:
     moved = ChunkedWriter(store, "b", (6, 2), 2, np.float32, {"p": 1})
     assert sorted(moved.done_chunks()) == [0, 1, 2]
     assert np.asarray(store.open_array("b")[:])[:, 0].tolist() == [0, 0, 1, 1, 2, 2]
+
+
+def test_storage_options_nest_and_reach_child_processes(monkeypatch: pytest.MonkeyPatch) -> None:
+    import fsspec.config
+
+    from zspace.storage.remote import use_storage_options
+
+    monkeypatch.setitem(fsspec.config.conf, "s3", {"anon": True, "client_kwargs": {"a": 1}})
+    monkeypatch.setenv("FSSPEC_S3", "{}")  # restored (to unset) after the test
+    use_storage_options("s3://b/p", {"client_kwargs.endpoint_url": "http://127.0.0.1:1",
+                                     "anon": False})
+    want = {"anon": False, "client_kwargs": {"a": 1, "endpoint_url": "http://127.0.0.1:1"}}
+    assert fsspec.config.conf["s3"] == want
+    child = subprocess.run([sys.executable, "-c", "import fsspec.config, json; "
+                            "print(json.dumps(fsspec.config.conf['s3']))"],
+                           capture_output=True, text=True, timeout=60, env={**os.environ})
+    assert json.loads(child.stdout) == want
+
+
+def test_storage_options_for_a_local_store_are_refused(tmp_path: Path,
+                                                      capsys: pytest.CaptureFixture) -> None:
+    from zspace.cli.main import main
+
+    assert main(["encode", "--store", str(tmp_path), "--run", "r",
+                 "--storage-option", "anon=false"]) == 2
+    err = capsys.readouterr().err
+    assert "--storage-option" in err and "local folder" in err
 
 
 def _one_line_error(done: subprocess.CompletedProcess) -> str:

@@ -100,17 +100,20 @@ def create_exclusive(fs: Any, path: str, data: bytes) -> bool | None:
     return True
 
 
-def _commit_last(files: list[str], src: str) -> list[str]:
-    """Files in an order that makes a half-done copy harmless: data first, chunk marks
+def _phases(files: list[str], src: str) -> list[list[str]]:
+    """Files in the order that makes a half-done copy harmless: data first, chunk marks
     next, the array's metadata (zarr.json at the top, which says what the folder is) last."""
     top = {f"{src}/zarr.json", f"{src}/.zarray", f"{src}/.zattrs"}
-    return sorted(files, key=lambda f: (f in top, "/.zspace-marks/" in f, f))
+    marks = [f for f in files if "/.zspace-marks/" in f and f not in top]
+    data = [f for f in files if f not in top and f not in marks]
+    return [p for p in (data, marks, [f for f in files if f in top]) if p]
 
 
 def ordered_move(fs: Any, src: str, dst: str) -> None:
     """Move a folder on an object store, where a rename is a copy and a delete: the old
     destination goes first, the source's metadata is copied last and deleted first, so at
-    every moment of a kill at most one of the two is a zarr array, and that one is whole."""
+    every moment of a kill at most one of the two is a zarr array, and that one is whole.
+    Each phase copies or deletes its objects concurrently (fsspec's batched calls)."""
     src, dst = src.rstrip("/"), dst.rstrip("/")
     if not fs.isdir(src):
         fs.copy(src, dst)
@@ -118,8 +121,8 @@ def ordered_move(fs: Any, src: str, dst: str) -> None:
         return
     if fs.exists(dst):
         fs.rm(dst, recursive=True)
-    files = _commit_last(list(fs.find(src)), src)
-    for f in files:
-        fs.copy(f, dst + f[len(src):])
-    for f in reversed(files):
-        fs.rm(f)
+    phases = _phases(list(fs.find(src)), src)
+    for files in phases:
+        fs.copy(files, [dst + f[len(src):] for f in files])
+    for files in reversed(phases):
+        fs.rm(files)

@@ -167,6 +167,13 @@ def test_ordered_move_leaves_one_whole_array(s3_server: Any) -> None:
     w = ChunkedWriter(store, "a", (6, 2), 2, np.float32, {"p": 1})
     for i in range(3):
         w.write_chunk(i, np.full((2, 2), i, np.float32))
+    from zspace.storage.remote import _phases
+
+    src = store._fspath("a")
+    data, marks, meta = _phases(list(store.fs.find(src)), src)
+    assert meta == [f"{src}/zarr.json"]  # copied last, deleted first: the commit point
+    assert len(marks) == 3 and all("/.zspace-marks/" in f for f in marks)
+    assert data and not set(data) & set(marks + meta)
     store.move("a", "b")
     assert not store.has_array("a") and store.listdir("a") == []
     moved = ChunkedWriter(store, "b", (6, 2), 2, np.float32, {"p": 1})

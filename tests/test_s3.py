@@ -69,6 +69,17 @@ def test_pipeline_end_to_end_on_a_bucket(piped: tuple[Store, str]) -> None:
     assert not store.exists(layout.lock)  # every writer released its lock
 
 
+def test_second_run_is_fully_cached_from_the_bucket(s3_server: Any,
+                                                    piped: tuple[Store, str]) -> None:
+    """Prefect's results were kept in the bucket and are read back from it."""
+    store, _ = piped
+    again = zspace(s3_server, "run", "--preset", TINY, "--kinds", "ae", "--store", store.url)
+    assert again.returncode == 0, again.stdout[-3000:] + again.stderr[-3000:]
+    printed = again.stdout[again.stdout.index("{\n"):]  # the run's result, as JSON
+    states = json.loads(printed)["stages"]
+    assert len(states) == 7 and set(states.values()) == {"Cached"}, states
+
+
 def test_explorer_reads_the_bucket(piped: tuple[Store, str]) -> None:
     from zspace.tasks.explore.data import load_run
 
@@ -198,14 +209,12 @@ def test_storage_options_nest_and_reach_child_processes(monkeypatch: pytest.Monk
     assert json.loads(child.stdout) == want
 
 
-def test_storage_options_for_a_local_store_are_refused(tmp_path: Path,
-                                                      capsys: pytest.CaptureFixture) -> None:
-    from zspace.cli.main import main
-
-    assert main(["encode", "--store", str(tmp_path), "--run", "r",
-                 "--storage-option", "anon=false"]) == 2
-    err = capsys.readouterr().err
-    assert "--storage-option" in err and "local folder" in err
+def test_storage_options_for_a_local_store_are_refused(tmp_path: Path) -> None:
+    done = subprocess.run([sys.executable, "-m", "zspace.cli", "encode", "--store",
+                           str(tmp_path), "--run", "r", "--storage-option", "anon=false"],
+                          capture_output=True, text=True, timeout=120)
+    assert done.returncode == 2 and "Traceback" not in done.stderr, done.stderr[-2000:]
+    assert "--storage-option" in done.stderr and "local folder" in done.stderr
 
 
 def _one_line_error(done: subprocess.CompletedProcess) -> str:

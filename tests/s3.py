@@ -77,6 +77,19 @@ class S3Server:
                 "AWS_SECRET_ACCESS_KEY": key["SecretAccessKey"],
                 "AWS_ENDPOINT_URL": self.endpoint, "AWS_DEFAULT_REGION": REGION}
 
+    def user(self, name: str, statements: list[tuple[list[str], str]]) -> dict[str, str]:
+        """Another IAM user allowed only (actions, resource) pairs, e.g.
+        ([s3:Get*, s3:List*], "*"); the env of its key."""
+        iam = self._client("iam", self.env)
+        iam.create_user(UserName=name)
+        policy = {"Version": "2012-10-17",
+                  "Statement": [{"Effect": "Allow", "Action": actions, "Resource": resource}
+                                for actions, resource in statements]}
+        iam.put_user_policy(UserName=name, PolicyName="only", PolicyDocument=json.dumps(policy))
+        key = iam.create_access_key(UserName=name)["AccessKey"]
+        return {**self.env, "AWS_ACCESS_KEY_ID": key["AccessKeyId"],
+                "AWS_SECRET_ACCESS_KEY": key["SecretAccessKey"]}
+
     def bucket(self, prefix: str = "zspace") -> str:
         """A new, empty bucket; its name."""
         name = f"{prefix}-{uuid.uuid4().hex[:12]}"

@@ -239,3 +239,22 @@ def test_wrong_credentials_are_one_clear_line(s3_server: Any) -> None:
     line = _one_line_error(zspace(s3_server, "encode", "--store", f"s3://{bucket}/st",
                                   "--run", "r", env=env))
     assert bucket in line and "credentials" in line
+
+
+def test_a_write_the_bucket_refuses_is_one_clear_line(s3_server: Any) -> None:
+    """A key that may read the bucket and hold the dataset's lock, nothing more: the store
+    opens, the lock is taken, the first array write is refused mid-stage; with a key that may
+    write, the same command then runs (taking over the lock, should one be left)."""
+    bucket = s3_server.bucket()
+    lock = Store(f"s3://{bucket}/st").dataset("faces").lock
+    reads = ["s3:Get*", "s3:List*", "s3:HeadBucket"]  # moto's name for HEAD on a bucket
+    env = {**os.environ, **s3_server.user(f"reader-{os.getpid()}", [
+        (reads, "*"), (["s3:PutObject", "s3:DeleteObject"], f"arn:aws:s3:::{bucket}/st/{lock}")])}
+    line = _one_line_error(zspace(s3_server, "ingest", "--source", "synthetic", "--count", "64",
+                                  "--size", "32", "--name", "faces", "--store",
+                                  f"s3://{bucket}/st", env=env))
+    assert "refused access" in line and "run the same command again" in line
+    again = zspace(s3_server, "ingest", "--source", "synthetic", "--count", "64", "--size",
+                   "32", "--name", "faces", "--store", f"s3://{bucket}/st")  # a full key
+    assert again.returncode == 0, again.stderr[-2000:]
+    assert not Store(f"s3://{bucket}/st").exists(lock)

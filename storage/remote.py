@@ -22,6 +22,13 @@ import fsspec.config
 from zspace.storage.layout import StoreError
 
 _REACHED: set[tuple[str, str]] = set()
+# Object stores: buckets and keys, no folders (fsspec's makedirs would create a bucket).
+OBJECT_STORES = {"s3", "s3a", "gs", "gcs", "abfs", "abfss", "az", "adl", "oss"}
+
+
+def is_object_store(fs: Any) -> bool:
+    protocols = fs.protocol if isinstance(fs.protocol, tuple | list) else (fs.protocol,)
+    return bool(OBJECT_STORES & set(protocols))
 
 
 def protocol_of(url: str) -> str:

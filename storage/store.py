@@ -17,7 +17,12 @@ import zarr
 import zarr.codecs
 
 from zspace.storage.layout import DatasetLayout, RunLayout, StoreError, array_meta
-from zspace.storage.remote import check_reachable, create_exclusive, ordered_move
+from zspace.storage.remote import (
+    check_reachable,
+    create_exclusive,
+    is_object_store,
+    ordered_move,
+)
 
 MARKS_DIR = ".zspace-marks"
 # Whole chunks are written once each, so zarr's per-chunk scan for all-fill-value chunks only
@@ -40,7 +45,8 @@ class Store:
         if self.is_local and os.path.exists(self.root) and not os.path.isdir(self.root):
             raise StoreError(f"store {self.url} is a file, not a folder: give a folder path "
                              "(it is created if missing)")
-        if not self.is_local:
+        self.is_object_store = is_object_store(self.fs)
+        if self.is_object_store:
             check_reachable(self.fs, self.url, self.root)
 
     def __repr__(self) -> str:
@@ -77,9 +83,9 @@ class Store:
         return bool(self.fs.exists(self._fspath(rel)))
 
     def makedirs(self, rel: str) -> None:
-        """A folder on a local store; nothing on an object store, which has no folders (and
-        where fsspec's makedirs would create a missing bucket)."""
-        if self.is_local:
+        """A folder; nothing on an object store, which has no folders (and where fsspec's
+        makedirs would create a missing bucket)."""
+        if not self.is_object_store:
             self.fs.makedirs(self._fspath(rel), exist_ok=True)
 
     def read_bytes(self, rel: str) -> bytes:
@@ -97,6 +103,8 @@ class Store:
                 f.write(data)
             os.replace(tmp, path)
         else:  # one PUT (or a multipart upload): an object appears whole or not at all
+            if not self.is_object_store:
+                self.fs.makedirs(path.rsplit("/", 1)[0], exist_ok=True)
             self.fs.pipe_file(path, data)
 
     def create_bytes(self, rel: str, data: bytes) -> bool | None:

@@ -65,8 +65,9 @@ def use_storage_options(url: str, options: Mapping[str, Any]) -> None:
         return
     protocol = protocol_of(url)
     if protocol == "file":
-        raise ValueError(f"--storage-option: the store {url} is a local folder; storage "
-                         "options are for object stores (s3://, gs://, abfs://)")
+        where = f"the store {url}" if url else "a store given without --store"
+        raise ValueError(f"--storage-option: {where} is a local folder; storage options are "
+                         "for object stores (s3://, gs://, abfs://)")
     merged = _merge(fsspec.config.conf.get(protocol, {}), nest(options))
     fsspec.config.conf[protocol] = merged
     os.environ[f"FSSPEC_{protocol.upper()}"] = json.dumps(merged)

@@ -45,13 +45,18 @@ DISK_ERRNOS = {errno.ENOSPC: "no space left on the device", errno.EDQUOT: "disk 
 
 
 def is_disk_fault(e: BaseException) -> bool:
-    return isinstance(e, OSError) and e.errno in DISK_ERRNOS
+    """A fault of the machine or the store: an errno above, or an object store (s3fs, gcsfs)
+    refusing an operation (a PermissionError without an errno: a bucket policy, a read-only
+    key)."""
+    refused = isinstance(e, PermissionError) and e.errno is None
+    return isinstance(e, OSError) and (e.errno in DISK_ERRNOS or refused)
 
 
 def user_error_message(e: BaseException) -> str:
     if is_disk_fault(e):
         where = getattr(e, "filename", None) or "the store"
-        return (f"{where}: {DISK_ERRNOS[e.errno]} ({e.strerror or e}); complete chunks and "  # type: ignore[index]
+        what = DISK_ERRNOS.get(e.errno, "the object store refused access")  # type: ignore[arg-type]
+        return (f"{where}: {what} ({e.strerror or e}); complete chunks and "
                 "checkpoints are kept: fix it and run the same command again to resume")
     if isinstance(e, ValidationError):
         from zspace.cli.options import describe_validation_error

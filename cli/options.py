@@ -48,9 +48,19 @@ def _kwargs(annotation: Any) -> dict[str, Any]:
     return _scalar(ann)
 
 
+STORAGE_OPTION_HELP = (
+    "an fsspec option for an object store (s3://, gs://, abfs://), repeatable; dotted keys "
+    "nest: client_kwargs.endpoint_url=http://host:9000, anon=false, key=..., secret=...; "
+    "reaches every process the command starts (via FSSPEC_<PROTOCOL>)")
+
+
 def add_model_options(parser: argparse.ArgumentParser, model: type[BaseModel],
                       skip: frozenset[str] = frozenset()) -> None:
-    """One option per field; unset options stay unset so the model's own defaults apply."""
+    """One option per field; unset options stay unset so the model's own defaults apply.
+    A model with a `store` field also gets --storage-option."""
+    if "store" in model.model_fields and "store" not in skip:
+        parser.add_argument("--storage-option", dest="storage_option", action="append",
+                            metavar="KEY=VALUE", default=None, help=STORAGE_OPTION_HELP)
     for name, f in model.model_fields.items():
         if name in skip:
             continue
@@ -73,7 +83,13 @@ def key_values(items: list[str], name: str) -> dict[str, Any]:
 
 
 def values(args: argparse.Namespace, models: list[type[BaseModel]]) -> dict[str, Any]:
-    """The options a user gave (None = not given), dict options parsed from KEY=VALUE."""
+    """The options a user gave (None = not given), dict options parsed from KEY=VALUE.
+    Storage options are put in force here, for every store the command opens."""
+    if getattr(args, "storage_option", None):
+        from zspace.storage.remote import use_storage_options
+
+        store = getattr(args, "store", None) or getattr(args, "latents", None) or ""
+        use_storage_options(store, key_values(args.storage_option, "storage_option"))
     out: dict[str, Any] = {}
     for model in models:
         for name, f in model.model_fields.items():

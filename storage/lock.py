@@ -1,10 +1,15 @@
 """One writer at a time per dataset and per run: a lock file in the store.
 
-The lock is a small JSON file (holder pid, host, start time, what it does) created with
-O_CREAT | O_EXCL, so exactly one process gets it. A lock whose holder is a dead process on
-this host is stale and taken over; a live holder makes a second writer wait (up to `wait`
-seconds) and then refuse with a message naming the holder. Remote (fsspec) stores have no
-atomic create, so there the lock is advisory only: written, never waited on.
+The lock is a small JSON record (holder pid, host, start time, heartbeat, what it does, a
+token) created exclusively, so exactly one process gets it: O_CREAT | O_EXCL on a local
+store, a conditional PUT (If-None-Match: *) on an object store. A live holder makes a second
+writer wait (up to `wait` seconds) and then refuse with a message naming the holder.
+
+Stale locks are taken over by two rules: the holder is a dead process on this host, or (on an
+object store, where holders may be other machines) its heartbeat, rewritten every
+HEARTBEAT_S seconds while the lock is held, is older than STALE_AFTER_S. An object store that
+cannot create exclusively gets a one-line warning that only one writer may run at a time, and
+the lock is then advisory: a holder found is still refused.
 """
 
 from __future__ import annotations
@@ -13,10 +18,16 @@ import contextlib
 import json
 import os
 import socket
+import sys
+import threading
 import time
+import uuid
 from collections.abc import Iterator
 
 from zspace.storage.store import Store, StoreError
+
+HEARTBEAT_S = 30.0
+STALE_AFTER_S = 120.0
 
 
 def _alive(pid: int) -> bool:
@@ -29,27 +40,20 @@ def _alive(pid: int) -> bool:
     return True
 
 
-def _holder(path: str) -> dict | None:
+def _holder(store: Store, rel: str) -> dict | None:
     try:
-        with open(path, encoding="utf-8") as f:
-            return json.load(f)
-    except (OSError, ValueError):
-        return None  # vanished between our attempt and this read, or half-written
+        return json.loads(store.read_bytes(rel))
+    except (OSError, ValueError, StoreError):
+        return None  # vanished between our attempt and this read, or half-written (local)
 
 
-def _stale(holder: dict | None) -> bool:
-    return bool(holder) and holder.get("host") == socket.gethostname() \
-        and not _alive(int(holder.get("pid", -1)))
-
-
-def _try_create(path: str, record: dict) -> bool:
-    try:
-        fd = os.open(path, os.O_CREAT | os.O_EXCL | os.O_WRONLY, 0o644)
-    except FileExistsError:
+def _stale(store: Store, holder: dict | None) -> bool:
+    if not holder:
         return False
-    with os.fdopen(fd, "w", encoding="utf-8") as f:
-        json.dump(record, f)
-    return True
+    if holder.get("host") == socket.gethostname() and not _alive(int(holder.get("pid", -1))):
+        return True
+    beat = holder.get("heartbeat")
+    return not store.is_local and beat is not None and time.time() - beat > STALE_AFTER_S
 
 
 def _describe(holder: dict | None) -> str:
@@ -60,45 +64,69 @@ def _describe(holder: dict | None) -> str:
             f"since {since})")
 
 
-def _acquire(path: str, record: dict, wait: float) -> None:
+def _create(store: Store, rel: str, record: dict) -> bool:
+    """Whether we now hold the lock. A store without exclusive create: advisory."""
+    data = json.dumps(record).encode()
+    try:
+        created = store.create_bytes(rel, data)
+    except OSError as e:
+        raise StoreError(f"cannot create {store.join(rel)}: {e.strerror or e}") from None
+    if created is not None:
+        return created
+    print(f"warning: {store.url} cannot create files exclusively: run only one zspace writer "
+          "of a target at a time", file=sys.stderr)
+    if store.exists(rel):
+        return False
+    store.write_bytes(rel, data)
+    return True
+
+
+def _acquire(store: Store, rel: str, record: dict, wait: float) -> None:
     deadline = time.monotonic() + max(0.0, wait)
-    while not _try_create(path, record):
-        holder = _holder(path)
-        if _stale(holder):
-            with contextlib.suppress(FileNotFoundError):
-                os.remove(path)  # its holder died: take over
+    while not _create(store, rel, record):
+        holder = _holder(store, rel)
+        if _stale(store, holder):
+            store.remove(rel)  # its holder died (or stopped beating): take over
             continue
         if time.monotonic() >= deadline:
-            raise StoreError(f"{path} is held by {_describe(holder)}: another zspace process is "
-                             "writing this target; wait for it to finish (or, if it is gone, "
-                             "delete the lock file)")
+            raise StoreError(f"{store.join(rel)} is held by {_describe(holder)}: another zspace "
+                             "process is writing this target; wait for it to finish (or, if "
+                             "it is gone, delete the lock file)")
         time.sleep(0.2)
+    if not store.is_local and (_holder(store, rel) or {}).get("token") != record["token"]:
+        raise StoreError(f"{store.join(rel)} was taken by {_describe(_holder(store, rel))} "
+                         "at the same moment; try again when it has finished")
+
+
+def _beat(store: Store, rel: str, record: dict, stop: threading.Event) -> None:
+    """Rewrite our record with a fresh heartbeat while we still hold the lock."""
+    while not stop.wait(HEARTBEAT_S):
+        with contextlib.suppress(Exception):  # a missed beat is retried; never kill a writer
+            if (_holder(store, rel) or {}).get("token") == record["token"]:
+                store.write_bytes(rel, json.dumps({**record, "heartbeat": time.time()}).encode())
 
 
 @contextlib.contextmanager
 def writer_lock(store: Store, lock_rel: str, what: str, wait: float = 0.0) -> Iterator[None]:
     """Hold the lock at `lock_rel` (store.dataset(d).lock or store.run(r).lock) while writing."""
-    record = {"pid": os.getpid(), "host": socket.gethostname(), "since": time.time(),
-              "what": what}
+    now = time.time()
+    record = {"pid": os.getpid(), "host": socket.gethostname(), "since": now,
+              "heartbeat": now, "what": what, "token": uuid.uuid4().hex}
+    _acquire(store, lock_rel, record, wait)
+    stop = threading.Event()
+    beat = None
     if not store.is_local:
-        store.write_json(lock_rel, record)
-        try:
-            yield
-        finally:
-            store.remove(lock_rel)
-        return
-    path = str(store.local_path(lock_rel))
-    try:
-        os.makedirs(os.path.dirname(path), exist_ok=True)
-    except OSError as e:
-        raise StoreError(f"cannot create {os.path.dirname(path)}: {e.strerror}") from None
-    _acquire(path, record, wait)
+        beat = threading.Thread(target=_beat, args=(store, lock_rel, record, stop), daemon=True)
+        beat.start()
     try:
         yield
     finally:
-        with contextlib.suppress(OSError):
-            if (_holder(path) or {}).get("pid") == record["pid"]:
-                os.remove(path)
+        stop.set()
+        if beat is not None:
+            beat.join()
+        with contextlib.suppress(OSError, StoreError):
+            if (_holder(store, lock_rel) or {}).get("token") == record["token"]:
+                store.remove(lock_rel)
 
 
-__all__ = ["writer_lock"]
+__all__ = ["writer_lock", "HEARTBEAT_S", "STALE_AFTER_S"]

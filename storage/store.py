@@ -17,6 +17,12 @@ import zarr
 import zarr.codecs
 
 from zspace.storage.layout import DatasetLayout, RunLayout, StoreError, array_meta
+from zspace.storage.remote import (
+    check_reachable,
+    create_exclusive,
+    is_object_store,
+    ordered_move,
+)
 
 MARKS_DIR = ".zspace-marks"
 # Whole chunks are written once each, so zarr's per-chunk scan for all-fill-value chunks only
@@ -39,6 +45,9 @@ class Store:
         if self.is_local and os.path.exists(self.root) and not os.path.isdir(self.root):
             raise StoreError(f"store {self.url} is a file, not a folder: give a folder path "
                              "(it is created if missing)")
+        self.is_object_store = is_object_store(self.fs)
+        if self.is_object_store:
+            check_reachable(self.fs, self.url, self.root)
 
     def __repr__(self) -> str:
         return f"Store({self.url!r})"
@@ -74,7 +83,10 @@ class Store:
         return bool(self.fs.exists(self._fspath(rel)))
 
     def makedirs(self, rel: str) -> None:
-        self.fs.makedirs(self._fspath(rel), exist_ok=True)
+        """A folder; nothing on an object store, which has no folders (and where fsspec's
+        makedirs would create a missing bucket)."""
+        if not self.is_object_store:
+            self.fs.makedirs(self._fspath(rel), exist_ok=True)
 
     def read_bytes(self, rel: str) -> bytes:
         if not self.exists(rel):
@@ -84,15 +96,32 @@ class Store:
     def write_bytes(self, rel: str, data: bytes) -> None:
         """Write whole or not at all: a reader never sees half a file, even after kill -9."""
         path = self._fspath(rel)
-        parent = path.rsplit("/", 1)[0]
-        self.fs.makedirs(parent, exist_ok=True)
         if self.is_local:
+            os.makedirs(path.rsplit("/", 1)[0], exist_ok=True)
             tmp = f"{path}.tmp-{uuid.uuid4().hex}"
             with open(tmp, "wb") as f:
                 f.write(data)
             os.replace(tmp, path)
-        else:  # object stores replace objects atomically
+        else:  # one PUT (or a multipart upload): an object appears whole or not at all
+            if not self.is_object_store:
+                self.fs.makedirs(path.rsplit("/", 1)[0], exist_ok=True)
             self.fs.pipe_file(path, data)
+
+    def create_bytes(self, rel: str, data: bytes) -> bool | None:
+        """Create a file only if it does not exist: True if created, False if it existed,
+        None if this store cannot create exclusively (an object store without conditional
+        writes). Local: O_CREAT | O_EXCL; object stores: a PUT with If-None-Match: *."""
+        path = self._fspath(rel)
+        if not self.is_local:
+            return create_exclusive(self.fs, path, data)
+        os.makedirs(path.rsplit("/", 1)[0], exist_ok=True)
+        try:
+            fd = os.open(path, os.O_CREAT | os.O_EXCL | os.O_WRONLY, 0o644)
+        except FileExistsError:
+            return False
+        with os.fdopen(fd, "wb") as f:
+            f.write(data)
+        return True
 
     def read_text(self, rel: str) -> str:
         return self.read_bytes(rel).decode("utf-8")
@@ -117,11 +146,13 @@ class Store:
             self.fs.rm(self._fspath(rel), recursive=True)
 
     def move(self, src: str, dst: str) -> None:
-        """Rename a file or folder inside the store (atomic on a local store)."""
+        """Rename a file or folder inside the store: atomic on a local store; on an object
+        store a copy and a delete, ordered so that a kill leaves one whole array (see
+        :func:`zspace.storage.remote.ordered_move`)."""
         if self.is_local:
             os.replace(self._fspath(src), self._fspath(dst))
         else:
-            self.fs.mv(self._fspath(src), self._fspath(dst), recursive=True)
+            ordered_move(self.fs, self._fspath(src), self._fspath(dst))
 
     def read_json_if(self, rel: str, default: Any = None) -> Any:
         """A JSON document, or `default` when it does not exist."""

@@ -42,10 +42,10 @@ SLOW_MODULES = {
     "test_backends", "test_dask_cluster", "test_encode", "test_explore", "test_faults",
     "test_generate", "test_hostile", "test_interrupted", "test_lock", "test_meaning",
     "test_packaging", "test_pipeline", "test_prefect_ui", "test_project", "test_realism_score",
-    "test_train", "test_traversals",
+    "test_s3", "test_train", "test_traversals",
 }
 SERVER_MODULES = {"test_dask_cluster", "test_prefect_ui"}
-SERVER_FIXTURES = {"site"}  # uvicorn serving the explorer
+SERVER_FIXTURES = {"site", "s3_server"}  # uvicorn serving the explorer; moto S3
 SERVER_TESTS = {"test_against_a_real_prefect_server"}
 
 
@@ -62,3 +62,21 @@ def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
             item.add_marker(pytest.mark.server)
         if module in SLOW_MODULES:
             item.add_marker(pytest.mark.slow)
+
+
+@pytest.fixture(scope="session")
+def s3_server() -> Iterator[Any]:
+    """A real S3 server (moto) on 127.0.0.1 for the session, its user's AWS variables set in
+    os.environ while it runs (tests/s3.py: `.endpoint`, `.env`, `.environ()`, `.bucket()`)."""
+    from s3 import S3Server
+
+    server = S3Server.start()
+    saved = {k: os.environ.get(k) for k in server.env}
+    os.environ.update(server.env)
+    yield server
+    for k, v in saved.items():
+        if v is None:
+            os.environ.pop(k, None)
+        else:
+            os.environ[k] = v
+    server.stop()

@@ -2,8 +2,9 @@
 workers as separate processes (tests/dask_cluster.py), the `zspace` command as a subprocess;
 each result equals a local run's, also after kill -9 of a worker in the middle of analyze.
 
-Every store lives under the `store_root` fixture (a folder here): point it at any store URL
-the workers can reach and the same tests run against that store."""
+Every store lives in a bucket of a real S3 server (moto, on 127.0.0.1), so nothing passes
+between the command and the workers through the local disk: the workers get the server's
+endpoint and key from their environment, as a team's workers would."""
 
 from __future__ import annotations
 
@@ -13,6 +14,7 @@ import sys
 import time
 from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor
+from typing import Any
 
 import fsspec
 import numpy as np
@@ -29,7 +31,8 @@ STATS = {"block_rows": CHUNK, "n_artificial": 500, "bootstrap_replicates": 20}
 
 
 @pytest.fixture(scope="module")
-def cluster(tmp_path_factory: pytest.TempPathFactory) -> Iterator[DaskCluster]:
+def cluster(tmp_path_factory: pytest.TempPathFactory, s3_server: Any) -> Iterator[DaskCluster]:
+    """Started once the S3 server's variables are in os.environ: the workers inherit them."""
     c = DaskCluster(tmp_path_factory.mktemp("cluster")).start(2)
     try:
         yield c
@@ -38,9 +41,9 @@ def cluster(tmp_path_factory: pytest.TempPathFactory) -> Iterator[DaskCluster]:
 
 
 @pytest.fixture(scope="module")
-def store_root(tmp_path_factory: pytest.TempPathFactory) -> str:
-    """Where every store of this module lives (a folder here; any URL the workers reach)."""
-    return str(tmp_path_factory.mktemp("stores"))
+def store_root(s3_server: Any) -> str:
+    """Where every store of this module lives: a fresh bucket on the S3 server."""
+    return f"s3://{s3_server.bucket()}"
 
 
 def cli_env() -> dict[str, str]:
@@ -100,6 +103,17 @@ def test_analyze_on_the_cluster_equals_a_local_analysis(cluster: DaskCluster, st
            "--n-artificial", "500", "--bootstrap-replicates", "20",
            "--dask-address", cluster.address)
     assert out.read_json("summary.json")["fingerprint"] == local["fingerprint"]
+
+
+def test_the_rows_bar_advances_as_the_clusters_parts_come_back(cluster: DaskCluster,
+                                                                store_root: str) -> None:
+    """The parts' own progress calls run on the workers; here the bar hears of every row."""
+    from zspace.tasks.analyze import latent_moments
+
+    url = write_latents(Store(f"{store_root}/latents-bar"), 3_000)
+    seen: list[int] = []
+    latent_moments(url, block_rows=CHUNK, dask_address=cluster.address, progress=seen.append)
+    assert sum(seen) == 3_000 and len(seen) == 2  # one call per worker's part
 
 
 def _pass2_marks(out: Store) -> int:

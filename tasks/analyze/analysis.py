@@ -155,7 +155,7 @@ def _run_analysis(job: _Job, input_info: dict[str, Any], dask_address: str | Non
     n, z = (int(s) for s in arr.shape)
     blocks = latent_blocks(arr, params.block_rows)
     block_rows = blocks[0][1] - blocks[0][0]
-    bar = RowsBar(2 * n, f"analyze {n:,} x {z}", show_progress and not dask_address)
+    bar = RowsBar(2 * n, f"analyze {n:,} x {z}", show_progress)
     m = latent_moments(job.latents_url, block_rows=block_rows, dask_address=dask_address,
                        workers=workers, progress=bar.update)
     d = derive(m, params)

@@ -66,6 +66,14 @@ def latent_blocks(arr: Any, block_rows: int | None = None) -> list[tuple[int, in
     return row_ranges(arr, block_rows=block_rows, itemsize=8)
 
 
+def _rows_done(parts: list[list[tuple[int, int]]], progress: Progress,
+               dask_address: str | None) -> Callable[[int], None] | None:
+    """On a cluster the bar advances by a part's rows when the part comes back."""
+    if not (dask_address and progress):
+        return None
+    return lambda i: progress(sum(b - a for a, b in parts[i]))
+
+
 def _pass1_part(url: str, blocks: list[tuple[int, int]], shift: np.ndarray,
                 progress: Progress) -> Moments:
     arr = open_array(url)
@@ -93,7 +101,7 @@ def latent_moments(
     parts = split_parts(blocks, workers)
     prog = None if dask_address else progress
     moments = merge_all(run_parts(_pass1_part, [(url, p, shift, prog) for p in parts],
-                                  dask_address, workers))
+                                  dask_address, workers, _rows_done(parts, progress, dask_address)))
     if not (np.isfinite(moments.s).all() and np.isfinite(moments.gram).all()
             and np.isfinite(moments.min).all() and np.isfinite(moments.max).all()):
         raise StoreError(f"{url} holds NaN or infinite values: no statistics of it are meaningful")
@@ -268,8 +276,9 @@ def second_pass(store: Store, ctx: Pass2Context, n: int, z: int, blocks: list[tu
     indexed = [(i, a, b) for i, (a, b) in enumerate(blocks)]
     parts = split_parts(indexed, workers)
     prog = None if dask_address else progress
+    spans = [[(a, b) for _, a, b in p] for p in parts]
     partial = merge_all(run_parts(_pass2_part, [(ctx, p, prog) for p in parts], dask_address,
-                                  workers))
+                                  workers, _rows_done(spans, progress, dask_address)))
     fps = {}
     for name, (dtype, wide) in PASS2_ARRAYS.items():
         w = ChunkedWriter(store, ctx.layout.array(name), (n, z) if wide else (n,), ctx.block_rows,

@@ -59,18 +59,26 @@ def split_parts(blocks: Sequence[Any], n_parts: int) -> list[list[Any]]:
 
 
 def run_parts(
-    fn: Callable[..., Any], args: Sequence[tuple], dask_address: str | None, workers: int | None
+    fn: Callable[..., Any], args: Sequence[tuple], dask_address: str | None, workers: int | None,
+    finished: Callable[[int], None] | None = None,
 ) -> list[Any]:
-    """Run fn(*a) for each a as dask tasks: local threads, or an existing distributed cluster."""
+    """Run fn(*a) for each a as dask tasks: local threads, or an existing distributed cluster.
+    On a cluster, `finished(i)` is called as part i comes back (the parts' own progress calls
+    run on the workers, where no bar is); results keep the order of `args`."""
     import dask
     import dask.threaded
 
     tasks = [dask.delayed(fn, pure=False)(*a) for a in args]
     if dask_address:
-        from distributed import Client
+        from distributed import Client, as_completed
 
         with Client(dask_address, set_as_default=False) as client:
-            return list(client.gather(client.compute(tasks)))
+            futures = client.compute(tasks)
+            index = {f.key: i for i, f in enumerate(futures)}
+            for f in as_completed(futures, loop=client.loop):
+                if finished:
+                    finished(index[f.key])
+            return list(client.gather(futures))
     from threadpoolctl import threadpool_limits
 
     # one BLAS thread per dask thread: parts run side by side instead of fighting for cores

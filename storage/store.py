@@ -79,8 +79,15 @@ class Store:
         return Path(self._fspath(rel)) if rel else Path(self.root)
 
     # -- files --------------------------------------------------------------------------
+    def _fresh(self, path: str) -> str:
+        """path, with fsspec's cached listing of it dropped on an object store: other processes
+        (dask workers, a second writer) add objects there that this process's cache never saw."""
+        if self.is_object_store:
+            self.fs.invalidate_cache(path)
+        return path
+
     def exists(self, rel: str) -> bool:
-        return bool(self.fs.exists(self._fspath(rel)))
+        return bool(self.fs.exists(self._fresh(self._fspath(rel))))
 
     def makedirs(self, rel: str) -> None:
         """A folder; nothing on an object store, which has no folders (and where fsspec's
@@ -139,7 +146,8 @@ class Store:
         """Names (not paths) directly under rel; empty if rel does not exist."""
         if not self.exists(rel):
             return []
-        return sorted(p.rstrip("/").rsplit("/", 1)[-1] for p in self.fs.ls(self._fspath(rel), detail=False))
+        names = self.fs.ls(self._fresh(self._fspath(rel)), detail=False)
+        return sorted(p.rstrip("/").rsplit("/", 1)[-1] for p in names)
 
     def remove(self, rel: str) -> None:
         if self.exists(rel):

@@ -169,6 +169,20 @@ def test_exclusive_create_is_a_conditional_put(s3_server: Any) -> None:
     assert a.read_bytes("one") == b"a"
 
 
+def test_marks_another_process_writes_are_seen(s3_server: Any) -> None:
+    """The chunk marks dask workers write reach the command that finalises, though it listed
+    the folder before (fsspec caches listings per process)."""
+    store = Store(f"s3://{s3_server.bucket()}/x")
+    store.write_json("marks/0.json", {})
+    assert store.listdir("marks") == ["0.json"] and not store.exists("marks/1.json")
+    worker = subprocess.run(
+        [sys.executable, "-c", "import sys; from zspace.storage import Store; "
+         "Store(sys.argv[1]).write_json('marks/1.json', {})", store.url],
+        env=s3_server.environ(), capture_output=True, text=True, timeout=120)
+    assert worker.returncode == 0, worker.stderr
+    assert store.exists("marks/1.json") and store.listdir("marks") == ["0.json", "1.json"]
+
+
 def test_ordered_move_leaves_one_whole_array(s3_server: Any) -> None:
     import numpy as np
 

@@ -92,8 +92,8 @@ def _stage_handler(name: str) -> Callable[[argparse.Namespace], int]:
         if st.check:
             st.check(params)  # clear errors before any flow run starts
         result = st.flow(params)
-        if st.summary:
-            print(st.summary(result))
+        if st.closing:
+            print(st.closing(result))
         return 0
 
     return handle

@@ -69,7 +69,7 @@ class Stage:
     per: what one execution is for in the pipeline: a dataset or a run.
     upstream: stages whose results this stage's cache key depends on (same dataset / run).
     artifacts: the Prefect artifact keys it publishes ({dataset} / {run} filled in).
-    summary: the lines the CLI prints from the flow's result.
+    closing: the lines the CLI prints from the flow's result.
     check: cheap validation of the parameters before any flow run starts (clear errors).
     from_pipeline: the parameters (as JSON values) the pipeline gives this stage for one
         dataset or run; unset fields keep the model's defaults.
@@ -86,7 +86,7 @@ class Stage:
     per: Literal["dataset", "run"] = "run"
     upstream: tuple[str, ...] = ()
     artifacts: tuple[str, ...] = ()
-    summary: Callable[[dict[str, Any]], str] | None = None
+    closing: Callable[[dict[str, Any]], str] | None = None
     check: Callable[[Any], None] | None = None
     from_pipeline: Callable[[PipelineContext, str], dict[str, Any]] | None = None
     extra_key: Callable[[PipelineContext, str], dict[str, Any]] | None = None

@@ -21,6 +21,7 @@ from zspace.tasks.analyze import (
     AnalyzeParams,
     StatsParams,
     analyze_latents,
+    closing_lines,
     fragmentation_current,
     meaning_current,
     resolve_io,
@@ -74,17 +75,6 @@ def analyze_flow(params: AnalyzeParams) -> dict[str, Any]:
     return result
 
 
-def _summary(res: dict[str, Any]) -> str:
-    counts = ", ".join(f">{t}: {c}" for t, c in res["correlation_counts"].items())
-    return "\n".join([
-        f"statistics of {res['n']:,} x {res['z_dim']} -> {res['stats_url']}"
-        f"{' (already complete)' if res['cached'] else ''}",
-        f"radius mean {res['radius_mean']:.3f}, peak {res['radius_peak']:.2f} "
-        f"(sqrt(z_dim) {res['sqrt_z_dim']:.2f}); pairs |r| {counts}",
-        f"dominant components {res['dominant_components']}; best artificial b "
-        f"{res['artificial_best_b']:g}; fingerprint {res['fingerprint'][:16]}",
-    ])
-
 
 def _complete(store: Store, p: AnalyzeParams) -> bool:
     stats = store.run(p.run).stats
@@ -101,7 +91,7 @@ STAGE = Stage(
     upstream=("encode",),
     artifacts=("analyze-{run}",),
     check=lambda p: resolve_io(p.store, p.run, p.latents, p.out) and None,
-    summary=_summary,
+    closing=closing_lines,
     from_pipeline=lambda ctx, run: {"store": ctx.store, "run": run,
                                     "analysis": ctx.settings["analysis"]},
     runtime=("dask_address",),

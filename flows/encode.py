@@ -13,7 +13,7 @@ from zspace.cli.stage import Stage
 from zspace.storage import Store
 from zspace.storage.lock import writer_lock
 from zspace.tasks.common.artifacts import artifact_key
-from zspace.tasks.encode.artifacts import artifact_markdown, summary_lines
+from zspace.tasks.encode.artifacts import artifact_markdown, closing_lines
 from zspace.tasks.encode.params import EncodeParams
 
 
@@ -60,7 +60,7 @@ STAGE = Stage(
     upstream=("train",),
     artifacts=("encode-{run}", "encode-{run}-summary"),
     check=_check,
-    summary=summary_lines,
+    closing=closing_lines,
     from_pipeline=lambda ctx, run: {"store": ctx.store, "run": run},
     runtime=("dask_address",),
 )

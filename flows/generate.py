@@ -15,7 +15,7 @@ from prefect.artifacts import create_table_artifact
 from zspace.cli.stage import Stage
 from zspace.storage import Store
 from zspace.tasks.common.artifacts import artifact_key
-from zspace.tasks.generate.artifacts import reconstruction_table, scores_table, summary_lines
+from zspace.tasks.generate.artifacts import closing_lines, reconstruction_table, scores_table
 from zspace.tasks.generate.params import GenerateParams
 from zspace.tasks.generate.reconstruct_task import compare_reconstructions_task
 
@@ -69,7 +69,7 @@ STAGE = Stage(
     complete=_complete,
     upstream=("train", "analyze"),
     artifacts=("generate-{run}", "reconstruction-{run}"),
-    summary=summary_lines,
+    closing=closing_lines,
     from_pipeline=lambda ctx, run: {"store": ctx.store, "run": run,
                                     "generation": ctx.settings["generation"]},
 )

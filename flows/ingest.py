@@ -11,7 +11,7 @@ from zspace.cli.stage import PipelineContext, Stage
 from zspace.storage import Store
 from zspace.storage.lock import writer_lock
 from zspace.tasks.common.artifacts import artifact_key
-from zspace.tasks.ingest.artifacts import artifact_markdown, console_lines
+from zspace.tasks.ingest.artifacts import artifact_markdown, closing_lines, console_lines
 from zspace.tasks.ingest.params import IngestParams
 from zspace.tasks.ingest.stage import ingest, iter_failed
 
@@ -37,10 +37,6 @@ def ingest_flow(params: IngestParams) -> dict[str, Any]:
         print(line)
     return result
 
-
-def _summary(s: dict[str, Any]) -> str:
-    return f"{s['n_images']} images ({s['n_failed']} failed) -> {s['images']}; fingerprint " \
-        f"{s['fingerprint'][:16]}"
 
 
 def _complete(store: Store, p: IngestParams) -> bool:
@@ -79,7 +75,7 @@ STAGE = Stage(
     complete=_complete,
     per="dataset",
     artifacts=("ingest-{dataset}", "ingest-{dataset}-summary"),
-    summary=_summary,
+    closing=closing_lines,
     check=_check,
     from_pipeline=_from_pipeline,
     extra_key=_plan_key,

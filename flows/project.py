@@ -12,6 +12,7 @@ from prefect.artifacts import create_table_artifact
 from zspace.cli.stage import Stage
 from zspace.storage import Store
 from zspace.tasks.common.artifacts import artifact_key
+from zspace.tasks.project.artifacts import closing_lines
 from zspace.tasks.project.params import ProjectParams
 
 
@@ -33,11 +34,6 @@ def project_flow(params: ProjectParams) -> dict[str, Any]:
     return result
 
 
-def _summary(res: dict[str, Any]) -> str:
-    lines = [f"{c}: {r['n']:,} points, {r['seconds']:.1f} s{' (already done)' if r['cached'] else ''}"
-             for c, r in res["projections"].items()]
-    return "\n".join([*lines, f"figures listed in {res['manifest']}"])
-
 
 def _complete(store: Store, p: ProjectParams) -> bool:
     return store.exists(store.run(p.run).manifest("project"))
@@ -51,7 +47,7 @@ STAGE = Stage(
     complete=_complete,
     upstream=("encode", "analyze"),
     artifacts=("project-{run}",),
-    summary=_summary,
+    closing=closing_lines,
     from_pipeline=lambda ctx, run: {"store": ctx.store, "run": run,
                                     "projection": ctx.settings["projection"]},
 )

@@ -19,7 +19,7 @@ from zspace.cli.stage import PipelineContext, Stage
 from zspace.storage import Store, StoreError
 from zspace.tasks.common.artifacts import artifact_key
 from zspace.tasks.generate.reconstruct_task import compare_reconstructions_task
-from zspace.tasks.report.artifacts import correlated_pairs_rows, report_markdown, summary_lines
+from zspace.tasks.report.artifacts import closing_lines, correlated_pairs_rows, report_markdown
 from zspace.tasks.report.params import ReportParams
 
 
@@ -117,7 +117,7 @@ STAGE = Stage(
     upstream=("train", "encode", "analyze", "project", "generate"),
     artifacts=("report-{run}", "correlated-pairs-{run}", "report-link-{run}"),
     check=_check,
-    summary=summary_lines,
+    closing=closing_lines,
     from_pipeline=_from_pipeline,
     extra_key=_seeds_key,
 )

@@ -19,10 +19,10 @@ from zspace.storage import Store, StoreError
 from zspace.storage.lock import writer_lock
 from zspace.tasks.common.artifacts import artifact_key
 from zspace.tasks.train.artifacts import (
+    closing_lines,
     epoch_log_line,
     history_description,
     history_table,
-    summary_line,
 )
 from zspace.tasks.train.params import TrainParams
 from zspace.tasks.train.process import run_training_process
@@ -104,7 +104,7 @@ STAGE = Stage(
     upstream=("ingest",),
     artifacts=("train-progress-{run}", "train-history-{run}"),
     check=_check,
-    summary=summary_line,
+    closing=closing_lines,
     from_pipeline=_from_pipeline,
     extra_key=_config_key,
     concurrency="zspace-training",

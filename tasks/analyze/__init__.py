@@ -18,7 +18,7 @@ the modules are split by concept:
 """
 
 from zspace.tasks.analyze.analysis import analyze_latents, stats_layout, summarize_array
-from zspace.tasks.analyze.artifacts import summary_markdown
+from zspace.tasks.analyze.artifacts import closing_lines, summary_markdown
 from zspace.tasks.analyze.artificial import (
     ArtificialResult,
     artificial_comparison,
@@ -112,6 +112,7 @@ __all__ = [
     "radius_peak", "replicate_weights", "resolve_io", "robust_z", "row_groups",
     "run_meaning_inputs", "silverman_bandwidth", "single_component_auc",
     "statistics_fingerprint", "stats_layout", "summarize_array", "summary_markdown",
+    "closing_lines",
     "twonn_dimension", "two_samples", "uniform_edges", "windows_summary", "write_fragmentation",
     "write_meaning",
 ]

@@ -60,3 +60,16 @@ def summary_markdown(summary: dict[str, Any], label: str) -> str:
                      f"{row['fraction_inside']:.2%} |")
     lines += ["", summary["mahalanobis"]["rule"] + ".", summary["artificial_rule"] + "."]
     return "\n".join(lines)
+
+
+def closing_lines(res: dict[str, Any]) -> str:
+    counts = ", ".join(f">{t}: {c}" for t, c in res["correlation_counts"].items())
+    """What the CLI prints when the stage is done."""
+    return "\n".join([
+        f"statistics of {res['n']:,} x {res['z_dim']} -> {res['stats_url']}"
+        f"{' (already complete)' if res['cached'] else ''}",
+        f"radius mean {res['radius_mean']:.3f}, peak {res['radius_peak']:.2f} "
+        f"(sqrt(z_dim) {res['sqrt_z_dim']:.2f}); pairs |r| {counts}",
+        f"dominant components {res['dominant_components']}; best artificial b "
+        f"{res['artificial_best_b']:g}; fingerprint {res['fingerprint'][:16]}",
+    ])

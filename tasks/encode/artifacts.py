@@ -20,7 +20,7 @@ def artifact_markdown(run: str, result: dict[str, Any]) -> str:
     return "\n".join(lines)
 
 
-def summary_lines(result: dict[str, Any]) -> str:
+def closing_lines(result: dict[str, Any]) -> str:
     """The CLI's closing lines."""
     state = "already complete" if result["cached"] else f"{result['seconds']:.1f} s"
     lines = [f"encoded {result['n']:,} images of {result['dataset']} ({state})"]

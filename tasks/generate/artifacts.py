@@ -20,7 +20,7 @@ def reconstruction_table(comparison: dict[str, Any]) -> list[dict[str, Any]]:
     return [{"run": r, **m} for r, m in comparison["runs"].items()]
 
 
-def summary_lines(result: dict[str, Any]) -> str:
+def closing_lines(result: dict[str, Any]) -> str:
     """The CLI's closing lines."""
     lines = [f"{len(result['samplers'])} samplers decoded"
              f"{' (already done)' if result['cached'] else ''}; "

@@ -36,3 +36,9 @@ def console_lines(result: dict[str, Any], failed: list[tuple[str, str]]) -> list
     lines = [f"ingest {result['dataset']}: {state}: {result['n_images']} images, "
              f"{result['n_failed']} failed -> {result['images']}"]
     return lines + [f"  skipped {f}: {why}" for f, why in failed[:20]]
+
+
+def closing_lines(s: dict[str, Any]) -> str:
+    """What the CLI prints when the stage is done."""
+    return f"{s['n_images']} images ({s['n_failed']} failed) -> {s['images']}; fingerprint " \
+        f"{s['fingerprint'][:16]}"

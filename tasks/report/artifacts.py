@@ -41,7 +41,7 @@ def correlated_pairs_rows(store_url: str, run: str, limit: int = 200) -> list[di
     return [{"i": i, "j": j, "r": round(v, 4)} for i, j, v in sm["correlated_pairs"][:limit]]
 
 
-def summary_lines(result: dict[str, Any]) -> str:
+def closing_lines(result: dict[str, Any]) -> str:
     """The CLI's closing lines."""
     lines = [f"report: {result['report']} ({result['n_figures']} figures, "
              f"{result['bytes'] / 1e6:.1f} MB)"]

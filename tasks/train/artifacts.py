@@ -32,7 +32,7 @@ def history_description(result: dict[str, Any], store: Store) -> str:
             f"{result['preset']}); model at {store.join(result['model_rel'])}")
 
 
-def summary_line(result: dict[str, Any]) -> str:
+def closing_lines(result: dict[str, Any]) -> str:
     """The CLI's closing line."""
     return (f"run {result['run']}: {result['kind']} trained {result['epochs']} epochs, "
             f"loss {fmt(result.get('loss'))}, val_loss {fmt(result.get('val_loss'))}; "

@@ -119,7 +119,8 @@ def holder_line(h: dict[str, Any]) -> str:
             f"(pid {h.get('pid')}) since {h.get('since')}")
 
 
-def _full(name: str) -> bool:
+def _taken(name: str) -> int:
+    """How many slots are taken, when all of them are (0 while one is free)."""
     from prefect.client.orchestration import get_client
     from prefect.exceptions import ObjectNotFound
 
@@ -127,18 +128,40 @@ def _full(name: str) -> bool:
         with get_client(sync_client=True) as client:
             limit = client.read_global_concurrency_limit_by_name(name)
     except ObjectNotFound:
-        return False
-    return limit.active and limit.active_slots >= limit.limit
+        return 0
+    full = limit.active and limit.active_slots >= limit.limit
+    return limit.active_slots if full else 0
 
 
-def _say_waiting(name: str, log: Any, waited: float, first: bool) -> None:
-    held = holders(name)
+def _say_waiting(name: str, log: Any, taken: int, waited: float, first: bool) -> None:
+    """The newest `taken` records are the holders (a killed holder's record stays behind)."""
+    held = holders(name)[-taken:]
     who = "; ".join(holder_line(h) for h in held) or "a holder that left no record"
     if first:
         log.warning("waiting for the %s slot (%s=%d): held by %s", name, SLOTS_ENV,
                     training_slots(), who)
     else:
         log.warning("still waiting for the %s slot after %.0f s: held by %s", name, waited, who)
+
+
+def _alive(pid: Any) -> bool:
+    try:
+        os.kill(int(pid), 0)
+    except (ProcessLookupError, ValueError, TypeError):
+        return False
+    except PermissionError:
+        return True
+    return True
+
+
+def _forget_dead_holders(client: Any) -> None:
+    """Records left by killed holders on this host (their process is gone)."""
+    here = socket.gethostname()
+    for v in client.read_variables():
+        h = v.value
+        if (HOLDER_TAG in (v.tags or []) and isinstance(h, dict) and h.get("host") == here
+                and not _alive(h.get("pid"))):
+            client.delete_variable_by_name(v.name)
 
 
 @contextmanager
@@ -149,6 +172,7 @@ def _recorded(holder: dict[str, Any]) -> Iterator[None]:
 
     name = f"zspace-slot-{uuid.uuid4().hex[:16]}"
     with get_client(sync_client=True) as client:
+        _forget_dead_holders(client)
         client.create_variable(VariableCreate(name=name, value=holder, tags=[HOLDER_TAG]))
     try:
         yield
@@ -169,8 +193,9 @@ def training_slot(holder: dict[str, Any], name: str = TRAINING_LIMIT) -> Iterato
     waited = False
     with ExitStack() as stack:
         while True:
-            if _full(name):
-                _say_waiting(name, log, time.monotonic() - t0, first=not waited)
+            taken = _taken(name)
+            if taken:
+                _say_waiting(name, log, taken, time.monotonic() - t0, first=not waited)
                 waited = True
             try:
                 stack.enter_context(concurrency(name, occupy=1, timeout_seconds=every,

@@ -28,6 +28,9 @@ from support import free_port
 
 ROOT = Path(__file__).resolve().parents[1]
 TINY = str(Path(__file__).parent / "presets" / "tiny.yaml")
+# Enough epochs after the first checkpoint (a fraction of a second each) that the cancel lands
+# while the trainer still runs: its round trip through server and worker takes about a second.
+EPOCHS = 10
 PREFECT = (sys.executable, "-m", "prefect")  # this venv's, whatever its scripts' first lines say
 HOLDER = textwrap.dedent('''
     import logging
@@ -241,7 +244,7 @@ class Interrupted:
 @pytest.fixture(scope="module")
 def interrupted(prefect: Prefect, store: Path,
                 tmp_path_factory: pytest.TempPathFactory) -> Interrupted:
-    """Another flow run holds the one training slot while pipeline-demo (tiny, 3 epochs) is
+    """Another flow run holds the one training slot while pipeline-demo (tiny, EPOCHS epochs) is
     triggered through the API; once the holder lets go and an epoch is trained, the run is
     cancelled through the API."""
     folder = tmp_path_factory.mktemp("slot-holder")
@@ -252,7 +255,7 @@ def interrupted(prefect: Prefect, store: Path,
           90)
     assert holder.poll() is None, prefect.log("holder")[-3000:]
     name = prefect.log("holder").split("HOLDING ", 1)[1].split()[0]
-    run = trigger(prefect, "pipeline/pipeline-demo", pipeline_params(store, epochs=3))
+    run = trigger(prefect, "pipeline/pipeline-demo", pipeline_params(store, epochs=EPOCHS))
     lines = until("a 'still waiting' line", lambda: _unfinished(prefect, run) and [
         m for m in log_lines(prefect, run) if "waiting for the zspace-training slot" in m
         and any("still waiting" in n for n in log_lines(prefect, run))], 180)
@@ -299,7 +302,7 @@ def test_a_run_cancelled_mid_training_is_resumed_by_the_next(
         limit = client.read_global_concurrency_limit_by_name("zspace-training")
         assert (limit.active_slots, limit.limit) == (0, 1)
         assert holders() == []
-    again = trigger(prefect, "pipeline/pipeline-demo", pipeline_params(store, epochs=3))
+    again = trigger(prefect, "pipeline/pipeline-demo", pipeline_params(store, epochs=EPOCHS))
     assert finished(prefect, again, 300).is_completed(), prefect.log("worker")[-4000:]
     states = task_states(prefect, again)
     assert {n.split("-", 1)[0] for n, s in states.items() if s == "Cached"} == {"ingest"}, states
@@ -307,7 +310,7 @@ def test_a_run_cancelled_mid_training_is_resumed_by_the_next(
     history = json.loads((run_dir / "history.json").read_text())
     # resumed, not redone: the checkpointed epochs are kept as they were (their timings
     # included), the rest trained now
-    assert len(history) == 3 and history[:len(trained)] == trained, (trained, history)
+    assert len(history) == EPOCHS and history[:len(trained)] == trained, (trained, history)
 
 
 def _unfinished(p: Prefect, run_id: UUID) -> bool:

@@ -41,10 +41,20 @@ def stage_parameters(store: str) -> dict[str, dict[str, Any]]:
     return out
 
 
+def demo_schedules(cron: str | None, interval: float | None) -> list[Any]:
+    from datetime import timedelta
+
+    from prefect.schedules import Cron, Interval
+
+    return ([Cron(cron, timezone="UTC")] if cron else []) + (
+        [Interval(timedelta(seconds=interval))] if interval else [])
+
+
 def build_deployments(store: str, cron: str | None = DEFAULT_CRON,
                       presets: tuple[str, ...] = PRESETS,
-                      celeba: str = "img_align_celeba") -> list[Any]:
-    """pipeline-<preset> for each preset, stage-<name> for each declared stage."""
+                      celeba: str = "img_align_celeba", interval: float | None = None) -> list[Any]:
+    """pipeline-<preset> for each preset, stage-<name> for each declared stage; pipeline-demo
+    on the cron schedule and/or every `interval` seconds (the two schedules `flow.serve` takes)."""
     from zspace.cli.registry import stages
     from zspace.flows.pipeline import pipeline_flow
 
@@ -53,7 +63,7 @@ def build_deployments(store: str, cron: str | None = DEFAULT_CRON,
         pipeline_flow.to_deployment(
             name=f"pipeline-{preset}",
             parameters=pipeline_parameters(preset, store, celeba),
-            cron=cron if preset == "demo" else None,
+            schedules=demo_schedules(cron, interval) if preset == "demo" else None,
             tags=[*tags, preset],
             description=f"The whole study for preset {preset!r} (cached stage by stage).",
         )
@@ -77,6 +87,8 @@ class ServeParams(BaseModel):
                         description="CelebA image folder or zip for the celeba-* pipelines "
                         "($CELEBA_DIR; editable per run in the UI)")
     cron: str = Field(DEFAULT_CRON, description="schedule of pipeline-demo ('none' for none)")
+    interval: float | None = Field(None, gt=0, description="also run pipeline-demo every N "
+                                   "seconds (an interval schedule)")
 
 
 def _serve(values: dict[str, Any]) -> int:
@@ -87,7 +99,8 @@ def _serve(values: dict[str, Any]) -> int:
     p = ServeParams(**values)
     store = Store(p.store).url  # absolute, so runs started from the UI find it
     cron = None if p.cron.lower() == "none" else p.cron
-    deployments = build_deployments(store, cron, celeba=os.path.abspath(p.celeba))
+    deployments = build_deployments(store, cron, celeba=os.path.abspath(p.celeba),
+                                    interval=p.interval)
     print(f"serving {len(deployments)} deployments against "
           f"{os.environ.get('PREFECT_API_URL', 'the configured Prefect API')}")
     serve(*deployments)

@@ -14,8 +14,6 @@ from __future__ import annotations
 import errno
 import hashlib
 import json
-import shutil
-import subprocess
 import time
 from contextlib import ExitStack
 from dataclasses import dataclass, field
@@ -29,11 +27,10 @@ from pydantic import BaseModel, ConfigDict, Field, field_validator
 
 from zspace.cli.caching import result_storage_for
 from zspace.cli.registry import STAGE_NAMES, stage, stages
+from zspace.cli.slots import ensure_training_limit, training_slots
 from zspace.cli.stage import PipelineContext, Stage, stage_cache_key
 from zspace.models.config import load_preset, preset_name, read_preset
 from zspace.storage import Store
-
-TRAINING_LIMIT = "zspace-training"
 
 
 class PipelineParams(BaseModel):
@@ -149,9 +146,10 @@ def run_stage(stage: str, label: str, params: dict[str, Any], upstream: dict[str
     whole = st.params.model_validate({**params, **(runtime or {})})
     if st.concurrency is None:
         return st.flow(whole)
-    from prefect.concurrency.sync import concurrency
+    from zspace.cli.slots import describe_holder, training_slot
 
-    with concurrency(st.concurrency, occupy=1, strict=False):
+    holder = describe_holder(str(params.get("store", "")), params.get("run"))
+    with training_slot(holder, st.concurrency):
         return st.flow(whole)
 
 
@@ -170,28 +168,6 @@ def _stable(obj: Any) -> Any:
 def digest(obj: Any) -> str:
     """What a downstream key needs of an upstream result: its content, not its timing."""
     return hashlib.sha256(json.dumps(_stable(obj), sort_keys=True, default=str).encode()).hexdigest()
-
-
-def _gpu_count() -> int:
-    """GPUs without importing TensorFlow into the flow process."""
-    if shutil.which("nvidia-smi") is None:
-        return 0
-    try:
-        out = subprocess.run(["nvidia-smi", "-L"], capture_output=True, text=True, timeout=10)
-        return sum(1 for line in out.stdout.splitlines() if line.startswith("GPU "))
-    except (OSError, subprocess.SubprocessError):
-        return 0
-
-
-def ensure_training_limit() -> None:
-    """One training per GPU (one at a time on a CPU machine), across all flow runs."""
-    from prefect.client.orchestration import get_client
-
-    try:
-        with get_client(sync_client=True) as client:
-            client.upsert_global_concurrency_limit_by_name(TRAINING_LIMIT, max(1, _gpu_count()))
-    except Exception as e:  # the limit is a safeguard; without a server it cannot exist
-        get_run_logger().warning("could not set the %s concurrency limit: %s", TRAINING_LIMIT, e)
 
 
 # -- the loop over the stage graph ----------------------------------------------------------
@@ -267,7 +243,7 @@ def pipeline_flow(params: PipelineParams) -> dict[str, Any]:
     st = Store(params.store)
     st.makedirs("")
     ctx = _context(params, st.url)
-    ensure_training_limit()
+    ensure_training_limit(get_run_logger())
     with ExitStack() as stack:
         address = params.dask_address or _local_cluster(stack)
         runner = _Runner(ctx, st, params.refresh, result_storage_for(st), {"dask_address": address},
@@ -295,6 +271,7 @@ def _local_cluster(stack: ExitStack) -> str:
 def _run(values: dict[str, Any]) -> int:
     p = PipelineParams(**values)
     resolved(p)  # bad parameters fail here, before any flow run
+    training_slots()  # and a bad ZSPACE_TRAINING_SLOTS
     result = pipeline_flow(p)
     print(json.dumps(result, indent=2))
     return 0

@@ -41,10 +41,10 @@ def browser() -> Iterator[Any]:
 SLOW_MODULES = {
     "test_backends", "test_dask_cluster", "test_encode", "test_explore", "test_faults",
     "test_generate", "test_hostile", "test_interrupted", "test_lock", "test_meaning",
-    "test_packaging", "test_pipeline", "test_prefect_ui", "test_project", "test_realism_score",
-    "test_s3", "test_train", "test_traversals",
+    "test_packaging", "test_pipeline", "test_prefect_server", "test_prefect_ui", "test_project",
+    "test_realism_score", "test_s3", "test_train", "test_traversals",
 }
-SERVER_MODULES = {"test_dask_cluster", "test_prefect_ui"}
+SERVER_MODULES = {"test_dask_cluster", "test_prefect_server", "test_prefect_ui"}
 SERVER_FIXTURES = {"site", "s3_server"}  # uvicorn serving the explorer; moto S3
 SERVER_TESTS = {"test_against_a_real_prefect_server"}
 

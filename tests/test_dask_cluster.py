@@ -175,6 +175,7 @@ def _encode_stores(*stores: Store, n: int = 256, image_chunk: int = 16) -> None:
 def _mark_times(store: Store) -> dict[str, float]:
     """When each chunk mark of the run's z_mean was written."""
     fs, path = fsspec.core.url_to_fs(store.join(store.run("vae").latents("z_mean")))
+    fs.invalidate_cache(path)  # the workers wrote them, not this process
     return {p.rsplit("/", 1)[-1]: fs.modified(p).timestamp()
             for p in fs.ls(f"{path}/.zspace-marks", detail=False)}
 

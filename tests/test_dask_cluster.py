@@ -175,9 +175,9 @@ def _encode_stores(*stores: Store, n: int = 256, image_chunk: int = 16) -> None:
 def _mark_times(store: Store) -> dict[str, float]:
     """When each chunk mark of the run's z_mean was written."""
     fs, path = fsspec.core.url_to_fs(store.join(store.run("vae").latents("z_mean")))
-    fs.invalidate_cache(path)  # the workers wrote them, not this process
-    return {p.rsplit("/", 1)[-1]: fs.modified(p).timestamp()
-            for p in fs.ls(f"{path}/.zspace-marks", detail=False)}
+    marks = f"{path}/.zspace-marks"
+    fs.invalidate_cache(marks)  # the workers wrote them, not this process
+    return {p.rsplit("/", 1)[-1]: fs.modified(p).timestamp() for p in fs.ls(marks, detail=False)}
 
 
 def test_encode_on_the_cluster_is_bit_identical_and_resumes(cluster: DaskCluster, store_root: str

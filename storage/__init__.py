@@ -10,11 +10,10 @@ mark per chunk so that an interrupted stage resumes, and a content fingerprint o
 
 from __future__ import annotations
 
-from zspace.storage.layout import DatasetLayout, RunLayout, StatsLayout, array_meta
+from zspace.storage.layout import DatasetLayout, RunLayout, StatsLayout, StoreError, array_meta
 from zspace.storage.store import (
     ChunkedWriter,
     Store,
-    StoreError,
     array_fingerprint,
     is_complete,
     iter_row_blocks,

@@ -9,7 +9,8 @@ from typing import Any
 
 import numpy as np
 
-from zspace.storage.store import Store, StoreError
+from zspace.storage.layout import StoreError
+from zspace.storage.store import Store
 
 SPLITS = ("train", "val", "test")
 BASE_COLUMNS = ("file", "split", "status", "row")

@@ -24,7 +24,8 @@ import time
 import uuid
 from collections.abc import Iterator
 
-from zspace.storage.store import Store, StoreError
+from zspace.storage.layout import StoreError
+from zspace.storage.store import Store
 
 HEARTBEAT_S = 30.0
 STALE_AFTER_S = 120.0

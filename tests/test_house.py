@@ -137,3 +137,47 @@ def test_no_flow_imports_another_flow() -> None:
     bad = [f"{p.relative_to(ROOT)}: {m}" for p in _sources(("flows",)) for m in sorted(_imports(p))
            if m.startswith("zspace.flows.")]
     assert not bad, "flows importing flows: " + ", ".join(bad)
+
+
+def _module_of(path: Path) -> str:
+    parts = path.relative_to(ROOT).with_suffix("").parts
+    return ".".join(("zspace", *parts[:-1])) if parts[-1] == "__init__" else ".".join(
+        ("zspace", *parts))
+
+
+def _defined(tree: ast.Module) -> set[str]:
+    names: set[str] = set()
+    for node in tree.body:
+        if isinstance(node, ast.FunctionDef | ast.AsyncFunctionDef | ast.ClassDef):
+            names.add(node.name)
+        elif isinstance(node, ast.Assign | ast.AnnAssign):
+            targets = node.targets if isinstance(node, ast.Assign) else [node.target]
+            names.update(n.id for t in targets for n in ast.walk(t) if isinstance(n, ast.Name))
+    return names
+
+
+def reexports(importers: Iterable[Path], modules: dict[str, set[str]]) -> list[str]:
+    """`from zspace.x.y import N` where module x.y (not a package) does not define N: a name
+    reached through a module that only passes it on."""
+    found = []
+    for path in importers:
+        for node in ast.walk(ast.parse(path.read_text())):
+            if isinstance(node, ast.ImportFrom) and node.module in modules:
+                found += [f"{os.path.relpath(path, ROOT)}:{node.lineno}: {node.module}.{a.name}"
+                          for a in node.names if a.name not in modules[node.module]
+                          and f"{node.module}.{a.name}" not in modules]
+    return found
+
+
+def test_one_import_path_per_public_name(tmp_path: Path) -> None:
+    """A name is imported from the module that defines it, or from its package's __init__
+    (tasks.analyze exports its names there): no module passes on another module's names."""
+    sources = _sources()
+    modules = {_module_of(p): _defined(ast.parse(p.read_text())) for p in sources
+               if p.name != "__init__.py"}
+    importers = [*sources, *(ROOT / "tests").glob("*.py"), *(ROOT / "benchmarks").glob("*.py")]
+    bad = reexports(importers, modules)
+    assert not bad, "names imported through a module that does not define them:\n" + "\n".join(bad)
+    planted = tmp_path / "planted.py"
+    planted.write_text("from zspace.tasks.report.findings import Store\n")
+    assert len(reexports([planted], modules)) == 1

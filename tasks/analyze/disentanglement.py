@@ -53,14 +53,6 @@ DCI_DEFINITION = (
 
 
 # -- binning ---------------------------------------------------------------------------------
-def is_categorical(values: np.ndarray, max_categories: int = MAX_CATEGORIES) -> bool:
-    """Few distinct integer values (hair_style, CelebA's 0/1 attributes): count by value."""
-    v = np.asarray(values, dtype=np.float64)
-    v = v[np.isfinite(v)]
-    return bool(len(v)) and bool(np.all(v == np.round(v))) and \
-        len(np.unique(v)) <= max_categories
-
-
 def bin_index(values: np.ndarray, lo: float, hi: float, n_bins: int) -> np.ndarray:
     """Equal-width bin of each value on [lo, hi]; the top edge belongs to the last bin."""
     if hi <= lo:

@@ -103,7 +103,7 @@ def timed(fn: Callable[[], Any]) -> tuple[float, Any]:
 def analyze_rounds(url: str, out_root: str, clusters: dict[str, tuple[Any, str]], workers: int,
                    rounds: int, label: str) -> dict[str, Any]:
     """Interleaved rounds of threads here vs each cluster (name: (client, address))."""
-    from zspace.tasks.analyze.stats import analyze_latents
+    from zspace.tasks.analyze import analyze_latents
 
     modes = ["threads", *clusters]
     times: dict[str, list[float]] = {m: [] for m in modes}

@@ -202,6 +202,8 @@ def main() -> None:
     ap.add_argument("--s3", default=None, help="an S3 endpoint URL (e.g. a moto server)")
     ap.add_argument("--s3-bucket", default="zspace-bench")
     ap.add_argument("--tmp", default=None)
+    ap.add_argument("--pipeline", action="store_true",
+                    help="also time `zspace run --preset demo` on local disk vs on the bucket")
     a = ap.parse_args()
     os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")  # the workers' TensorFlow, quiet
     s3_root = use_s3(a.s3, a.s3_bucket) if a.s3 else None
@@ -212,6 +214,25 @@ def main() -> None:
         shutil.rmtree(tmp, ignore_errors=True)
         if s3_root:
             Store(s3_root).remove("")
+
+
+def pipeline_compare(local: str, bucket: str) -> dict[str, Any]:
+    """`zspace run --preset demo` from nothing, as a user types it, on each store in turn
+    (same seeds, so the same statistics: checked by fingerprint)."""
+    import subprocess
+    import sys
+
+    seconds, prints = {}, {}
+    for name, root in (("disk", local), ("s3", bucket)):
+        t = time.perf_counter()
+        subprocess.run([sys.executable, "-m", "zspace.cli", "run", "--preset", "demo", "--store",
+                        root], check=True, capture_output=True, text=True)
+        seconds[name] = round(time.perf_counter() - t, 1)
+        st = Store(root)
+        prints[name] = sorted(st.read_json(st.run(r).stats.summary)["fingerprint"]
+                              for r in st.runs())
+    return {"seconds": seconds, "ratio_s3_over_disk": round(seconds["s3"] / seconds["disk"], 3),
+            "identical": prints["disk"] == prints["s3"]}
 
 
 def process_cluster(stack: ExitStack, workers: int, trim: bool) -> tuple[Any, str]:
@@ -254,6 +275,8 @@ def run(a: argparse.Namespace, tmp: str, s3_root: str | None) -> dict[str, Any]:
             out["encode"] = encode_compare(tmp, clusters["cluster"][1], a.encode_images)
     best = min(out["analyze_disk"]["threads_s"])
     out["analyze_core_us_per_row"] = round(best * a.workers / a.n * 1e6, 2)
+    if a.pipeline and s3_root:
+        out["pipeline_demo"] = pipeline_compare(f"{tmp}/demo", f"{s3_root}/demo")
     if "encode" in out:
         out["encode_core_us_per_image"] = round(out["cpus"] / out["encode"]["local_img_s"] * 1e6, 1)
     return out

@@ -120,6 +120,9 @@ class DatasetLayout:
         return f"{self.root}/.lock"
 
 
+RUNS_ROOT = "runs"
+
+
 @dataclass(frozen=True)
 class RunLayout:
     name: str
@@ -129,7 +132,7 @@ class RunLayout:
 
     @property
     def root(self) -> str:
-        return f"runs/{self.name}"
+        return f"{RUNS_ROOT}/{self.name}"
 
     def _f(self, *parts: str) -> str:
         return "/".join((self.root, *parts))

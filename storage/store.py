@@ -16,7 +16,7 @@ import numpy as np
 import zarr
 import zarr.codecs
 
-from zspace.storage.layout import DatasetLayout, RunLayout, StoreError, array_meta
+from zspace.storage.layout import RUNS_ROOT, DatasetLayout, RunLayout, StoreError, array_meta
 from zspace.storage.remote import (
     check_reachable,
     create_exclusive,
@@ -68,6 +68,10 @@ class Store:
     def run(self, name: str) -> RunLayout:
         """Paths of one run (see :mod:`zspace.storage.layout`)."""
         return RunLayout(name)
+
+    def runs(self) -> list[str]:
+        """The names of the runs in the store."""
+        return self.listdir(RUNS_ROOT)
 
     def local_path(self, rel: str = "") -> Path:
         """A local filesystem path, for libraries (Keras, matplotlib) that cannot write URLs."""

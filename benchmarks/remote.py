@@ -28,17 +28,22 @@ import argparse
 import json
 import os
 import shutil
+import sys
 import tempfile
 import threading
 import time
 from collections.abc import Callable
 from contextlib import ExitStack
+from pathlib import Path
 from typing import Any
 
 import numpy as np
 
 from zspace.storage import ChunkedWriter, Store
 from zspace.storage.store import chunk_rows_for
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "tests"))
+from dask_cluster import record_untrained_run  # noqa: E402  (the tests' run writer)
 
 STATS = {"n_artificial": 2000, "bootstrap_replicates": 50}
 
@@ -139,22 +144,12 @@ def encode_setup(stores: list[Store], n: int, seed: int = 0) -> None:
     import keras
 
     from zspace.models import build_model, load_preset
-    from zspace.models.saved import save_model
 
     images = np.random.default_rng(seed).integers(0, 256, (n, 96, 96, 3), dtype=np.uint8)
     keras.utils.set_random_seed(seed)
     model = build_model(load_preset("celeba-vae")[0])
     model.encode(images[:2])
-    rows = chunk_rows_for((96, 96, 3), np.uint8)
-    for st in stores:
-        w = ChunkedWriter(st, st.dataset("bench").images, images.shape, rows, "uint8", {"b": 1})
-        for i in range(w.n_chunks):
-            w.write_chunk(i, images[i * rows : (i + 1) * rows])
-        fp = w.finalize()
-        save_model(model, st, st.run("vae").model)
-        st.write_json(st.run("vae").train_record, {
-            "run": "vae", "dataset": "bench", "dataset_fingerprint": fp, "kind": "vae",
-            "model_fingerprint": "bench-vae", "z_dim": model.z_dim, "input_size": 96})
+    record_untrained_run(stores, images, model, "bench", chunk_rows_for((96, 96, 3), np.uint8))
 
 
 def encode_compare(root: str, address: str, n: int) -> dict[str, Any]:

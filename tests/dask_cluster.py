@@ -12,6 +12,7 @@ import sys
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 
 from support import free_port
 
@@ -88,3 +89,23 @@ class DaskCluster:
         for proc in procs:
             proc.wait(timeout=max(1.0, deadline - time.monotonic()))
         self.workers.clear()
+
+
+def record_untrained_run(stores: list[Any], images: Any, model: Any, dataset: str,
+                         chunk_rows: int) -> None:
+    """The same images and (untrained) model in each store, recorded as the trained run "vae"
+    of `dataset`: what encode needs, without a training."""
+    from zspace.models.saved import save_model
+    from zspace.storage import ChunkedWriter
+
+    for store in stores:
+        w = ChunkedWriter(store, store.dataset(dataset).images, images.shape, chunk_rows,
+                          "uint8", {"test": dataset})
+        for i in range(w.n_chunks):
+            w.write_chunk(i, images[i * chunk_rows : (i + 1) * chunk_rows])
+        fp = w.finalize()
+        save_model(model, store, store.run("vae").model)
+        store.write_json(store.run("vae").train_record, {
+            "run": "vae", "dataset": dataset, "dataset_fingerprint": fp, "kind": "vae",
+            "model_fingerprint": f"untrained-{dataset}", "z_dim": model.z_dim,
+            "input_size": int(images.shape[1])})

@@ -20,7 +20,7 @@ import fsspec
 import numpy as np
 import pytest
 import zarr
-from dask_cluster import DaskCluster
+from dask_cluster import DaskCluster, record_untrained_run
 from support import free_port
 
 from zspace.storage import ChunkedWriter, Store
@@ -154,22 +154,12 @@ def _encode_stores(*stores: Store, n: int = 256, image_chunk: int = 16) -> None:
     import keras
 
     from zspace.models import ModelConfig, build_model
-    from zspace.models.saved import save_model
 
     images = np.random.default_rng(0).integers(0, 256, size=(n, 32, 32, 3), dtype=np.uint8)
     keras.utils.set_random_seed(0)
     model = build_model(ModelConfig(kind="vae", filters=[4, 4, 8, 8], input_size=32, z_dim=3))
     model.encode(images[:2])  # builds the weights
-    for store in stores:
-        w = ChunkedWriter(store, store.dataset("tiny").images, images.shape, image_chunk,
-                          "uint8", {"t": 1})
-        for i in range(w.n_chunks):
-            w.write_chunk(i, images[i * image_chunk : (i + 1) * image_chunk])
-        fp = w.finalize()
-        save_model(model, store, store.run("vae").model)
-        store.write_json(store.run("vae").train_record, {
-            "run": "vae", "dataset": "tiny", "dataset_fingerprint": fp, "kind": "vae",
-            "model_fingerprint": "model-vae", "z_dim": 3, "input_size": 32})
+    record_untrained_run(list(stores), images, model, "tiny", image_chunk)
 
 
 def _mark_times(store: Store) -> dict[str, float]:
